@@ -1,0 +1,96 @@
+rule prepare_model:
+    input:
+        lib=library("prepare_model.py"),
+    output:
+        "results/models/{model}/model.json",
+    params:
+        source=lambda wc: config["models"][wc.model]["source"],
+    log:
+        "logs/prepare_model/{model}.log",
+    benchmark:
+        "benchmarks/prepare_model/{model}.tsv"
+    threads: MODEL_THREADS
+    resources:
+        mem_mb=model_mem_mb,
+        runtime=model_runtime_min,
+    conda:
+        "../envs/models.yaml"
+    script:
+        "../scripts/prepare_model.py"
+
+
+rule prepare_questions:
+    input:
+        lib=library("prepare_questions.py"),
+    output:
+        expand("results/questions/{split}.parquet", split=SPLITS),
+    params:
+        data=lookup(dpath="data", within=config),
+        seed=config["seed"],
+    log:
+        "logs/prepare_questions/questions.log",
+    localrule: True
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime_min,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/prepare_questions.py"
+
+
+rule generate_answers:
+    input:
+        model="results/models/{model}/model.json",
+        questions=expand("results/questions/{split}.parquet", split=SPLITS),
+        lib=library("generate_answers.py"),
+    output:
+        expand("results/answers/{{model}}/{split}.parquet", split=SPLITS),
+    params:
+        runtime=model_runtime,
+        answers=lookup(dpath="answers", within=config),
+        answer_format=config["data"]["answer_format"],
+    log:
+        "logs/generate_answers/{model}.log",
+    benchmark:
+        "benchmarks/generate_answers/{model}.tsv"
+    threads: MODEL_THREADS
+    resources:
+        mem_mb=model_mem_mb,
+        runtime=model_runtime_min,
+        gpu=MODEL_GPUS,
+    conda:
+        "../envs/models.yaml"
+    script:
+        "../scripts/generate_answers.py"
+
+
+rule grade_answers:
+    input:
+        unpack(
+            lambda wc: (
+                {"judge": f"results/models/{JUDGE}/model.json"} if JUDGE else {}
+            )
+        ),
+        answers="results/answers/{model}/{split}.parquet",
+        questions="results/questions/{split}.parquet",
+        lib=library("grade_answers.py"),
+    output:
+        "results/graded/{model}/{split}.parquet",
+    params:
+        answer_format=config["data"]["answer_format"],
+        judge=lambda wc: (
+            {**runtime_params(config, JUDGE), **config["grading"]} if JUDGE else None
+        ),
+    log:
+        "logs/grade_answers/{model}/{split}.log",
+    threads: MODEL_THREADS if JUDGE else 1
+    localrule: not JUDGE
+    resources:
+        mem_mb=model_mem_mb if JUDGE else light_mem_mb,
+        runtime=model_runtime_min if JUDGE else light_runtime_min,
+        gpu=MODEL_GPUS if JUDGE else 0,
+    conda:
+        "../envs/models.yaml"
+    script:
+        "../scripts/grade_answers.py"

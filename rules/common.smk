@@ -1,0 +1,69 @@
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
+
+from crossprobe.resources import growing
+from crossprobe.workflow import (
+    cells,
+    check_config,
+    grid_models,
+    lora_params,
+    module_inputs,
+    runtime_params,
+)
+
+
+validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+try:
+    check_config(config)
+except ValueError as err:
+    raise WorkflowError(f"invalid config: {err}") from None
+
+SPLITS = ["train", "calibration", "test"]
+MODELS = list(config["models"])
+GRID = grid_models(config)
+METHODS = config["methods"]
+JUDGE = config["grading"]["judge"]
+
+
+wildcard_constraints:
+    model="|".join(MODELS),
+    source="|".join(GRID),
+    split="|".join(SPLITS),
+    method="|".join(METHODS),
+
+
+def library(script):
+    """The crossprobe modules `script` imports: inputs, so that editing them reruns the rule."""
+    scripts = Path(workflow.basedir) / "scripts"
+    return module_inputs(scripts / script, scripts / "crossprobe")
+
+
+def graded_tables():
+    return expand("results/graded/{model}/{split}.parquet", model=GRID, split=SPLITS)
+
+
+def graded_splits(model):
+    return {s: f"results/graded/{model}/{s}.parquet" for s in SPLITS}
+
+
+def score_tables(method):
+    return [
+        f"results/scores/{method}/{m}/on~{s}.parquet" for m, s in cells(config, method)
+    ]
+
+
+def model_runtime(wildcards):
+    return runtime_params(config, wildcards.model)
+
+
+MODEL_GPUS = config["resources"]["gpu"]
+MODEL_THREADS = config["resources"]["model_threads"]
+model_mem_mb = growing(config["resources"]["model_mem_mb"])
+model_runtime_min = growing(config["resources"]["model_runtime"])
+light_mem_mb = growing(1000)
+light_runtime_min = growing(10)

@@ -1,0 +1,106 @@
+"""What every script adapter does around its stage: logging, threads, atomic outputs, provenance."""
+
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+PACKAGES = (
+    "torch", "transformers", "peft", "scikit-learn", "numpy", "pandas", "pyarrow",
+    "plotnine", "safetensors", "snakemake",
+)
+log = logging.getLogger("crossprobe")
+
+
+def start(log_path, threads: int = 1) -> float:
+    """Send this job's log records to its rule's log file and cap the threads it uses."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[logging.FileHandler(log_path, mode="w"), logging.StreamHandler(sys.stderr)],
+        force=True,
+    )
+    if "torch" in sys.modules or _torch_installed():
+        import torch
+
+        torch.set_num_threads(max(int(threads), 1))
+    return time.perf_counter()
+
+
+def _torch_installed() -> bool:
+    try:
+        version("torch")
+    except PackageNotFoundError:
+        return False
+    return True
+
+
+def package_versions() -> dict:
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def git_commit(folder: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def write_provenance(outputs, rule: str, params: dict, started: float, **extra) -> None:
+    """A `<output>.provenance.json` beside each output: what made it, with what, from what."""
+    record = {
+        "rule": rule,
+        "params": params,
+        "packages": package_versions(),
+        "git_commit": git_commit(Path(__file__).parent),
+        "host": platform.node(),
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **extra,
+    }
+    for output in outputs:
+        path = Path(output)
+        target = path / "provenance.json" if path.is_dir() else path.with_name(path.name + ".provenance.json")
+        target.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+
+
+@contextmanager
+def atomic(path):
+    """Yield a temporary sibling of `path`; it becomes `path` only if the block succeeds."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        yield tmp
+        tmp.rename(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_table(frame, path) -> None:
+    with atomic(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+
+
+def params_dict(params) -> dict:
+    """Snakemake's Params object as a plain dict (for provenance and the stage functions)."""
+    return {k: v for k, v in params.items()}

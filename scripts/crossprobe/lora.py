@@ -1,0 +1,139 @@
+"""LoRA + Prompt and the zero-shot query: ask the estimator whether the proposed answer is correct.
+
+The answered prompt is followed by the paper's query; P(correct) is the softmax over the logits of
+the two answer tokens " i" (no) and " ii" (yes) at the last position. LoRA + Prompt trains a peft
+LoRA adapter on that two-way cross-entropy; the zero-shot query uses the untuned model.
+"""
+
+import logging
+import time
+
+import numpy as np
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from transformers import get_cosine_schedule_with_warmup
+
+from crossprobe.answering import single_token_ids
+from crossprobe.lm import Throughput, encode, length_sorted_batches, run_batch
+from crossprobe.prompts import answered_text
+
+log = logging.getLogger(__name__)
+
+QUERY_SUFFIX = "\n\nIs the proposed answer correct?\nChoices:\n(i): no\n(ii): yes\nAnswer:"
+CHOICES = (" i", " ii")  # index 1 is "yes, correct"
+
+
+def choice_token_ids(tokenizer) -> list[int]:
+    return single_token_ids(tokenizer, list(CHOICES), "LoRA + Prompt answer tokens")
+
+
+def query_sequences(tokenizer, prompts, answers, max_length):
+    """Token ids of answered prompt + query, and the number of tokens of each answer (for the
+    regulariser, which looks at the positions that predict the answer)."""
+    seqs, answer_lengths = [], []
+    for prompt, answer in zip(prompts, answers):
+        ids, _ = encode(tokenizer, answered_text(prompt, answer), QUERY_SUFFIX, max_length)
+        seqs.append(ids)
+        answer_lengths.append(max(len(encode(tokenizer, answered_text(prompt, answer))[0])
+                                  - len(encode(tokenizer, prompt)[0]), 1))
+    return seqs, answer_lengths
+
+
+def js_divergence(logits_p, logits_q):
+    """Jensen-Shannon divergence between two batches of next-token distributions (mean)."""
+    lp, lq = torch.log_softmax(logits_p.float(), -1), torch.log_softmax(logits_q.float(), -1)
+    lm = torch.logsumexp(torch.stack([lp, lq]), 0) - np.log(2.0)
+    return 0.5 * ((lp.exp() * (lp - lm)).sum(-1) + (lq.exp() * (lq - lm)).sum(-1)).mean()
+
+
+def attach_lora(model, params: dict):
+    config = LoraConfig(
+        r=params["r"],
+        lora_alpha=params["alpha"],
+        lora_dropout=params["dropout"],
+        target_modules=list(params["target_modules"]),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def _batches(n: int, size: int, generator):
+    while True:  # endless epochs of fresh permutations
+        for batch in torch.randperm(n, generator=generator).split(size):
+            yield batch.tolist()
+
+
+def train_lora(model, tokenizer, device, seqs, labels, params: dict, seed: int,
+               answer_lengths=None, suffix_length: int = 0):
+    """LoRA-tune `model` on (sequence, correct) pairs; returns (peft model, loss per step)."""
+    torch.manual_seed(seed)
+    peft_model = attach_lora(model, params)
+    peft_model.train()
+    choice_ids = torch.tensor(choice_token_ids(tokenizer), device=device)
+    trainable = [p for p in peft_model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=params["lr"], weight_decay=params["weight_decay"])
+    sched = get_cosine_schedule_with_warmup(opt, params["warmup_steps"], params["max_steps"])
+    batches = _batches(len(seqs), params["batch_size"], torch.Generator().manual_seed(seed))
+    targets = torch.tensor(labels, dtype=torch.long, device=device)
+    kappa = params["js_weight"]
+    history, started = [], time.perf_counter()
+    for step in range(1, params["max_steps"] + 1):
+        opt.zero_grad()
+        step_loss = 0.0
+        for _ in range(params["grad_accum"]):
+            idx = next(batches)
+            batch = [seqs[i] for i in idx]
+            keep = 1
+            if kappa > 0:
+                keep = suffix_length + max(answer_lengths[i] for i in idx) + 1
+            out = run_batch(peft_model, batch, tokenizer.pad_token_id, device, logits_to_keep=keep)
+            loss = torch.nn.functional.cross_entropy(out.logits[:, -1, choice_ids].float(), targets[idx])
+            if kappa > 0:
+                loss = loss + kappa * _js_term(peft_model, tokenizer, device, batch, idx, out.logits,
+                                               answer_lengths, suffix_length, keep)
+            (loss / params["grad_accum"]).backward()
+            step_loss += loss.item() / params["grad_accum"]
+        opt.step()
+        sched.step()
+        history.append(step_loss)
+        if step % params["log_every"] == 0 or step == params["max_steps"]:
+            recent = np.mean(history[-params["log_every"]:])
+            log.info(
+                "lora step %d/%d: loss %.4f (mean of last %d), lr %.2e, %.2f s/step",
+                step, params["max_steps"], recent, params["log_every"],
+                sched.get_last_lr()[0], (time.perf_counter() - started) / step,
+            )
+    peft_model.eval()
+    return peft_model, history
+
+
+def _js_term(peft_model, tokenizer, device, batch, idx, tuned_logits, answer_lengths,
+             suffix_length, keep):
+    """JS divergence to the frozen model at the positions that predict each answer's tokens."""
+    with torch.no_grad(), peft_model.disable_adapter():
+        frozen_logits = run_batch(peft_model, batch, tokenizer.pad_token_id, device,
+                                  logits_to_keep=keep).logits
+    terms = []
+    for row, i in enumerate(idx):
+        end = keep - suffix_length - 1  # position predicting the first suffix token
+        span = slice(end - answer_lengths[i], end)
+        terms.append(js_divergence(tuned_logits[row, span], frozen_logits[row, span]))
+    return torch.stack(terms).mean()
+
+
+@torch.inference_mode()
+def query_p_correct(model, tokenizer, device, seqs, batch_size: int) -> np.ndarray:
+    """softmax(z_i, z_ii)[1] at the last position of each query sequence."""
+    choice_ids = torch.tensor(choice_token_ids(tokenizer), device=device)
+    p = np.zeros(len(seqs))
+    meter = Throughput(len(seqs), "query scoring")
+    for batch in length_sorted_batches([len(s) for s in seqs], batch_size):
+        logits = run_batch(model, [seqs[i] for i in batch], tokenizer.pad_token_id, device).logits
+        probs = torch.softmax(logits[:, -1, choice_ids].float(), -1)[:, 1].cpu().numpy()
+        p[batch] = probs
+        meter.update(len(batch), sum(len(seqs[i]) for i in batch))
+    return p
+
+
+def load_adapter(model, adapter_dir):
+    return PeftModel.from_pretrained(model, str(adapter_dir)).eval()

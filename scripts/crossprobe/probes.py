@@ -1,0 +1,132 @@
+"""The Probe method: a head on cached frozen features that predicts whether an answer is correct.
+
+- `mlp`: the SAPLMA-shaped MLP d -> 256 -> 128 -> 64 -> 2 with ReLU (the paper's Probe), AdamW with a
+  cosine schedule over a step budget, keeping the state with the best calibration NLL (early stop).
+- `logistic`: scikit-learn's L2 logistic regression, its C picked by calibration NLL.
+
+Features are standardised with the training split's mean and scale (Gemma's hidden states have a
+scale in the hundreds). A fitted probe is a flat dict of numpy arrays, saved as safetensors.
+"""
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+from sklearn.linear_model import LogisticRegression
+
+from crossprobe.calibration import nll
+
+log = logging.getLogger(__name__)
+
+
+def standardiser(train: np.ndarray):
+    mean = train.mean(axis=0)
+    scale = train.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    return mean.astype(np.float32), scale.astype(np.float32)
+
+
+def fit_logistic(x, y, x_cal, y_cal, params: dict, seed: int) -> dict:
+    best = None
+    for c in params["C_grid"]:
+        model = LogisticRegression(C=c, max_iter=params["max_iter"], random_state=seed).fit(x, y)
+        loss = nll(model.predict_proba(x_cal)[:, 1], y_cal)
+        log.info("logistic probe C=%g: calibration NLL %.4f", c, loss)
+        if best is None or loss < best[0]:
+            best = (loss, c, model)
+    _, c, model = best
+    log.info("logistic probe: chose C=%g", c)
+    return {
+        "coef": model.coef_[0].astype(np.float32),
+        "intercept": model.intercept_.astype(np.float32),
+        "C": np.array([c], dtype=np.float32),
+    }
+
+
+def mlp(d: int, hidden: list[int]):
+    import torch.nn as nn
+
+    layers, width = [], d
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    return nn.Sequential(*layers, nn.Linear(width, 2))
+
+
+def fit_mlp(x, y, x_cal, y_cal, params: dict, seed: int) -> dict:
+    import torch
+
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    net = mlp(x.shape[1], params["hidden"])
+    opt = torch.optim.AdamW(net.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=params["max_steps"])
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+    xc = torch.from_numpy(x_cal)
+    best_loss, best_state, since_best = float("inf"), None, 0
+    step = 0
+    while step < params["max_steps"]:
+        for batch in torch.randperm(len(xt), generator=generator).split(params["batch_size"]):
+            net.train()
+            loss = torch.nn.functional.cross_entropy(net(xt[batch]), yt[batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            if step % params["eval_every"] == 0 or step == params["max_steps"]:
+                net.eval()
+                with torch.no_grad():
+                    p_cal = torch.softmax(net(xc), -1)[:, 1].numpy()
+                cal_loss = nll(p_cal, y_cal)
+                log.info("mlp probe step %d: train loss %.4f, calibration NLL %.4f", step, loss.item(), cal_loss)
+                if cal_loss < best_loss - 1e-5:
+                    best_loss, since_best = cal_loss, 0
+                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                else:
+                    since_best += 1
+                if since_best >= params["patience"]:
+                    log.info("mlp probe: early stop at step %d (best calibration NLL %.4f)", step, best_loss)
+                    step = params["max_steps"]
+            if step >= params["max_steps"]:
+                break
+    return {f"mlp.{k}": v.numpy() for k, v in best_state.items()}
+
+
+def fit_probe(x, y, x_cal, y_cal, params: dict, seed: int) -> dict:
+    """A fitted probe (standardiser included) of kind `params['kind']`."""
+    if len(np.unique(y)) < 2:
+        raise ValueError("the training split has a single class: no probe can be fitted")
+    mean, scale = standardiser(x)
+    xs, xcs = (x - mean) / scale, (x_cal - mean) / scale
+    kind = params["kind"]
+    fit = fit_logistic if kind == "logistic" else fit_mlp
+    weights = fit(xs, y, xcs, y_cal, params[kind], seed)
+    return {"mean": mean, "scale": scale, **weights}
+
+
+def predict_probe(probe: dict, x: np.ndarray, kind: str, hidden=None) -> np.ndarray:
+    """P(correct) for each row of `x`."""
+    xs = ((x - probe["mean"]) / probe["scale"]).astype(np.float32)
+    if kind == "logistic":
+        z = xs @ probe["coef"] + probe["intercept"][0]
+        return 1.0 / (1.0 + np.exp(-z.astype(np.float64)))
+    import torch
+
+    net = mlp(xs.shape[1], hidden)
+    net.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in probe.items() if k.startswith("mlp.")})
+    net.eval()
+    with torch.no_grad():
+        return torch.softmax(net(torch.from_numpy(xs)), -1)[:, 1].double().numpy()
+
+
+def save_probe(probe: dict, path: Path, params: dict) -> None:
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
+    save_file(probe, str(tmp), metadata={"params": json.dumps(params, sort_keys=True)})
+    tmp.rename(path)
+
+
+def load_probe(path: Path) -> dict:
+    return load_file(str(path))

@@ -1,0 +1,52 @@
+"""Prompt text: few-shot prompts ending in "Answer:", the answers that follow, the answered text.
+
+One place builds every string a model sees, so answering, probing and LoRA see the same text.
+"""
+
+import pandas as pd
+
+from crossprobe.data import ALIAS_SEPARATOR, LETTERS
+
+ANSWER_FORMATS = ("mc_cloze", "mc_letter", "open")
+
+
+def question_block(row, answer_format: str) -> str:
+    text = f"Question: {row['question']}\n"
+    if answer_format == "mc_letter":
+        text += "".join(f"{LETTERS[i]}. {c}\n" for i, c in enumerate(row["choices"]))
+    return text + "Answer:"
+
+
+def gold_answer(row, answer_format: str) -> str:
+    """The answer text a correct model gives (used in few-shot examples)."""
+    if answer_format == "mc_letter":
+        return LETTERS[row["gold_index"]]
+    if answer_format == "open":
+        return row["gold"].split(ALIAS_SEPARATOR)[0]
+    return row["gold"]
+
+
+def header(subject: str, dataset: str) -> str:
+    if dataset == "mmlu":
+        return f"The following are questions (with answers) about {subject.replace('_', ' ')}.\n\n"
+    return ""
+
+
+def build_prompt(row, shots: pd.DataFrame, answer_format: str) -> str:
+    parts = [header(row["subject"], row["dataset"])]
+    for _, shot in shots.iterrows():
+        parts.append(f"{question_block(shot, answer_format)} {gold_answer(shot, answer_format)}\n\n")
+    parts.append(question_block(row, answer_format))
+    return "".join(parts)
+
+
+def answered_text(prompt: str, answer: str) -> str:
+    """The prompt with a model's answer appended: what the probe and LoRA + Prompt read."""
+    return f"{prompt} {answer}"
+
+
+def continuations(row, answer_format: str) -> list[str]:
+    """The candidate answers scored after the prompt (multiple-choice formats)."""
+    if answer_format == "mc_letter":
+        return [LETTERS[i] for i in range(len(row["choices"]))]
+    return list(row["choices"])

