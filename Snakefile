@@ -18,7 +18,6 @@
 
 from snakemake.utils import min_version
 
-
 min_version("9.0")
 
 
@@ -34,10 +33,10 @@ include: "rules/grid.smk"
 
 
 rule all:
+    default_target: True
     input:
         "results/tables/grid.tsv",
         "results/figures/heatmap.png",
-    default_target: True
 
 
 rule answers:

@@ -3,18 +3,18 @@ rule prepare_model:
         lib=library("prepare_model.py"),
     output:
         "results/models/{model}/model.json",
-    params:
-        source=lambda wc: config["models"][wc.model]["source"],
     log:
         "logs/prepare_model/{model}.log",
     benchmark:
         "benchmarks/prepare_model/{model}.tsv"
+    conda:
+        "../envs/models.yaml"
     threads: MODEL_THREADS
     resources:
         mem_mb=model_mem_mb,
         runtime=model_runtime_min,
-    conda:
-        "../envs/models.yaml"
+    params:
+        source=lambda wc: config["models"][wc.model]["source"],
     script:
         "../scripts/prepare_model.py"
 
@@ -24,17 +24,17 @@ rule prepare_questions:
         lib=library("prepare_questions.py"),
     output:
         expand("results/questions/{split}.parquet", split=SPLITS),
-    params:
-        data=lookup(dpath="data", within=config),
-        seed=config["seed"],
     log:
         "logs/prepare_questions/questions.log",
     localrule: True
+    conda:
+        "../envs/analysis.yaml"
     resources:
         mem_mb=light_mem_mb,
         runtime=light_runtime_min,
-    conda:
-        "../envs/analysis.yaml"
+    params:
+        data=lookup(dpath="data", within=config),
+        seed=config["seed"],
     script:
         "../scripts/prepare_questions.py"
 
@@ -46,21 +46,21 @@ rule generate_answers:
         lib=library("generate_answers.py"),
     output:
         expand("results/answers/{{model}}/{split}.parquet", split=SPLITS),
-    params:
-        runtime=model_runtime,
-        answers=lookup(dpath="answers", within=config),
-        answer_format=config["data"]["answer_format"],
     log:
         "logs/generate_answers/{model}.log",
     benchmark:
         "benchmarks/generate_answers/{model}.tsv"
+    conda:
+        "../envs/models.yaml"
     threads: MODEL_THREADS
     resources:
         mem_mb=model_mem_mb,
         runtime=model_runtime_min,
         gpu=MODEL_GPUS,
-    conda:
-        "../envs/models.yaml"
+    params:
+        runtime=model_runtime,
+        answers=lookup(dpath="answers", within=config),
+        answer_format=config["data"]["answer_format"],
     script:
         "../scripts/generate_answers.py"
 
@@ -77,20 +77,20 @@ rule grade_answers:
         lib=library("grade_answers.py"),
     output:
         "results/graded/{model}/{split}.parquet",
+    log:
+        "logs/grade_answers/{model}/{split}.log",
+    localrule: not JUDGE
+    conda:
+        "../envs/models.yaml"
+    threads: MODEL_THREADS if JUDGE else 1
+    resources:
+        mem_mb=model_mem_mb if JUDGE else light_mem_mb,
+        runtime=model_runtime_min if JUDGE else light_runtime_min,
+        gpu=MODEL_GPUS if JUDGE else 0,
     params:
         answer_format=config["data"]["answer_format"],
         judge=lambda wc: (
             {**runtime_params(config, JUDGE), **config["grading"]} if JUDGE else None
         ),
-    log:
-        "logs/grade_answers/{model}/{split}.log",
-    threads: MODEL_THREADS if JUDGE else 1
-    localrule: not JUDGE
-    resources:
-        mem_mb=model_mem_mb if JUDGE else light_mem_mb,
-        runtime=model_runtime_min if JUDGE else light_runtime_min,
-        gpu=MODEL_GPUS if JUDGE else 0,
-    conda:
-        "../envs/models.yaml"
     script:
         "../scripts/grade_answers.py"

@@ -16,7 +16,6 @@ from crossprobe.workflow import (
     runtime_params,
 )
 
-
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 try:
     check_config(config)
@@ -54,6 +53,37 @@ def graded_splits(model):
 def score_tables(method):
     return [
         f"results/scores/{method}/{m}/on~{s}.parquet" for m, s in cells(config, method)
+    ]
+
+
+def query_inputs(wildcards):
+    """LoRA + Prompt reads the cell's adapter; the zero-shot query asks the untuned model."""
+    inputs = graded_splits(wildcards.source)
+    if wildcards.method == "lora":
+        inputs["adapter"] = (
+            f"results/lora/{wildcards.model}/on~{wildcards.source}/adapter_model.safetensors"
+        )
+    return inputs
+
+
+def baseline_inputs(wildcards):
+    """Source confidence reads only the source's answers; agreement also the estimator's."""
+    inputs = graded_splits(wildcards.source)
+    if wildcards.method != "source_confidence":
+        inputs.update(
+            {
+                f"own_{s}": f"results/graded/{wildcards.model}/{s}.parquet"
+                for s in SPLITS
+            }
+        )
+    return inputs
+
+
+def metric_tables():
+    return [
+        f"results/metrics/{method}/{m}/on~{s}.tsv"
+        for method in METHODS
+        for m, s in cells(config, method)
     ]
 
 

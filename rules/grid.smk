@@ -4,27 +4,19 @@ rule evaluate_cell:
         lib=library("evaluate_cell.py"),
     output:
         "results/metrics/{method}/{model}/on~{source}.tsv",
-    params:
-        evaluation=lookup(dpath="evaluation", within=config),
-        seed=config["seed"],
     log:
         "logs/evaluate_cell/{method}/{model}/on~{source}.log",
     localrule: True
+    conda:
+        "../envs/analysis.yaml"
     resources:
         mem_mb=light_mem_mb,
         runtime=light_runtime_min,
-    conda:
-        "../envs/analysis.yaml"
+    params:
+        evaluation=lookup(dpath="evaluation", within=config),
+        seed=config["seed"],
     script:
         "../scripts/evaluate_cell.py"
-
-
-def metric_tables():
-    return [
-        f"results/metrics/{method}/{m}/on~{s}.tsv"
-        for method in METHODS
-        for m, s in cells(config, method)
-    ]
 
 
 rule aggregate:
@@ -38,17 +30,17 @@ rule aggregate:
             category="Grid",
         ),
         markdown="results/tables/grid.md",
-    params:
-        methods=METHODS,
-        names={m: config["models"][m].get("display_name", m) for m in GRID},
     log:
         "logs/aggregate/grid.log",
     localrule: True
+    conda:
+        "../envs/analysis.yaml"
     resources:
         mem_mb=light_mem_mb,
         runtime=light_runtime_min,
-    conda:
-        "../envs/analysis.yaml"
+    params:
+        methods=METHODS,
+        names={m: config["models"][m].get("display_name", m) for m in GRID},
     script:
         "../scripts/aggregate.py"
 
@@ -64,16 +56,16 @@ rule plot_heatmap:
             category="Figure",
         ),
         pdf="results/figures/heatmap.pdf",
-    params:
-        methods=METHODS,
-        names={m: config["models"][m].get("display_name", m) for m in GRID},
     log:
         "logs/plot_heatmap/heatmap.log",
     localrule: True
+    conda:
+        "../envs/analysis.yaml"
     resources:
         mem_mb=light_mem_mb,
         runtime=light_runtime_min,
-    conda:
-        "../envs/analysis.yaml"
+    params:
+        methods=METHODS,
+        names={m: config["models"][m].get("display_name", m) for m in GRID},
     script:
         "../scripts/plot_heatmap.py"

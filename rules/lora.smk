@@ -6,33 +6,23 @@ rule finetune_lora:
     output:
         adapter="results/lora/{model}/on~{source}/adapter_model.safetensors",
         config="results/lora/{model}/on~{source}/adapter_config.json",
-    params:
-        runtime=model_runtime,
-        lora=lambda wc: lora_params(config, wc.model),
-        seed=config["seed"],
     log:
         "logs/finetune_lora/{model}/on~{source}.log",
     benchmark:
         "benchmarks/finetune_lora/{model}/on~{source}.tsv"
+    conda:
+        "../envs/models.yaml"
     threads: MODEL_THREADS
     resources:
         mem_mb=model_mem_mb,
         runtime=model_runtime_min,
         gpu=MODEL_GPUS,
-    conda:
-        "../envs/models.yaml"
+    params:
+        runtime=model_runtime,
+        lora=lambda wc: lora_params(config, wc.model),
+        seed=config["seed"],
     script:
         "../scripts/finetune_lora.py"
-
-
-def query_inputs(wildcards):
-    """LoRA + Prompt reads the cell's adapter; the zero-shot query asks the untuned model."""
-    inputs = graded_splits(wildcards.source)
-    if wildcards.method == "lora":
-        inputs["adapter"] = (
-            f"results/lora/{wildcards.model}/on~{wildcards.source}/adapter_model.safetensors"
-        )
-    return inputs
 
 
 rule score_query:
@@ -42,23 +32,24 @@ rule score_query:
         lib=library("score_query.py"),
     output:
         "results/scores/{method}/{model}/on~{source}.parquet",
-    wildcard_constraints:
-        method="lora|zero_shot",
-    params:
-        runtime=model_runtime,
-        query=lambda wc: {
-            k: lora_params(config, wc.model)[k] for k in ("max_length", "score_batch_size")
-        },
     log:
         "logs/score_query/{method}/{model}/on~{source}.log",
     benchmark:
         "benchmarks/score_query/{method}/{model}/on~{source}.tsv"
+    wildcard_constraints:
+        method="lora|zero_shot",
+    conda:
+        "../envs/models.yaml"
     threads: MODEL_THREADS
     resources:
         mem_mb=model_mem_mb,
         runtime=model_runtime_min,
         gpu=MODEL_GPUS,
-    conda:
-        "../envs/models.yaml"
+    params:
+        runtime=model_runtime,
+        query=lambda wc: {
+            k: lora_params(config, wc.model)[k]
+            for k in ("max_length", "score_batch_size")
+        },
     script:
         "../scripts/score_query.py"

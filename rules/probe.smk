@@ -5,21 +5,21 @@ rule cache_activations:
         lib=library("cache_activations.py"),
     output:
         "results/activations/{model}/on~{source}.safetensors",
-    params:
-        runtime=model_runtime,
-        activations=lookup(dpath="activations", within=config),
-        store=lambda wc: f"results/activations/{wc.model}/store",
     log:
         "logs/cache_activations/{model}/on~{source}.log",
     benchmark:
         "benchmarks/cache_activations/{model}/on~{source}.tsv"
+    conda:
+        "../envs/models.yaml"
     threads: MODEL_THREADS
     resources:
         mem_mb=model_mem_mb,
         runtime=model_runtime_min,
         gpu=MODEL_GPUS,
-    conda:
-        "../envs/models.yaml"
+    params:
+        runtime=model_runtime,
+        activations=lookup(dpath="activations", within=config),
+        store=lambda wc: f"results/activations/{wc.model}/store",
     script:
         "../scripts/cache_activations.py"
 
@@ -32,17 +32,17 @@ rule fit_probe:
         lib=library("fit_probe.py"),
     output:
         "results/probes/{model}/on~{source}.safetensors",
-    params:
-        probe=lookup(dpath="probe", within=config),
-        seed=config["seed"],
     log:
         "logs/fit_probe/{model}/on~{source}.log",
+    conda:
+        "../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=growing(2000),
         runtime=light_runtime_min,
-    conda:
-        "../envs/analysis.yaml"
+    params:
+        probe=lookup(dpath="probe", within=config),
+        seed=config["seed"],
     script:
         "../scripts/fit_probe.py"
 
@@ -55,16 +55,16 @@ rule score_probe:
         lib=library("score_probe.py"),
     output:
         "results/scores/probe/{model}/on~{source}.parquet",
-    params:
-        probe=lookup(dpath="probe", within=config),
     log:
         "logs/score_probe/{model}/on~{source}.log",
-    threads: 1
     localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
     resources:
         mem_mb=growing(2000),
         runtime=light_runtime_min,
-    conda:
-        "../envs/analysis.yaml"
+    params:
+        probe=lookup(dpath="probe", within=config),
     script:
         "../scripts/score_probe.py"

@@ -1,7 +1,6 @@
 """Snakemake adapter: the tidy grid table and its markdown AUROC grids."""
 
 import pandas as pd
-
 from crossprobe.grid import auroc_markdown
 from crossprobe.job import atomic, start, write_provenance
 
@@ -12,6 +11,8 @@ with atomic(snakemake.output.tsv) as tmp:
 with atomic(snakemake.output.markdown) as tmp:
     tmp.write_text(auroc_markdown(grid, snakemake.params.methods, snakemake.params.names))
 write_provenance(
-    snakemake.output, snakemake.rule,
-    {"methods": snakemake.params.methods, "names": snakemake.params.names}, started,
+    snakemake.output,
+    snakemake.rule,
+    {"methods": snakemake.params.methods, "names": snakemake.params.names},
+    started,
 )

@@ -4,7 +4,6 @@ import json
 import logging
 
 import pandas as pd
-
 from crossprobe.activations import (
     FeatureStore,
     cache_activations,
@@ -25,6 +24,12 @@ arrays, ids, stats = cache_activations(model, tokenizer, device, store, splits, 
 save_activations(snakemake.output[0], arrays, ids, params["layers"])
 logging.info("features %s", {k: list(v.shape) for k, v in arrays.items()})
 write_provenance(
-    snakemake.output, snakemake.rule, {**params, **runtime}, started,
-    model=record, device=str(device), store=str(store.root), sequences=stats,
+    snakemake.output,
+    snakemake.rule,
+    {**params, **runtime},
+    started,
+    model=record,
+    device=str(device),
+    store=str(store.root),
+    sequences=stats,
 )

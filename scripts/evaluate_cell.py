@@ -3,7 +3,6 @@
 import logging
 
 import pandas as pd
-
 from crossprobe.job import start, write_provenance
 from crossprobe.metrics import evaluate
 
@@ -16,5 +15,7 @@ metrics.insert(0, "model", wc.model)
 metrics.insert(0, "method", wc.method)
 metrics.to_csv(snakemake.output[0], sep="\t", index=False)
 for row in metrics.itertuples():
-    logging.info("%s = %.4f [%.4f, %.4f] (n=%d)", row.metric, row.value, row.ci_low, row.ci_high, row.n)
+    logging.info(
+        "%s = %.4f [%.4f, %.4f] (n=%d)", row.metric, row.value, row.ci_low, row.ci_high, row.n
+    )
 write_provenance(snakemake.output, snakemake.rule, params, started)

@@ -5,7 +5,6 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-
 from crossprobe.job import start, write_provenance
 from crossprobe.lm import load_model
 from crossprobe.lora import QUERY_SUFFIX, query_sequences, train_lora
@@ -15,10 +14,18 @@ runtime, params, seed = snakemake.params.runtime, snakemake.params.lora, snakema
 record = json.loads(open(snakemake.input.model).read())
 model, tokenizer, device = load_model(record, runtime["device"], runtime["dtype"])
 train = pd.read_parquet(snakemake.input.train)
-seqs, answer_lengths = query_sequences(tokenizer, train["prompt"], train["answer"], params["max_length"])
+seqs, answer_lengths = query_sequences(
+    tokenizer, train["prompt"], train["answer"], params["max_length"]
+)
 logging.info("training on %d answers (%.1f%% correct)", len(train), 100 * train["correct"].mean())
 peft_model, history = train_lora(
-    model, tokenizer, device, seqs, train["correct"].tolist(), params, seed,
+    model,
+    tokenizer,
+    device,
+    seqs,
+    train["correct"].tolist(),
+    params,
+    seed,
     answer_lengths=answer_lengths,
     suffix_length=len(tokenizer(QUERY_SUFFIX, add_special_tokens=False)["input_ids"]),
 )
@@ -32,6 +39,11 @@ for leftover in tmp_dir.iterdir():
     leftover.unlink()
 tmp_dir.rmdir()
 write_provenance(
-    [out_dir], snakemake.rule, {**params, **runtime, "seed": seed}, started,
-    model=record, device=str(device), loss_per_step=[round(x, 5) for x in history],
+    [out_dir],
+    snakemake.rule,
+    {**params, **runtime, "seed": seed},
+    started,
+    model=record,
+    device=str(device),
+    loss_per_step=[round(x, 5) for x in history],
 )

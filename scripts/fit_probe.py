@@ -3,7 +3,6 @@
 import logging
 
 import pandas as pd
-
 from crossprobe.activations import load_activations
 from crossprobe.job import start, write_provenance
 from crossprobe.probes import fit_probe, save_probe
@@ -16,7 +15,9 @@ x, y = labelled_features(features, ids, pd.read_parquet(snakemake.input.train), 
 x_cal, y_cal = labelled_features(
     features, ids, pd.read_parquet(snakemake.input.calibration), "calibration"
 )
-logging.info("fitting a %s probe on %s features (%.1f%% correct)", params["kind"], x.shape, 100 * y.mean())
+logging.info(
+    "fitting a %s probe on %s features (%.1f%% correct)", params["kind"], x.shape, 100 * y.mean()
+)
 probe = fit_probe(x, y, x_cal, y_cal, params, seed)
 save_probe(probe, snakemake.output[0], params)
 write_provenance(snakemake.output, snakemake.rule, {**params, "seed": seed}, started)

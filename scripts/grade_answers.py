@@ -4,7 +4,6 @@ import json
 import logging
 
 import pandas as pd
-
 from crossprobe.grading import grade_answers, judge_prompts
 from crossprobe.job import start, write_provenance, write_table
 
@@ -30,6 +29,9 @@ if judge:
 write_table(graded, snakemake.output[0])
 logging.info("accuracy %.3f over %d answers", graded["correct"].mean(), len(graded))
 write_provenance(
-    snakemake.output, snakemake.rule,
-    {"answer_format": snakemake.params.answer_format, "judge": judge}, started, **extra,
+    snakemake.output,
+    snakemake.rule,
+    {"answer_format": snakemake.params.answer_format, "judge": judge},
+    started,
+    **extra,
 )

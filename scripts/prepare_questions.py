@@ -8,8 +8,10 @@ from crossprobe.questions import SPLITS, prepare_questions
 started = start(snakemake.log[0])
 params = {**snakemake.params.data, "seed": snakemake.params.seed}
 splits = prepare_questions(params)
-for split, path in zip(SPLITS, snakemake.output):
+for split, path in zip(SPLITS, snakemake.output, strict=True):
     frame = splits[split]
     write_table(frame, path)
-    logging.info("%s: %d questions (%s)", split, len(frame), frame["dataset"].value_counts().to_dict())
+    logging.info(
+        "%s: %d questions (%s)", split, len(frame), frame["dataset"].value_counts().to_dict()
+    )
 write_provenance(snakemake.output, snakemake.rule, params, started, seed=params["seed"])

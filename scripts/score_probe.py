@@ -1,7 +1,6 @@
 """Snakemake adapter: P(correct) of a fitted Probe on the calibration and test splits."""
 
 import pandas as pd
-
 from crossprobe.activations import load_activations
 from crossprobe.calibration import raw_scores, scores_table
 from crossprobe.job import start, write_provenance, write_table
@@ -19,4 +18,6 @@ for split in ("calibration", "test"):
     p_correct[split] = predict_probe(probe, x, params["kind"], params["mlp"]["hidden"])
 scores = scores_table(raw_scores(graded, p_correct))
 write_table(scores, snakemake.output[0])
-write_provenance(snakemake.output, snakemake.rule, params, started, temperature=scores["temperature"].iloc[0])
+write_provenance(
+    snakemake.output, snakemake.rule, params, started, temperature=scores["temperature"].iloc[0]
+)

@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-
 from crossprobe.calibration import raw_scores, scores_table
 from crossprobe.job import start, write_provenance, write_table
 from crossprobe.lm import load_model
@@ -20,11 +19,18 @@ if "adapter" in snakemake.input.keys():
 graded, p_correct = {}, {}
 for split in ("calibration", "test"):
     graded[split] = pd.read_parquet(snakemake.input[split])
-    seqs, _ = query_sequences(tokenizer, graded[split]["prompt"], graded[split]["answer"], params["max_length"])
+    seqs, _ = query_sequences(
+        tokenizer, graded[split]["prompt"], graded[split]["answer"], params["max_length"]
+    )
     p_correct[split] = query_p_correct(model, tokenizer, device, seqs, params["score_batch_size"])
 scores = scores_table(raw_scores(graded, p_correct))
 write_table(scores, snakemake.output[0])
 write_provenance(
-    snakemake.output, snakemake.rule, {**params, **runtime}, started,
-    model=record, device=str(device), temperature=scores["temperature"].iloc[0],
+    snakemake.output,
+    snakemake.rule,
+    {**params, **runtime},
+    started,
+    model=record,
+    device=str(device),
+    temperature=scores["temperature"].iloc[0],
 )

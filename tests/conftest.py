@@ -25,7 +25,9 @@ def build_tokenizer(vocab_size: int = 600, corpus=CORPUS):
 
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(
-        corpus * 20, vocab_size=vocab_size, min_frequency=1,
+        corpus * 20,
+        vocab_size=vocab_size,
+        min_frequency=1,
         special_tokens=["<pad>", "<s>", "</s>"],
     )
     return PreTrainedTokenizerFast(
@@ -40,10 +42,16 @@ def build_tiny_model(path: Path, family: str = "llama", seed: int = 0, hidden: i
 
     tokenizer = build_tokenizer()
     common = dict(
-        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
-        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-        max_position_embeddings=512, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
     if family == "gemma3":
         config = Gemma3TextConfig(head_dim=8, sliding_window=64, **common)
@@ -75,7 +83,10 @@ def tiny_config(models: dict, names=("tiny_a", "tiny_b")) -> dict:
             n: {"display_name": n.replace("_", "-").upper(), "source": {"local": str(models[n])}}
             for n in names
         },
-        "data": {"mixture": ["arc_easy", "sciq"], "sizes": {"train": 24, "calibration": 12, "test": 16}},
+        "data": {
+            "mixture": ["arc_easy", "sciq"],
+            "sizes": {"train": 24, "calibration": 12, "test": 16},
+        },
         "answers": {"batch_size": 8, "max_length": 256},
         "activations": {"batch_size": 8, "max_length": 256},
         "probe": {"kind": "mlp", "mlp": {"max_steps": 20, "eval_every": 5, "patience": 2}},
@@ -91,8 +102,12 @@ def make_workdir(path: Path, config: dict) -> Path:
     for item in ("Snakefile", "rules", "scripts", "schemas", "envs", "report", "profiles"):
         source = REPO / item
         if source.is_dir():
-            shutil.copytree(source, path / item, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                source,
+                path / item,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
         else:
             shutil.copy2(source, path / item)
     write_config(path, config)

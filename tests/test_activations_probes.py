@@ -3,17 +3,28 @@
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.linear_model import LogisticRegression
-
-from crossprobe.activations import FeatureStore, cache_activations, load_activations, save_activations
+from crossprobe.activations import (
+    FeatureStore,
+    cache_activations,
+    load_activations,
+    save_activations,
+)
 from crossprobe.lm import load_model
 from crossprobe.probes import fit_probe, predict_probe
 from crossprobe.selection import labelled_features
+from sklearn.linear_model import LogisticRegression
 
 PROBE = {
     "kind": "mlp",
-    "mlp": {"hidden": [256, 128, 64], "lr": 1e-3, "weight_decay": 1e-2, "batch_size": 64,
-            "max_steps": 300, "eval_every": 25, "patience": 4},
+    "mlp": {
+        "hidden": [256, 128, 64],
+        "lr": 1e-3,
+        "weight_decay": 1e-2,
+        "batch_size": 64,
+        "max_steps": 300,
+        "eval_every": 25,
+        "patience": 4,
+    },
     "logistic": {"C_grid": [0.01, 0.1, 1.0], "max_iter": 2000},
 }
 
@@ -63,11 +74,13 @@ class CountingModel:
 
 
 def graded(answers, prefix="q"):
-    return pd.DataFrame({
-        "question_id": [f"{prefix}{i}" for i in range(len(answers))],
-        "prompt": [f"Question: number {i}?\nAnswer:" for i in range(len(answers))],
-        "answer": answers,
-    })
+    return pd.DataFrame(
+        {
+            "question_id": [f"{prefix}{i}" for i in range(len(answers))],
+            "prompt": [f"Question: number {i}?\nAnswer:" for i in range(len(answers))],
+            "answer": answers,
+        }
+    )
 
 
 def test_second_source_with_overlapping_answers_reuses_the_cache(tiny_models, tmp_path):
@@ -76,7 +89,9 @@ def test_second_source_with_overlapping_answers_reuses_the_cache(tiny_models, tm
     store = FeatureStore(tmp_path / "store")
     params = {"layers": [-1, 1], "batch_size": 4, "max_length": 128}
     source_a = {"train": graded(["heat", "light", "salt"]), "test": graded(["water", "heat"], "t")}
-    arrays_a, ids_a, stats_a = cache_activations(counting, tokenizer, device, store, source_a, params)
+    arrays_a, ids_a, stats_a = cache_activations(
+        counting, tokenizer, device, store, source_a, params
+    )
     assert stats_a == {"distinct": 5, "reused": 0, "computed": 5} and counting.sequences == 5
     # a second source answered two train questions identically and one differently
     source_b = {"train": graded(["heat", "light", "sound"]), "test": graded(["water", "heat"], "t")}
@@ -85,11 +100,15 @@ def test_second_source_with_overlapping_answers_reuses_the_cache(tiny_models, tm
     assert arrays_b["train"].shape == (3, 2, model.config.hidden_size)
     assert np.array_equal(arrays_a["train"][:2], arrays_b["train"][:2])
     # the stored features equal a fresh computation
-    fresh = cache_activations(model, tokenizer, device, FeatureStore(tmp_path / "other"), source_b, params)[0]
+    fresh = cache_activations(
+        model, tokenizer, device, FeatureStore(tmp_path / "other"), source_b, params
+    )[0]
     assert np.allclose(fresh["train"], arrays_b["train"], atol=1e-3)
     save_activations(tmp_path / "cell.safetensors", arrays_a, ids_a, params["layers"])
     features, ids = load_activations(tmp_path / "cell.safetensors")
-    x, y = labelled_features(features, ids, graded(["heat", "light", "salt"]).assign(correct=[1, 0, 1]), "train")
+    x, y = labelled_features(
+        features, ids, graded(["heat", "light", "salt"]).assign(correct=[1, 0, 1]), "train"
+    )
     assert x.shape == (3, 2 * model.config.hidden_size) and y.tolist() == [1, 0, 1]
     with pytest.raises(ValueError, match="stale"):
         labelled_features(features, ids, graded(["x"], "zz").assign(correct=[1]), "train")

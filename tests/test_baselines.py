@@ -3,19 +3,20 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from crossprobe.baselines import agreement, agreement_prob, source_confidence
 
 
 def table(indices, scores, answers=None, logprobs=None):
     n = len(indices)
-    return pd.DataFrame({
-        "question_id": [f"q{i}" for i in range(n)],
-        "answer": answers or [str(i) for i in indices],
-        "answer_index": indices,
-        "option_scores": scores,
-        "answer_logprob": logprobs or [np.nan] * n,
-    })
+    return pd.DataFrame(
+        {
+            "question_id": [f"q{i}" for i in range(n)],
+            "answer": answers or [str(i) for i in indices],
+            "answer_index": indices,
+            "option_scores": scores,
+            "answer_logprob": logprobs or [np.nan] * n,
+        }
+    )
 
 
 def test_source_confidence_is_softmax_at_chosen_option_or_likelihood():
@@ -25,7 +26,9 @@ def test_source_confidence_is_softmax_at_chosen_option_or_likelihood():
 
 def test_agreement_and_probability_of_the_sources_option():
     source = table([0, 1, 2], [[0, 0, 0]] * 3)
-    estimator = table([0, 2, 2], [[np.log(2.0), 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, np.log(3.0), 0.0]])
+    estimator = table(
+        [0, 2, 2], [[np.log(2.0), 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, np.log(3.0), 0.0]]
+    )
     assert agreement(estimator, source).tolist() == [1.0, 0.0, 1.0]
     assert agreement_prob(estimator, source) == pytest.approx([0.5, 1 / 3, 0.2])
 

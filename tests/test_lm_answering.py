@@ -6,20 +6,23 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from crossprobe.answering import continuation_logprobs, generate_answers, single_token_ids
 from crossprobe.lm import encode, load_model, prepare_model, run_batch
 
-QUESTIONS = pd.DataFrame({
-    "question_id": ["q0", "q1", "q2"],
-    "dataset": ["arc_easy"] * 3,
-    "subject": ["arc_easy"] * 3,
-    "prompt": ["Question: Which gas do plants absorb?\nAnswer:",
-               "Question: heat?\nAnswer:",
-               "Question: What carries sound energy through the air and water?\nAnswer:"],
-    "choices": [["carbon dioxide", "salt"], ["light", "sound", "water"], ["the", "of a"]],
-    "gold_index": [0, 1, 1],
-})
+QUESTIONS = pd.DataFrame(
+    {
+        "question_id": ["q0", "q1", "q2"],
+        "dataset": ["arc_easy"] * 3,
+        "subject": ["arc_easy"] * 3,
+        "prompt": [
+            "Question: Which gas do plants absorb?\nAnswer:",
+            "Question: heat?\nAnswer:",
+            "Question: What carries sound energy through the air and water?\nAnswer:",
+        ],
+        "choices": [["carbon dioxide", "salt"], ["light", "sound", "water"], ["the", "of a"]],
+        "gold_index": [0, 1, 1],
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +41,11 @@ def manual_mean_logprob(model, tokenizer, context, continuation):
 
 def test_batched_left_padded_scores_equal_one_at_a_time(tiny):
     model, tokenizer, device = tiny
-    pairs = [(p, f" {c}") for p, cs in zip(QUESTIONS["prompt"], QUESTIONS["choices"]) for c in cs]
+    pairs = [
+        (p, f" {c}")
+        for p, cs in zip(QUESTIONS["prompt"], QUESTIONS["choices"], strict=True)
+        for c in cs
+    ]
     batched = continuation_logprobs(model, tokenizer, device, pairs, batch_size=4, max_length=None)
     single = [manual_mean_logprob(model, tokenizer, c, k) for c, k in pairs]
     assert batched == pytest.approx(single, abs=1e-4)
@@ -48,7 +55,7 @@ def test_cloze_answers_pick_the_best_option(tiny):
     model, tokenizer, device = tiny
     params = {"answer_format": "mc_cloze", "batch_size": 2, "max_length": 128, "max_new_tokens": 4}
     answers = generate_answers(model, tokenizer, device, QUESTIONS, params)
-    for row, (_, q) in zip(answers.itertuples(), QUESTIONS.iterrows()):
+    for row, (_, q) in zip(answers.itertuples(), QUESTIONS.iterrows(), strict=True):
         assert row.answer_index == int(np.argmax(row.option_scores))
         assert row.answer == q["choices"][row.answer_index]
         assert len(row.option_scores) == len(q["choices"])
@@ -56,14 +63,27 @@ def test_cloze_answers_pick_the_best_option(tiny):
 
 def test_letter_and_open_answers(tiny):
     model, tokenizer, device = tiny
-    letter = generate_answers(model, tokenizer, device, QUESTIONS,
-                              {"answer_format": "mc_letter", "batch_size": 2, "max_length": 128})
+    letter = generate_answers(
+        model,
+        tokenizer,
+        device,
+        QUESTIONS,
+        {"answer_format": "mc_letter", "batch_size": 2, "max_length": 128},
+    )
     valid = letter["answer_index"] >= 0
-    assert (letter.loc[valid, "answer"] == letter.loc[valid, "answer_index"].map("ABCDE".__getitem__)).all()
-    assert all(len(s) == len(c) for s, c in zip(letter["option_scores"], QUESTIONS["choices"]))
-    opened = generate_answers(model, tokenizer, device, QUESTIONS,
-                              {"answer_format": "open", "batch_size": 2, "max_length": 128,
-                               "max_new_tokens": 6})
+    assert (
+        letter.loc[valid, "answer"] == letter.loc[valid, "answer_index"].map("ABCDE".__getitem__)
+    ).all()
+    assert all(
+        len(s) == len(c) for s, c in zip(letter["option_scores"], QUESTIONS["choices"], strict=True)
+    )
+    opened = generate_answers(
+        model,
+        tokenizer,
+        device,
+        QUESTIONS,
+        {"answer_format": "open", "batch_size": 2, "max_length": 128, "max_new_tokens": 6},
+    )
     assert all("\n" not in a for a in opened["answer"])
     assert len(opened) == 3
 
@@ -102,11 +122,21 @@ def test_gguf_model_from_a_wheel_converts_and_answers(tmp_path):
     json.dumps(record)
     model, tokenizer, device = load_model(record, "cpu", "auto")
     assert model.config.model_type == "llama" and model.config.num_hidden_layers == 30
-    questions = pd.DataFrame({
-        "question_id": ["q"], "dataset": ["x"], "subject": ["x"],
-        "prompt": ["Question: What is the capital of France?\nAnswer:"],
-        "choices": [["Paris", "a banana", "the number seven"]], "gold_index": [0],
-    })
-    answers = generate_answers(model, tokenizer, device, questions,
-                               {"answer_format": "mc_cloze", "batch_size": 4, "max_length": 64})
+    questions = pd.DataFrame(
+        {
+            "question_id": ["q"],
+            "dataset": ["x"],
+            "subject": ["x"],
+            "prompt": ["Question: What is the capital of France?\nAnswer:"],
+            "choices": [["Paris", "a banana", "the number seven"]],
+            "gold_index": [0],
+        }
+    )
+    answers = generate_answers(
+        model,
+        tokenizer,
+        device,
+        questions,
+        {"answer_format": "mc_cloze", "batch_size": 4, "max_length": 64},
+    )
     assert answers["answer"].iloc[0] == "Paris"

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-
 from crossprobe.lm import load_model
 from crossprobe.lora import (
     QUERY_SUFFIX,
@@ -14,9 +13,22 @@ from crossprobe.lora import (
     train_lora,
 )
 
-LORA = {"r": 4, "alpha": 16, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"], "lr": 5e-3,
-        "weight_decay": 0.0, "warmup_steps": 0, "batch_size": 4, "grad_accum": 2, "max_steps": 1,
-        "max_length": 128, "js_weight": 0.0, "log_every": 1, "score_batch_size": 3}
+LORA = {
+    "r": 4,
+    "alpha": 16,
+    "dropout": 0.0,
+    "target_modules": ["q_proj", "v_proj"],
+    "lr": 5e-3,
+    "weight_decay": 0.0,
+    "warmup_steps": 0,
+    "batch_size": 4,
+    "grad_accum": 2,
+    "max_steps": 1,
+    "max_length": 128,
+    "js_weight": 0.0,
+    "log_every": 1,
+    "score_batch_size": 3,
+}
 PROMPTS = [f"Question: number {i}?\nAnswer:" for i in range(8)]
 ANSWERS = ["heat", "light", "salt", "water", "sound", "energy", "the", "heat"]
 LABELS = [1, 0, 1, 0, 1, 0, 1, 0]
@@ -37,18 +49,25 @@ def test_choice_tokens_resolve_on_several_tokenizers():
 def test_one_step_lowers_the_loss_and_the_adapter_round_trips(tiny_models, tmp_path, family):
     model, tokenizer, device = load_model({"path": str(tiny_models[family])}, "cpu", "float32")
     seqs, lengths = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
-    assert all(s[-1] == tokenizer(QUERY_SUFFIX, add_special_tokens=False)["input_ids"][-1] for s in seqs)
+    assert all(
+        s[-1] == tokenizer(QUERY_SUFFIX, add_special_tokens=False)["input_ids"][-1] for s in seqs
+    )
     params = {**LORA, "batch_size": 8, "grad_accum": 1, "max_steps": 2}
-    peft_model, history = train_lora(model, tokenizer, device, seqs, LABELS, params, seed=0,
-                                     answer_lengths=lengths)
+    peft_model, history = train_lora(
+        model, tokenizer, device, seqs, LABELS, params, seed=0, answer_lengths=lengths
+    )
     assert len(history) == 2 and history[1] < history[0]  # same full batch twice: loss falls
     scores = query_p_correct(peft_model, tokenizer, device, seqs, batch_size=3)
     peft_model.save_pretrained(tmp_path / "adapter")
-    assert {p.name for p in (tmp_path / "adapter").iterdir()} >= {"adapter_config.json",
-                                                                  "adapter_model.safetensors"}
+    assert {p.name for p in (tmp_path / "adapter").iterdir()} >= {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+    }
     base, _, _ = load_model({"path": str(tiny_models[family])}, "cpu", "float32")
     reloaded = load_adapter(base, tmp_path / "adapter")
-    assert query_p_correct(reloaded, tokenizer, device, seqs, batch_size=5) == pytest.approx(scores, abs=1e-5)
+    assert query_p_correct(reloaded, tokenizer, device, seqs, batch_size=5) == pytest.approx(
+        scores, abs=1e-5
+    )
 
 
 def test_js_regulariser_runs_and_is_zero_before_training(tiny_models):
@@ -61,6 +80,15 @@ def test_js_regulariser_runs_and_is_zero_before_training(tiny_models):
     seqs, lengths = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
     suffix = len(tokenizer(QUERY_SUFFIX, add_special_tokens=False)["input_ids"])
     params = {**LORA, "js_weight": 1.0, "max_steps": 1}
-    _, history = train_lora(model, tokenizer, device, seqs, LABELS, params, seed=0,
-                            answer_lengths=lengths, suffix_length=suffix)
+    _, history = train_lora(
+        model,
+        tokenizer,
+        device,
+        seqs,
+        LABELS,
+        params,
+        seed=0,
+        answer_lengths=lengths,
+        suffix_length=suffix,
+    )
     assert np.isfinite(history).all()

@@ -3,10 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import roc_auc_score
-
 from crossprobe.calibration import apply_temperature, fit_temperature, nll, scores_table
 from crossprobe.metrics import auroc, brier, ece, ece_toplabel, evaluate, macro_auroc
+from sklearn.metrics import roc_auc_score
 
 
 def test_auroc_hand_case_ties_and_single_class():
@@ -57,9 +56,15 @@ def _scores(n=200, seed=0, single_class=False):
     rng = np.random.default_rng(seed)
     y = np.ones(n, dtype=int) if single_class else rng.integers(0, 2, n)
     p = np.clip(0.3 * y + 0.7 * rng.random(n), 0, 1)
-    raw = pd.DataFrame({"split": ["calibration"] * (n // 2) + ["test"] * (n - n // 2),
-                        "question_id": [f"q{i}" for i in range(n)], "subject": ["s"] * n,
-                        "correct": y, "p_correct_raw": p})
+    raw = pd.DataFrame(
+        {
+            "split": ["calibration"] * (n // 2) + ["test"] * (n - n // 2),
+            "question_id": [f"q{i}" for i in range(n)],
+            "subject": ["s"] * n,
+            "correct": y,
+            "p_correct_raw": p,
+        }
+    )
     return scores_table(raw)
 
 
@@ -73,8 +78,15 @@ def test_bootstrap_interval_covers_point_and_is_deterministic():
     assert (first["ci_low"] <= first["value"]).all() and (first["value"] <= first["ci_high"]).all()
     other = evaluate(scores, {**PARAMS, "seed": 1})
     assert not np.allclose(first["ci_low"], other["ci_low"])
-    assert set(first["metric"]) == {"auroc", "auroc_macro", "ece", "ece_toplabel",
-                                    "ece_uncalibrated", "brier", "accuracy"}
+    assert set(first["metric"]) == {
+        "auroc",
+        "auroc_macro",
+        "ece",
+        "ece_toplabel",
+        "ece_uncalibrated",
+        "brier",
+        "accuracy",
+    }
 
 
 def test_single_class_test_split_gives_missing_auroc_with_warning(caplog):

@@ -5,10 +5,9 @@ import hashlib
 import numpy as np
 import pandas as pd
 import pytest
-from plotnine import ggplot
-
 from crossprobe.grid import auroc_markdown
 from crossprobe.plotting import heatmap, save_heatmap, tile_table
+from plotnine import ggplot
 
 
 def fake_grid(models, methods, seed=0):
@@ -20,8 +19,18 @@ def fake_grid(models, methods, seed=0):
                 if method == "agreement" and m == s:
                     continue
                 v = 0.5 + 0.3 * rng.random()
-                rows.append({"method": method, "model": m, "trained_on": s, "metric": "auroc",
-                             "value": v, "ci_low": v - 0.05, "ci_high": v + 0.05, "n": 100})
+                rows.append(
+                    {
+                        "method": method,
+                        "model": m,
+                        "trained_on": s,
+                        "metric": "auroc",
+                        "value": v,
+                        "ci_low": v - 0.05,
+                        "ci_high": v + 0.05,
+                        "n": 100,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -39,7 +48,9 @@ def test_heatmap_has_one_panel_per_method_with_the_papers_axes(models, tmp_path)
     cells = tile_table(grid, "agreement", names)
     assert (cells.loc[cells["model"] == cells["trained_on"], "label"] == "n/a").all()
     first = cells.dropna(subset=["value"]).iloc[0]
-    assert first["label"] == f"{first['value']:.2f}\n[{first['ci_low']:.2f}, {first['ci_high']:.2f}]"
+    assert (
+        first["label"] == f"{first['value']:.2f}\n[{first['ci_low']:.2f}, {first['ci_high']:.2f}]"
+    )
     # legible text: dark tiles (low values) get white text, light ones black
     valued = cells.dropna(subset=["value"])
     assert valued.loc[valued["value"].idxmin(), "text_colour"] == "white"

@@ -2,7 +2,6 @@
 
 import pandas as pd
 import pytest
-
 from crossprobe.answering import answer_length
 from crossprobe.data import load_dataset, split_questions
 from crossprobe.grading import grade_answers, normalise, open_match
@@ -10,8 +9,14 @@ from crossprobe.prompts import answered_text, build_prompt, continuations, gold_
 from crossprobe.questions import check_data_params, prepare_questions
 
 ROW = pd.Series(
-    {"question": "What do plants absorb?", "choices": ["oxygen", "carbon dioxide", "salt"],
-     "gold_index": 1, "gold": "carbon dioxide", "subject": "high_school_biology", "dataset": "mmlu"}
+    {
+        "question": "What do plants absorb?",
+        "choices": ["oxygen", "carbon dioxide", "salt"],
+        "gold_index": 1,
+        "gold": "carbon dioxide",
+        "subject": "high_school_biology",
+        "dataset": "mmlu",
+    }
 )
 
 
@@ -29,7 +34,9 @@ def test_letter_prompt_with_shots_lists_options_and_gold_letters():
     shots = pd.DataFrame([ROW, ROW])
     prompt = build_prompt(ROW, shots, "mc_letter")
     assert prompt.count("Answer: B\n\n") == 2
-    assert prompt.endswith("Question: What do plants absorb?\nA. oxygen\nB. carbon dioxide\nC. salt\nAnswer:")
+    assert prompt.endswith(
+        "Question: What do plants absorb?\nA. oxygen\nB. carbon dioxide\nC. salt\nAnswer:"
+    )
     assert continuations(ROW, "mc_letter") == ["A", "B", "C"]
     assert gold_answer(ROW, "open") == "carbon dioxide"
 
@@ -62,8 +69,14 @@ def test_real_datasets_normalise_and_split_deterministically():
 
 
 def test_mmlu_test_set_gets_five_shots_from_its_dev_split():
-    params = {"seed": 0, "mixture": ["arc_easy"], "test_dataset": "mmlu", "num_fewshot": 5,
-              "sizes": {"train": 10, "calibration": 5, "test": 8}, "answer_format": "mc_letter"}
+    params = {
+        "seed": 0,
+        "mixture": ["arc_easy"],
+        "test_dataset": "mmlu",
+        "num_fewshot": 5,
+        "sizes": {"train": 10, "calibration": 5, "test": 8},
+        "answer_format": "mc_letter",
+    }
     splits = prepare_questions(params)
     test = splits["test"]
     assert set(test["dataset"]) == {"mmlu"}
@@ -87,13 +100,17 @@ def test_normalised_matching():
 
 
 def test_grading_multiple_choice_and_open():
-    questions = pd.DataFrame({"question_id": ["q1", "q2"], "gold": ["b", "Paris ||| Paree"],
-                              "gold_index": [1, -1]})
-    answers = pd.DataFrame({"question_id": ["q1", "q2"], "answer": ["a", "paris"],
-                            "answer_index": [0, -1]})
+    questions = pd.DataFrame(
+        {"question_id": ["q1", "q2"], "gold": ["b", "Paris ||| Paree"], "gold_index": [1, -1]}
+    )
+    answers = pd.DataFrame(
+        {"question_id": ["q1", "q2"], "answer": ["a", "paris"], "answer_index": [0, -1]}
+    )
     assert grade_answers(answers, questions, "mc_cloze")["correct"].tolist() == [0, 0]
     mc = questions.assign(gold_index=[0, 2])
-    assert grade_answers(answers.assign(answer_index=[0, 2]), mc, "mc_letter")["correct"].tolist() == [1, 1]
+    assert grade_answers(answers.assign(answer_index=[0, 2]), mc, "mc_letter")[
+        "correct"
+    ].tolist() == [1, 1]
     assert grade_answers(answers, questions, "open")["correct"].tolist() == [0, 1]
     with pytest.raises(ValueError, match="not in the question table"):
         grade_answers(answers.assign(question_id=["q1", "zz"]), questions, "open")

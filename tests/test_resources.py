@@ -1,8 +1,7 @@
 """Resource functions, called as Snakemake calls them."""
 
 import pytest
-
-from crossprobe.resources import grown, growing
+from crossprobe.resources import growing, grown
 
 
 def test_requests_grow_with_each_attempt():

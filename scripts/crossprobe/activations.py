@@ -95,22 +95,33 @@ def cache_activations(model, tokenizer, device, store: FeatureStore, splits: dic
     encoded = {
         name: [
             encode(tokenizer, answered_text(p, a), max_length=params["max_length"])[0]
-            for p, a in zip(frame["prompt"], frame["answer"])
+            for p, a in zip(frame["prompt"], frame["answer"], strict=True)
         ]
         for name, frame in splits.items()
     }
     keyed = {sequence_key(ids): ids for seqs in encoded.values() for ids in seqs}
     cached = store.lookup(keyed)
     missing = [k for k in keyed if k not in cached]
-    log.info("%d distinct sequences: %d in the store, %d to compute", len(keyed), len(cached), len(missing))
-    computed = compute_features(
-        model, tokenizer, device, [keyed[k] for k in missing], params["layers"], params["batch_size"]
+    log.info(
+        "%d distinct sequences: %d in the store, %d to compute",
+        len(keyed),
+        len(cached),
+        len(missing),
     )
-    fresh = dict(zip(missing, computed))
+    computed = compute_features(
+        model,
+        tokenizer,
+        device,
+        [keyed[k] for k in missing],
+        params["layers"],
+        params["batch_size"],
+    )
+    fresh = dict(zip(missing, computed, strict=True))
     store.add(fresh)
     features = {**cached, **fresh}
     arrays = {
-        name: np.stack([features[sequence_key(ids)] for ids in seqs]) for name, seqs in encoded.items()
+        name: np.stack([features[sequence_key(ids)] for ids in seqs])
+        for name, seqs in encoded.items()
     }
     ids = {name: frame["question_id"].tolist() for name, frame in splits.items()}
     return arrays, ids, {"distinct": len(keyed), "reused": len(cached), "computed": len(missing)}

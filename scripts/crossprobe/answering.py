@@ -50,7 +50,7 @@ def continuation_logprobs(model, tokenizer, device, pairs, batch_size, max_lengt
         keep = max(lengths) + 1
         logits = run_batch(model, seqs, tokenizer.pad_token_id, device, logits_to_keep=keep).logits
         logprobs = torch.log_softmax(logits.float(), dim=-1)
-        for row, (i, k) in enumerate(zip(batch, lengths)):
+        for row, (i, k) in enumerate(zip(batch, lengths, strict=True)):
             targets = torch.tensor(seqs[row][-k:], device=device)
             picked = logprobs[row, keep - k - 1 : keep - 1].gather(-1, targets[:, None])
             scores[i] = picked.mean().item()
@@ -82,11 +82,11 @@ def answer_cloze(model, tokenizer, device, questions, batch_size, max_length):
             owners.append(q)
     flat = continuation_logprobs(model, tokenizer, device, pairs, batch_size, max_length)
     per_question = [[] for _ in range(len(questions))]
-    for q, score in zip(owners, flat):
+    for q, score in zip(owners, flat, strict=True):
         per_question[q].append(float(score))
     chosen = [int(np.argmax(s)) for s in per_question]
-    answers = [row["choices"][c] for c, (_, row) in zip(chosen, questions.iterrows())]
-    return answers, chosen, per_question, [s[c] for s, c in zip(per_question, chosen)]
+    answers = [row["choices"][c] for c, (_, row) in zip(chosen, questions.iterrows(), strict=True)]
+    return answers, chosen, per_question, [s[c] for s, c in zip(per_question, chosen, strict=True)]
 
 
 def answer_letter(model, tokenizer, device, questions, batch_size, max_length):
@@ -98,7 +98,7 @@ def answer_letter(model, tokenizer, device, questions, batch_size, max_length):
         model, tokenizer, device, list(questions["prompt"]), batch_size, max_length
     )
     answers, chosen, scores, answer_lp = [], [], [], []
-    for row_lp, n in zip(logprobs, questions["choices"].map(len)):
+    for row_lp, n in zip(logprobs, questions["choices"].map(len), strict=True):
         greedy = int(row_lp.argmax())
         letters = letter_ids[:n]
         scores.append([float(row_lp[t]) for t in letters])

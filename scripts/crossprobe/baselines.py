@@ -23,7 +23,7 @@ def softmax(scores) -> np.ndarray:
 def source_confidence(graded: pd.DataFrame) -> np.ndarray:
     out = []
     for scores, index, logprob in zip(
-        graded["option_scores"], graded["answer_index"], graded["answer_logprob"]
+        graded["option_scores"], graded["answer_index"], graded["answer_logprob"], strict=True
     ):
         if index >= 0 and len(scores):
             out.append(softmax(scores)[index])
@@ -48,14 +48,20 @@ def agreement(estimator: pd.DataFrame, source: pd.DataFrame) -> np.ndarray:
             source["answer_index"].to_numpy() >= 0
         )
     else:
-        same = np.array([normalise(a) == normalise(b) and normalise(a) != ""
-                         for a, b in zip(own["answer"], source["answer"])])
+        same = np.array(
+            [
+                normalise(a) == normalise(b) and normalise(a) != ""
+                for a, b in zip(own["answer"], source["answer"], strict=True)
+            ]
+        )
     return same.astype(np.float64)
 
 
 def agreement_prob(estimator: pd.DataFrame, source: pd.DataFrame) -> np.ndarray:
     own = _aligned(estimator, source)
-    return np.asarray([
-        softmax(scores)[index] if index >= 0 and len(scores) else 0.0
-        for scores, index in zip(own["option_scores"], source["answer_index"])
-    ])
+    return np.asarray(
+        [
+            softmax(scores)[index] if index >= 0 and len(scores) else 0.0
+            for scores, index in zip(own["option_scores"], source["answer_index"], strict=True)
+        ]
+    )

@@ -65,7 +65,12 @@ def normalise_row(name: str, index: int, row: dict, rng: random.Random) -> dict:
     """One dataset row as a question record (SciQ's options are shuffled with `rng`)."""
     subject = name
     if name == "sciq":
-        choices = [row["correct_answer"], row["distractor1"], row["distractor2"], row["distractor3"]]
+        choices = [
+            row["correct_answer"],
+            row["distractor1"],
+            row["distractor2"],
+            row["distractor3"],
+        ]
         order = list(range(4))
         rng.shuffle(order)
         choices = [choices[i] for i in order]

@@ -42,7 +42,9 @@ def judge_prompts(graded: pd.DataFrame, questions: pd.DataFrame) -> list[str]:
         JUDGE_TEMPLATE.format(
             question=text[qid], gold=gold.split(ALIAS_SEPARATOR)[0], answer=answer
         )
-        for qid, gold, answer in zip(graded["question_id"], graded["gold"], graded["answer"])
+        for qid, gold, answer in zip(
+            graded["question_id"], graded["gold"], graded["answer"], strict=True
+        )
     ]
 
 
@@ -54,7 +56,7 @@ def grade_answers(answers: pd.DataFrame, questions: pd.DataFrame, answer_format:
         missing = graded.loc[graded["gold"].isna(), "question_id"].head(3).tolist()
         raise ValueError(f"answers for questions that are not in the question table: {missing}")
     if answer_format == "open":
-        correct = [open_match(a, g) for a, g in zip(graded["answer"], graded["gold"])]
+        correct = [open_match(a, g) for a, g in zip(graded["answer"], graded["gold"], strict=True)]
     else:
         # an invalid answer (index -1, e.g. a non-letter) is wrong whatever the gold index
         correct = (graded["answer_index"] == graded["gold_index"]) & (graded["answer_index"] >= 0)

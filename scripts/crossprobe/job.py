@@ -12,8 +12,16 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 PACKAGES = (
-    "torch", "transformers", "peft", "scikit-learn", "numpy", "pandas", "pyarrow",
-    "plotnine", "safetensors", "snakemake",
+    "torch",
+    "transformers",
+    "peft",
+    "scikit-learn",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "plotnine",
+    "safetensors",
+    "snakemake",
 )
 log = logging.getLogger("crossprobe")
 
@@ -30,19 +38,15 @@ def start(log_path, threads: int = 1) -> float:
         handlers=[logging.FileHandler(log_path, mode="w"), logging.StreamHandler(sys.stderr)],
         force=True,
     )
-    if "torch" in sys.modules or _torch_installed():
+    # an uncaught error lands in the rule's log, which --show-failed-logs prints
+    sys.excepthook = lambda kind, error, trace: log.critical(
+        "job failed", exc_info=(kind, error, trace)
+    )
+    if "torch" in sys.modules:  # else torch, if imported later, reads OMP_NUM_THREADS
         import torch
 
         torch.set_num_threads(max(int(threads), 1))
     return time.perf_counter()
-
-
-def _torch_installed() -> bool:
-    try:
-        version("torch")
-    except PackageNotFoundError:
-        return False
-    return True
 
 
 def package_versions() -> dict:
@@ -58,7 +62,10 @@ def package_versions() -> dict:
 def git_commit(folder: Path) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+            ["git", "-C", str(folder), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -79,7 +86,11 @@ def write_provenance(outputs, rule: str, params: dict, started: float, **extra) 
     }
     for output in outputs:
         path = Path(output)
-        target = path / "provenance.json" if path.is_dir() else path.with_name(path.name + ".provenance.json")
+        target = (
+            path / "provenance.json"
+            if path.is_dir()
+            else path.with_name(path.name + ".provenance.json")
+        )
         target.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
 
 

@@ -48,7 +48,12 @@ def prepare_model(source: dict, out_dir: Path) -> dict:
         from huggingface_hub import snapshot_download
 
         path = snapshot_download(source["hub"], revision=source.get("revision"))
-        return {"path": path, "kind": kind, "hub": source["hub"], "revision": source.get("revision")}
+        return {
+            "path": path,
+            "kind": kind,
+            "hub": source["hub"],
+            "revision": source.get("revision"),
+        }
     gguf_path = materialise_gguf(source["gguf"], out_dir)
     kwargs = {"gguf_file": gguf_path.name}
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, **kwargs)
@@ -120,7 +125,7 @@ def pad_left(sequences, pad_id: int, device):
 
 
 def run_batch(model, sequences, pad_id, device, logits_to_keep=1, hidden_states=False):
-    """One forward pass over left-padded `sequences` (no gradients unless the caller enables them)."""
+    """One forward pass over left-padded `sequences` (gradients only if the caller allows)."""
     ids, mask, positions = pad_left(sequences, pad_id, device)
     return model(
         input_ids=ids,

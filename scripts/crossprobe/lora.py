@@ -31,11 +31,16 @@ def query_sequences(tokenizer, prompts, answers, max_length):
     """Token ids of answered prompt + query, and the number of tokens of each answer (for the
     regulariser, which looks at the positions that predict the answer)."""
     seqs, answer_lengths = [], []
-    for prompt, answer in zip(prompts, answers):
+    for prompt, answer in zip(prompts, answers, strict=True):
         ids, _ = encode(tokenizer, answered_text(prompt, answer), QUERY_SUFFIX, max_length)
         seqs.append(ids)
-        answer_lengths.append(max(len(encode(tokenizer, answered_text(prompt, answer))[0])
-                                  - len(encode(tokenizer, prompt)[0]), 1))
+        answer_lengths.append(
+            max(
+                len(encode(tokenizer, answered_text(prompt, answer))[0])
+                - len(encode(tokenizer, prompt)[0]),
+                1,
+            )
+        )
     return seqs, answer_lengths
 
 
@@ -63,8 +68,17 @@ def _batches(n: int, size: int, generator):
             yield batch.tolist()
 
 
-def train_lora(model, tokenizer, device, seqs, labels, params: dict, seed: int,
-               answer_lengths=None, suffix_length: int = 0):
+def train_lora(
+    model,
+    tokenizer,
+    device,
+    seqs,
+    labels,
+    params: dict,
+    seed: int,
+    answer_lengths=None,
+    suffix_length: int = 0,
+):
     """LoRA-tune `model` on (sequence, correct) pairs; returns (peft model, loss per step)."""
     torch.manual_seed(seed)
     peft_model = attach_lora(model, params)
@@ -87,32 +101,49 @@ def train_lora(model, tokenizer, device, seqs, labels, params: dict, seed: int,
             if kappa > 0:
                 keep = suffix_length + max(answer_lengths[i] for i in idx) + 1
             out = run_batch(peft_model, batch, tokenizer.pad_token_id, device, logits_to_keep=keep)
-            loss = torch.nn.functional.cross_entropy(out.logits[:, -1, choice_ids].float(), targets[idx])
+            loss = torch.nn.functional.cross_entropy(
+                out.logits[:, -1, choice_ids].float(), targets[idx]
+            )
             if kappa > 0:
-                loss = loss + kappa * _js_term(peft_model, tokenizer, device, batch, idx, out.logits,
-                                               answer_lengths, suffix_length, keep)
+                loss = loss + kappa * _js_term(
+                    peft_model,
+                    tokenizer,
+                    device,
+                    batch,
+                    idx,
+                    out.logits,
+                    answer_lengths,
+                    suffix_length,
+                    keep,
+                )
             (loss / params["grad_accum"]).backward()
             step_loss += loss.item() / params["grad_accum"]
         opt.step()
         sched.step()
         history.append(step_loss)
         if step % params["log_every"] == 0 or step == params["max_steps"]:
-            recent = np.mean(history[-params["log_every"]:])
+            recent = np.mean(history[-params["log_every"] :])
             log.info(
                 "lora step %d/%d: loss %.4f (mean of last %d), lr %.2e, %.2f s/step",
-                step, params["max_steps"], recent, params["log_every"],
-                sched.get_last_lr()[0], (time.perf_counter() - started) / step,
+                step,
+                params["max_steps"],
+                recent,
+                params["log_every"],
+                sched.get_last_lr()[0],
+                (time.perf_counter() - started) / step,
             )
     peft_model.eval()
     return peft_model, history
 
 
-def _js_term(peft_model, tokenizer, device, batch, idx, tuned_logits, answer_lengths,
-             suffix_length, keep):
+def _js_term(
+    peft_model, tokenizer, device, batch, idx, tuned_logits, answer_lengths, suffix_length, keep
+):
     """JS divergence to the frozen model at the positions that predict each answer's tokens."""
     with torch.no_grad(), peft_model.disable_adapter():
-        frozen_logits = run_batch(peft_model, batch, tokenizer.pad_token_id, device,
-                                  logits_to_keep=keep).logits
+        frozen_logits = run_batch(
+            peft_model, batch, tokenizer.pad_token_id, device, logits_to_keep=keep
+        ).logits
     terms = []
     for row, i in enumerate(idx):
         end = keep - suffix_length - 1  # position predicting the first suffix token

@@ -105,7 +105,8 @@ def evaluate(scores: pd.DataFrame, params: dict) -> pd.DataFrame:
         values = np.asarray(draws[name])
         values = values[~np.isnan(values)]
         low, high = (
-            np.quantile(values, [alpha, 1 - alpha]) if len(values) and not np.isnan(value)
+            np.quantile(values, [alpha, 1 - alpha])
+            if len(values) and not np.isnan(value)
             else (np.nan, np.nan)
         )
         rows.append({"metric": name, "value": value, "ci_low": low, "ci_high": high, "n": len(y)})

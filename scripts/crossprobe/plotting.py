@@ -50,7 +50,7 @@ def tile_table(grid: pd.DataFrame, method: str, names: dict) -> pd.DataFrame:
     cells["text_colour"] = np.where(shade > 0.55, "black", "white")
     cells["label"] = [
         "n/a" if np.isnan(v) else f"{v:.2f}\n[{lo:.2f}, {hi:.2f}]"
-        for v, lo, hi in zip(value, cells["ci_low"], cells["ci_high"])
+        for v, lo, hi in zip(value, cells["ci_low"], cells["ci_high"], strict=True)
     ]
     cells.loc[value.isna(), "text_colour"] = "black"
     cells["Model"] = cells["model"].map(names)
@@ -93,7 +93,10 @@ def heatmap(grid: pd.DataFrame, methods: list[str], names: dict):
 def save_heatmap(figure, png: Path, pdf: Path, dpi: int = 150) -> None:
     """PNG and PDF without timestamps or version strings, so reruns give identical bytes."""
     drawn = figure.draw()
-    for path, metadata in ((png, {"Software": None}), (pdf, {"CreationDate": None, "Producer": None})):
+    for path, metadata in (
+        (png, {"Software": None}),
+        (pdf, {"CreationDate": None, "Producer": None}),
+    ):
         tmp = Path(path).with_name(f".{Path(path).name}.tmp")
         drawn.savefig(tmp, format=Path(path).suffix[1:], dpi=dpi, metadata=metadata)
         tmp.rename(path)

@@ -1,7 +1,8 @@
 """The Probe method: a head on cached frozen features that predicts whether an answer is correct.
 
-- `mlp`: the SAPLMA-shaped MLP d -> 256 -> 128 -> 64 -> 2 with ReLU (the paper's Probe), AdamW with a
-  cosine schedule over a step budget, keeping the state with the best calibration NLL (early stop).
+- `mlp`: the SAPLMA-shaped MLP d -> 256 -> 128 -> 64 -> 2 with ReLU (the paper's Probe), AdamW
+  with a cosine schedule over a step budget, keeping the state with the best calibration NLL
+  (early stopping).
 - `logistic`: scikit-learn's L2 logistic regression, its C picked by calibration NLL.
 
 Features are standardised with the training split's mean and scale (Gemma's hidden states have a
@@ -81,14 +82,23 @@ def fit_mlp(x, y, x_cal, y_cal, params: dict, seed: int) -> dict:
                 with torch.no_grad():
                     p_cal = torch.softmax(net(xc), -1)[:, 1].numpy()
                 cal_loss = nll(p_cal, y_cal)
-                log.info("mlp probe step %d: train loss %.4f, calibration NLL %.4f", step, loss.item(), cal_loss)
+                log.info(
+                    "mlp probe step %d: train loss %.4f, calibration NLL %.4f",
+                    step,
+                    loss.item(),
+                    cal_loss,
+                )
                 if cal_loss < best_loss - 1e-5:
                     best_loss, since_best = cal_loss, 0
                     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
                 else:
                     since_best += 1
                 if since_best >= params["patience"]:
-                    log.info("mlp probe: early stop at step %d (best calibration NLL %.4f)", step, best_loss)
+                    log.info(
+                        "mlp probe: early stop at step %d (best calibration NLL %.4f)",
+                        step,
+                        best_loss,
+                    )
                     step = params["max_steps"]
             if step >= params["max_steps"]:
                 break
@@ -116,7 +126,9 @@ def predict_probe(probe: dict, x: np.ndarray, kind: str, hidden=None) -> np.ndar
     import torch
 
     net = mlp(xs.shape[1], hidden)
-    net.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in probe.items() if k.startswith("mlp.")})
+    net.load_state_dict(
+        {k[4:]: torch.from_numpy(v) for k, v in probe.items() if k.startswith("mlp.")}
+    )
     net.eval()
     with torch.no_grad():
         return torch.softmax(net(torch.from_numpy(xs)), -1)[:, 1].double().numpy()

@@ -35,7 +35,9 @@ def header(subject: str, dataset: str) -> str:
 def build_prompt(row, shots: pd.DataFrame, answer_format: str) -> str:
     parts = [header(row["subject"], row["dataset"])]
     for _, shot in shots.iterrows():
-        parts.append(f"{question_block(shot, answer_format)} {gold_answer(shot, answer_format)}\n\n")
+        parts.append(
+            f"{question_block(shot, answer_format)} {gold_answer(shot, answer_format)}\n\n"
+        )
     parts.append(question_block(row, answer_format))
     return "".join(parts)
 

@@ -5,6 +5,7 @@ the library modules each script imports (declared as inputs so editing them reru
 import ast
 from pathlib import Path
 
+from crossprobe.questions import check_data_params
 from crossprobe.sources import SourceError, check_source
 
 PACKAGE = "crossprobe"
@@ -21,7 +22,11 @@ def module_inputs(script: Path, package_dir: Path) -> list[str]:
         tree = ast.parse(todo.pop().read_text())
         for node in ast.walk(tree):
             names = []
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == PACKAGE:
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.split(".")[0] == PACKAGE
+            ):
                 names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
             elif isinstance(node, ast.Import):
                 names = [a.name for a in node.names if a.name.split(".")[0] == PACKAGE]
@@ -45,6 +50,7 @@ def check_config(config: dict) -> None:
             check_source(f"models.{key}.source", spec["source"])
         except SourceError as err:
             raise ValueError(str(err)) from None
+    check_data_params(config["data"])
     judge = config["grading"]["judge"]
     if judge is not None and judge not in models:
         raise ValueError(f"grading.judge: {judge!r} is not a key of models ({sorted(models)})")
@@ -66,9 +72,7 @@ def grid_models(config: dict) -> list[str]:
 def cells(config: dict, method: str) -> list[tuple[str, str]]:
     """(estimator, source) pairs of `method`'s panel."""
     grid = grid_models(config)
-    return [
-        (m, s) for m in grid for s in grid if not (method in OFF_DIAGONAL_METHODS and m == s)
-    ]
+    return [(m, s) for m in grid for s in grid if not (method in OFF_DIAGONAL_METHODS and m == s)]
 
 
 def runtime_params(config: dict, model: str) -> dict:

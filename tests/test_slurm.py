@@ -1,0 +1,91 @@
+"""The workflow on a real SLURM cluster (single node, started by .ci/run with
+tests/slurm/cluster.sh): a tiny complete grid to the figure, and a failing job whose log is shown
+and whose outputs are not left behind."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import make_workdir, tiny_config
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+
+def cluster_is_up() -> bool:
+    if not shutil.which("sinfo"):
+        return False
+    states = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
+    return states.returncode == 0 and any(
+        state.startswith(("idle", "mix")) for state in states.stdout.split()
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def slurm():
+    if not cluster_is_up():
+        if os.environ.get("CROSSPROBE_SLURM") == "1":
+            pytest.fail(
+                "CROSSPROBE_SLURM=1 but no SLURM node is idle (tests/slurm/cluster.sh start)"
+            )
+        pytest.skip("no SLURM cluster (start one with: bash tests/slurm/cluster.sh start)")
+
+
+def run_on_slurm(workdir: Path, *extra: str, limit: int = 1500):
+    command = [
+        "timeout",
+        "-s",
+        "KILL",
+        str(limit),
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--workflow-profile",
+        str(workdir / "profiles/slurm-test"),
+        "-s",
+        str(workdir / "Snakefile"),
+        "-d",
+        str(workdir),
+        *extra,
+    ]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+def slurm_job_names() -> list[str]:
+    out = subprocess.run(
+        ["squeue", "-h", "-t", "all", "-o", "%j|%T"], capture_output=True, text=True
+    )
+    return out.stdout.split()
+
+
+def test_tiny_grid_runs_to_the_figure_on_slurm(tiny_models, tmp_path):
+    workdir = make_workdir(tmp_path / "grid", tiny_config(tiny_models))
+    before = len(slurm_job_names())
+    result = run_on_slurm(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    grid = pd.read_csv(workdir / "results/tables/grid.tsv", sep="\t")
+    assert {"probe", "lora"} <= set(grid["method"])
+    assert len(grid[(grid["metric"] == "auroc") & (grid["method"] == "lora")]) == 4
+    assert (workdir / "results/figures/heatmap.png").stat().st_size > 10_000
+    # the model jobs went through sbatch: 2 prepare + 2 answer + 4 cache + 4 fit + 4 LoRA + 8 query
+    submitted = slurm_job_names()[before:]
+    assert len(submitted) >= 24, submitted
+    assert all(s.endswith("COMPLETED") for s in submitted), submitted
+
+
+def test_failing_job_shows_its_log_and_leaves_no_output(tiny_models, tmp_path):
+    broken = tmp_path / "broken_model"
+    shutil.copytree(tiny_models["tiny_a"], broken)
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    config = tiny_config({**tiny_models, "tiny_a": broken})
+    workdir = make_workdir(tmp_path / "fails", config)
+    result = run_on_slurm(workdir, "--retries", "0", "results/answers/tiny_a/test.parquet")
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "Error in rule generate_answers" in output
+    # --show-failed-logs prints the job's own log, with the loader's error in it
+    assert "logs/generate_answers/tiny_a.log" in output and "Traceback" in output
+    assert not list((workdir / "results/answers").glob("tiny_a/*.parquet"))
