@@ -1,7 +1,8 @@
 """Snakemake adapter: the tidy grid table and its markdown AUROC grids."""
 
 import pandas as pd
-from crossprobe.grid import auroc_markdown
+
+from crossprobe.grid import auroc_markdown, winners_markdown
 from crossprobe.job import atomic, start, write_provenance
 
 started = start(snakemake.log[0])
@@ -9,7 +10,10 @@ grid = pd.concat([pd.read_csv(p, sep="\t") for p in snakemake.input.metrics], ig
 with atomic(snakemake.output.tsv) as tmp:
     grid.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
 with atomic(snakemake.output.markdown) as tmp:
-    tmp.write_text(auroc_markdown(grid, snakemake.params.methods, snakemake.params.names))
+    names = snakemake.params.names
+    tmp.write_text(
+        auroc_markdown(grid, snakemake.params.methods, names) + "\n" + winners_markdown(grid, names)
+    )
 write_provenance(
     snakemake.output,
     snakemake.rule,

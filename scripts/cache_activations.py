@@ -4,6 +4,7 @@ import json
 import logging
 
 import pandas as pd
+
 from crossprobe.activations import (
     FeatureStore,
     cache_activations,

@@ -3,6 +3,7 @@
 import logging
 
 import pandas as pd
+
 from crossprobe.job import start, write_provenance
 from crossprobe.metrics import evaluate
 

@@ -5,6 +5,7 @@ import logging
 from pathlib import Path
 
 import pandas as pd
+
 from crossprobe.job import start, write_provenance
 from crossprobe.lm import load_model
 from crossprobe.lora import QUERY_SUFFIX, query_sequences, train_lora

@@ -3,6 +3,7 @@
 import logging
 
 import pandas as pd
+
 from crossprobe.activations import load_activations
 from crossprobe.job import start, write_provenance
 from crossprobe.probes import fit_probe, save_probe

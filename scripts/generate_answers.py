@@ -4,6 +4,7 @@ import json
 import logging
 
 import pandas as pd
+
 from crossprobe.answering import generate_answers
 from crossprobe.job import start, write_provenance, write_table
 from crossprobe.lm import load_model

@@ -4,6 +4,7 @@ import json
 import logging
 
 import pandas as pd
+
 from crossprobe.grading import grade_answers, judge_prompts
 from crossprobe.job import start, write_provenance, write_table
 

@@ -1,6 +1,7 @@
 """Snakemake adapter: the AUROC heatmaps, one panel per method (PNG and PDF)."""
 
 import pandas as pd
+
 from crossprobe.job import start, write_provenance
 from crossprobe.plotting import heatmap, save_heatmap
 

@@ -1,6 +1,7 @@
 """Snakemake adapter: P(correct) from a free baseline (no training, no model run)."""
 
 import pandas as pd
+
 from crossprobe.baselines import agreement, agreement_prob, source_confidence
 from crossprobe.calibration import raw_scores, scores_table
 from crossprobe.job import start, write_provenance, write_table

@@ -1,6 +1,7 @@
 """Snakemake adapter: P(correct) of a fitted Probe on the calibration and test splits."""
 
 import pandas as pd
+
 from crossprobe.activations import load_activations
 from crossprobe.calibration import raw_scores, scores_table
 from crossprobe.job import start, write_provenance, write_table

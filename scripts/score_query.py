@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+
 from crossprobe.calibration import raw_scores, scores_table
 from crossprobe.job import start, write_provenance, write_table
 from crossprobe.lm import load_model

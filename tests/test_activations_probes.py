@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.linear_model import LogisticRegression
+
 from crossprobe.activations import (
     FeatureStore,
     cache_activations,
@@ -12,7 +14,6 @@ from crossprobe.activations import (
 from crossprobe.lm import load_model
 from crossprobe.probes import fit_probe, predict_probe
 from crossprobe.selection import labelled_features
-from sklearn.linear_model import LogisticRegression
 
 PROBE = {
     "kind": "mlp",

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+
 from crossprobe.baselines import agreement, agreement_prob, source_confidence
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+
 from crossprobe.answering import continuation_logprobs, generate_answers, single_token_ids
 from crossprobe.lm import encode, load_model, prepare_model, run_batch
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from crossprobe.lm import load_model
 from crossprobe.lora import (
     QUERY_SUFFIX,

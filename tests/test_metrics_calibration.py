@@ -3,9 +3,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
+
 from crossprobe.calibration import apply_temperature, fit_temperature, nll, scores_table
 from crossprobe.metrics import auroc, brier, ece, ece_toplabel, evaluate, macro_auroc
-from sklearn.metrics import roc_auc_score
 
 
 def test_auroc_hand_case_ties_and_single_class():

@@ -5,9 +5,10 @@ import hashlib
 import numpy as np
 import pandas as pd
 import pytest
+from plotnine import ggplot
+
 from crossprobe.grid import auroc_markdown
 from crossprobe.plotting import heatmap, save_heatmap, tile_table
-from plotnine import ggplot
 
 
 def fake_grid(models, methods, seed=0):
@@ -68,3 +69,58 @@ def test_markdown_grid_lists_rows_and_columns():
     text = auroc_markdown(fake_grid(["a", "b"], ["probe"]), ["probe"], {"a": "A", "b": "B"})
     assert "| Model \\ Trained On | A | B |" in text
     assert text.count("\n| A |") == 1 and "[" in text
+
+
+def test_winner_per_cell_and_whether_intervals_separate():
+    from crossprobe.grid import winners, winners_markdown
+
+    grid = pd.DataFrame(
+        [
+            {
+                "method": "probe",
+                "model": "a",
+                "trained_on": "b",
+                "metric": "auroc",
+                "value": 0.8,
+                "ci_low": 0.75,
+                "ci_high": 0.85,
+                "n": 10,
+            },
+            {
+                "method": "lora",
+                "model": "a",
+                "trained_on": "b",
+                "metric": "auroc",
+                "value": 0.6,
+                "ci_low": 0.55,
+                "ci_high": 0.7,
+                "n": 10,
+            },
+            {
+                "method": "probe",
+                "model": "b",
+                "trained_on": "b",
+                "metric": "auroc",
+                "value": 0.6,
+                "ci_low": 0.5,
+                "ci_high": 0.7,
+                "n": 10,
+            },
+            {
+                "method": "lora",
+                "model": "b",
+                "trained_on": "b",
+                "metric": "auroc",
+                "value": 0.65,
+                "ci_low": 0.6,
+                "ci_high": 0.7,
+                "n": 10,
+            },
+        ]
+    )
+    table = winners(grid).set_index(["model", "trained_on"])
+    assert table.loc[("a", "b"), "best"] == "probe" and table.loc[("a", "b"), "separated"]
+    assert table.loc[("b", "b"), "best"] == "lora" and not table.loc[("b", "b"), "separated"]
+    assert "| A | B | Probe (0.800) | LoRA + Prompt (0.600) | yes |" in winners_markdown(
+        grid, {"a": "A", "b": "B"}
+    )

@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+
 from crossprobe.answering import answer_length
 from crossprobe.data import load_dataset, split_questions
 from crossprobe.grading import grade_answers, normalise, open_match

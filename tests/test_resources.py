@@ -1,6 +1,7 @@
 """Resource functions, called as Snakemake calls them."""
 
 import pytest
+
 from crossprobe.resources import growing, grown
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from conftest import make_workdir, tiny_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]

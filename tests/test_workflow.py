@@ -5,11 +5,14 @@ The tests share one working directory and run in file order (each leaves the gri
 """
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+
 from conftest import make_workdir, run_workflow, tiny_config, write_config
 
 pytestmark = pytest.mark.slow
@@ -102,6 +105,28 @@ def test_full_tiny_grid(workdir):
     assert "accuracy" in log and "tokens/s" in log
     assert (workdir / "results/lora/tiny_a/on~tiny_b/adapter_config.json").is_file()
     assert "lora step 2/2" in (workdir / "logs/finetune_lora/tiny_a/on~tiny_b.log").read_text()
+
+
+def test_report_builds(workdir):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--report",
+            "report.html",
+            "-d",
+            str(workdir),
+            "-s",
+            str(workdir / "Snakefile"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (workdir / "report.html").read_text()
+    assert "heatmap.png" in html and "grid.tsv" in html
 
 
 def test_second_run_rebuilds_nothing(workdir):

@@ -35,6 +35,7 @@ METHOD_TITLES = {
     "agreement_prob": "Agreement (prob.)",
 }
 PANELS_PER_ROW = 3
+PANEL_INCHES = (5.0, 3.6)  # width, height of one panel
 
 
 def tile_table(grid: pd.DataFrame, method: str, names: dict) -> pd.DataFrame:
@@ -72,7 +73,7 @@ def panel(cells: pd.DataFrame, title: str, order: list[str]):
         + theme(
             panel_grid=element_blank(),
             plot_title=element_text(ha="center", weight="bold"),
-            figure_size=(3.6, 3.0),
+            axis_text_x=element_text(rotation=15, ha="right"),
         )
     )
 
@@ -87,7 +88,9 @@ def heatmap(grid: pd.DataFrame, methods: list[str], names: dict):
     figure = rows[0]
     for row in rows[1:]:
         figure = figure / row
-    return figure
+    # a composition takes its size from the theme of its last plot
+    width = PANEL_INCHES[0] * min(len(panels), PANELS_PER_ROW)
+    return figure + theme(figure_size=(width, PANEL_INCHES[1] * len(rows)))
 
 
 def save_heatmap(figure, png: Path, pdf: Path, dpi: int = 150) -> None:
