@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from crossprobe.lm import load_model  # noqa: E402
-from crossprobe.lora import query_p_correct, query_sequences, train_lora  # noqa: E402
+from crossprobe.lora import query_p_correct, query_sequences, train_on_answers  # noqa: E402
 
 
 def main():
@@ -46,22 +46,11 @@ def main():
             ROOT / f"results/models/{model_id}/model.json", "cpu", "float32"
         )
         train = pd.read_parquet(ROOT / f"results/graded/{model_id}/train.parquet")
-        seqs, lengths = query_sequences(
-            tokenizer, train["prompt"], train["answer"], params["max_length"]
-        )
+        seqs, _ = query_sequences(tokenizer, train["prompt"], train["answer"], params["max_length"])
         # the first forward pass in a process is several times slower: pay it before timing
         query_p_correct(model, tokenizer, device, seqs[:8], params["score_batch_size"])
         started = time.perf_counter()
-        peft_model, _ = train_lora(
-            model,
-            tokenizer,
-            device,
-            seqs,
-            train["correct"].tolist(),
-            params,
-            seed=0,
-            answer_lengths=lengths,
-        )
+        peft_model, _ = train_on_answers(model, tokenizer, device, train, params, seed=0)
         total = time.perf_counter() - started
         per_step = total / args.steps
         batch = params["batch_size"] * params["grad_accum"]

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from crossprobe.grid import auroc_markdown, winners_markdown
-from crossprobe.job import atomic, start, write_provenance
+from crossprobe.job import atomic, finish, start
 
 started = start(snakemake.log[0])
 grid = pd.concat([pd.read_csv(p, sep="\t") for p in snakemake.input.metrics], ignore_index=True)
@@ -14,9 +14,8 @@ with atomic(snakemake.output.markdown) as tmp:
     tmp.write_text(
         auroc_markdown(grid, snakemake.params.methods, names) + "\n" + winners_markdown(grid, names)
     )
-write_provenance(
-    snakemake.output,
-    snakemake.rule,
+finish(
+    snakemake,
     {"methods": snakemake.params.methods, "names": snakemake.params.names},
     started,
 )

@@ -4,7 +4,7 @@ import logging
 
 import pandas as pd
 
-from crossprobe.job import start, write_provenance
+from crossprobe.job import finish, start
 from crossprobe.metrics import evaluate
 
 started = start(snakemake.log[0])
@@ -19,4 +19,4 @@ for row in metrics.itertuples():
     logging.info(
         "%s = %.4f [%.4f, %.4f] (n=%d)", row.metric, row.value, row.ci_low, row.ci_high, row.n
     )
-write_provenance(snakemake.output, snakemake.rule, params, started)
+finish(snakemake, params, started)

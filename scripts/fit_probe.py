@@ -5,7 +5,7 @@ import logging
 import pandas as pd
 
 from crossprobe.activations import load_activations
-from crossprobe.job import start, write_provenance
+from crossprobe.job import finish, start
 from crossprobe.probes import fit_probe, save_probe
 from crossprobe.selection import labelled_features
 
@@ -21,4 +21,4 @@ logging.info(
 )
 probe = fit_probe(x, y, x_cal, y_cal, params, seed)
 save_probe(probe, snakemake.output[0], params)
-write_provenance(snakemake.output, snakemake.rule, {**params, "seed": seed}, started)
+finish(snakemake, {**params, "seed": seed}, started)

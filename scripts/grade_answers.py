@@ -6,7 +6,7 @@ import logging
 import pandas as pd
 
 from crossprobe.grading import grade_answers, judge_prompts
-from crossprobe.job import start, write_provenance, write_table
+from crossprobe.job import finish, start, write_table
 
 started = start(snakemake.log[0], snakemake.threads)
 answers = pd.read_parquet(snakemake.input.answers)
@@ -29,9 +29,8 @@ if judge:
     extra["judge_model"] = record
 write_table(graded, snakemake.output[0])
 logging.info("accuracy %.3f over %d answers", graded["correct"].mean(), len(graded))
-write_provenance(
-    snakemake.output,
-    snakemake.rule,
+finish(
+    snakemake,
     {"answer_format": snakemake.params.answer_format, "judge": judge},
     started,
     **extra,

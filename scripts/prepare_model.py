@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from crossprobe.job import atomic, start, write_provenance
+from crossprobe.job import atomic, finish, start
 from crossprobe.lm import prepare_model
 from crossprobe.sources import model_fingerprint
 
@@ -14,4 +14,4 @@ record = prepare_model(source, out.parent)
 record["fingerprint"] = model_fingerprint(source, record["path"])
 with atomic(out) as tmp:
     tmp.write_text(json.dumps(record, indent=2) + "\n")
-write_provenance(snakemake.output, snakemake.rule, {"source": source}, started, model=record)
+finish(snakemake, {"source": source}, started, model=record)

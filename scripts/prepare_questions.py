@@ -2,7 +2,7 @@
 
 import logging
 
-from crossprobe.job import start, write_provenance, write_table
+from crossprobe.job import finish, start, write_table
 from crossprobe.questions import SPLITS, prepare_questions
 
 started = start(snakemake.log[0])
@@ -14,4 +14,4 @@ for split, path in zip(SPLITS, snakemake.output, strict=True):
     logging.info(
         "%s: %d questions (%s)", split, len(frame), frame["dataset"].value_counts().to_dict()
     )
-write_provenance(snakemake.output, snakemake.rule, params, started, seed=params["seed"])
+finish(snakemake, params, started, seed=params["seed"])

@@ -4,7 +4,7 @@ import pandas as pd
 
 from crossprobe.baselines import agreement, agreement_prob, source_confidence
 from crossprobe.calibration import raw_scores, scores_table
-from crossprobe.job import start, write_provenance, write_table
+from crossprobe.job import finish, start, write_table
 
 started = start(snakemake.log[0])
 method = snakemake.wildcards.method
@@ -19,4 +19,4 @@ for split in ("calibration", "test"):
         p_correct[split] = score(own, graded[split])
 scores = scores_table(raw_scores(graded, p_correct))
 write_table(scores, snakemake.output[0])
-write_provenance(snakemake.output, snakemake.rule, {"method": method}, started)
+finish(snakemake, {"method": method}, started)

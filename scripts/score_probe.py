@@ -4,7 +4,7 @@ import pandas as pd
 
 from crossprobe.activations import load_activations
 from crossprobe.calibration import raw_scores, scores_table
-from crossprobe.job import start, write_provenance, write_table
+from crossprobe.job import finish, start, write_table
 from crossprobe.probes import load_probe, predict_probe
 from crossprobe.selection import labelled_features
 
@@ -19,6 +19,4 @@ for split in ("calibration", "test"):
     p_correct[split] = predict_probe(probe, x, params["kind"], params["mlp"]["hidden"])
 scores = scores_table(raw_scores(graded, p_correct))
 write_table(scores, snakemake.output[0])
-write_provenance(
-    snakemake.output, snakemake.rule, params, started, temperature=scores["temperature"].iloc[0]
-)
+finish(snakemake, params, started, temperature=scores["temperature"].iloc[0])

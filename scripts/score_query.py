@@ -1,20 +1,17 @@
 """Snakemake adapter: P(correct) from the query "Is the proposed answer correct?", asked of the
 LoRA-tuned estimator (method lora) or of the untuned one (method zero_shot)."""
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from crossprobe.calibration import raw_scores, scores_table
-from crossprobe.job import start, write_provenance, write_table
-from crossprobe.lm import load_model
+from crossprobe.job import finish, job_model, start, write_table
 from crossprobe.lora import load_adapter, query_p_correct, query_sequences
 
 started = start(snakemake.log[0], snakemake.threads)
-runtime, params = snakemake.params.runtime, snakemake.params.query
-record = json.loads(open(snakemake.input.model).read())
-model, tokenizer, device = load_model(record, runtime["device"], runtime["dtype"])
+params = snakemake.params.query
+model, tokenizer, device, provenance = job_model(snakemake)
 if "adapter" in snakemake.input.keys():
     model = load_adapter(model, Path(snakemake.input.adapter).parent)
 graded, p_correct = {}, {}
@@ -26,12 +23,4 @@ for split in ("calibration", "test"):
     p_correct[split] = query_p_correct(model, tokenizer, device, seqs, params["score_batch_size"])
 scores = scores_table(raw_scores(graded, p_correct))
 write_table(scores, snakemake.output[0])
-write_provenance(
-    snakemake.output,
-    snakemake.rule,
-    {**params, **runtime},
-    started,
-    model=record,
-    device=str(device),
-    temperature=scores["temperature"].iloc[0],
-)
+finish(snakemake, params, started, **provenance, temperature=scores["temperature"].iloc[0])

@@ -11,6 +11,7 @@ from crossprobe.lora import (
     load_adapter,
     query_p_correct,
     query_sequences,
+    save_adapter,
     train_lora,
 )
 
@@ -59,8 +60,8 @@ def test_one_step_lowers_the_loss_and_the_adapter_round_trips(tiny_models, tmp_p
     )
     assert len(history) == 2 and history[1] < history[0]  # same full batch twice: loss falls
     scores = query_p_correct(peft_model, tokenizer, device, seqs, batch_size=3)
-    peft_model.save_pretrained(tmp_path / "adapter")
-    assert {p.name for p in (tmp_path / "adapter").iterdir()} >= {
+    save_adapter(peft_model, tmp_path / "adapter")
+    assert {p.name for p in (tmp_path / "adapter").iterdir()} == {
         "adapter_config.json",
         "adapter_model.safetensors",
     }

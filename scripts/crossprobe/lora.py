@@ -6,7 +6,9 @@ LoRA adapter on that two-way cross-entropy; the zero-shot query uses the untuned
 """
 
 import logging
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -150,6 +152,37 @@ def _js_term(
         span = slice(end - answer_lengths[i], end)
         terms.append(js_divergence(tuned_logits[row, span], frozen_logits[row, span]))
     return torch.stack(terms).mean()
+
+
+def train_on_answers(model, tokenizer, device, graded, params: dict, seed: int):
+    """LoRA + Prompt training on a graded answers table (prompt, answer, correct)."""
+    seqs, lengths = query_sequences(
+        tokenizer, graded["prompt"], graded["answer"], params["max_length"]
+    )
+    suffix = len(tokenizer(QUERY_SUFFIX, add_special_tokens=False)["input_ids"])
+    return train_lora(
+        model,
+        tokenizer,
+        device,
+        seqs,
+        graded["correct"].tolist(),
+        params,
+        seed,
+        answer_lengths=lengths,
+        suffix_length=suffix,
+    )
+
+
+def save_adapter(peft_model, out_dir: Path) -> None:
+    """Write the adapter as peft does, into a temporary folder first, so that a killed job
+    leaves no adapter that looks complete."""
+    out_dir = Path(out_dir)
+    tmp_dir = out_dir.with_name(f".{out_dir.name}.tmp")
+    peft_model.save_pretrained(tmp_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        (tmp_dir / name).rename(out_dir / name)
+    shutil.rmtree(tmp_dir)
 
 
 @torch.inference_mode()
