@@ -55,16 +55,17 @@ def run_on_slurm(workdir: Path, *extra: str, limit: int = 1500):
     return subprocess.run(command, capture_output=True, text=True)
 
 
-def slurm_job_names() -> list[str]:
+def slurm_jobs() -> dict[int, str]:
+    """Job id -> state of every job squeue still remembers (finished ones for MinJobAge)."""
     out = subprocess.run(
-        ["squeue", "-h", "-t", "all", "-o", "%j|%T"], capture_output=True, text=True
+        ["squeue", "-h", "-t", "all", "-o", "%i|%T"], capture_output=True, text=True
     )
-    return out.stdout.split()
+    return {int(i): state for i, state in (line.split("|") for line in out.stdout.split())}
 
 
 def test_tiny_grid_runs_to_the_figure_on_slurm(tiny_models, tmp_path):
     workdir = make_workdir(tmp_path / "grid", tiny_config(tiny_models))
-    before = len(slurm_job_names())
+    before = max(slurm_jobs(), default=0)
     result = run_on_slurm(workdir)
     assert result.returncode == 0, result.stderr[-5000:]
     grid = pd.read_csv(workdir / "results/tables/grid.tsv", sep="\t")
@@ -72,9 +73,9 @@ def test_tiny_grid_runs_to_the_figure_on_slurm(tiny_models, tmp_path):
     assert len(grid[(grid["metric"] == "auroc") & (grid["method"] == "lora")]) == 4
     assert (workdir / "results/figures/heatmap.png").stat().st_size > 10_000
     # the model jobs went through sbatch: 2 prepare + 2 answer + 4 cache + 4 fit + 4 LoRA + 8 query
-    submitted = slurm_job_names()[before:]
+    submitted = {i: state for i, state in slurm_jobs().items() if i > before}
     assert len(submitted) >= 24, submitted
-    assert all(s.endswith("COMPLETED") for s in submitted), submitted
+    assert set(submitted.values()) == {"COMPLETED"}, submitted
 
 
 def test_failing_job_shows_its_log_and_leaves_no_output(tiny_models, tmp_path):
