@@ -1,3 +1,4 @@
+import re
 import sys
 from pathlib import Path
 
@@ -30,8 +31,8 @@ JUDGE = config["grading"]["judge"]
 
 
 wildcard_constraints:
-    model="|".join(MODELS),
-    source="|".join(GRID),
+    model="|".join(map(re.escape, MODELS)),
+    source="|".join(map(re.escape, GRID)),
     split="|".join(SPLITS),
     method="|".join(METHODS),
 
@@ -50,10 +51,17 @@ def graded_splits(model):
     return {s: f"results/graded/{model}/{s}.parquet" for s in SPLITS}
 
 
-def score_tables(method):
+def cell_files(pattern, methods):
+    """`pattern` filled in for every (method, model, source) cell of `methods`."""
     return [
-        f"results/scores/{method}/{m}/on~{s}.parquet" for m, s in cells(config, method)
+        pattern.format(method=method, model=m, source=s)
+        for method in methods
+        for m, s in cells(config, method)
     ]
+
+
+def score_tables(method):
+    return cell_files("results/scores/{method}/{model}/on~{source}.parquet", [method])
 
 
 def query_inputs(wildcards):
@@ -80,11 +88,7 @@ def baseline_inputs(wildcards):
 
 
 def metric_tables():
-    return [
-        f"results/metrics/{method}/{m}/on~{s}.tsv"
-        for method in METHODS
-        for m, s in cells(config, method)
-    ]
+    return cell_files("results/metrics/{method}/{model}/on~{source}.tsv", METHODS)
 
 
 def model_runtime(wildcards):

@@ -141,3 +141,43 @@ def test_gguf_model_from_a_wheel_converts_and_answers(tmp_path):
         {"answer_format": "mc_cloze", "batch_size": 4, "max_length": 64},
     )
     assert answers["answer"].iloc[0] == "Paris"
+
+
+def test_judge_reads_yes_or_no_from_a_local_model(tiny):
+    from crossprobe.grading import judge_prompts
+    from crossprobe.judge import judge_verdicts
+
+    model, tokenizer, device = tiny
+    graded = pd.DataFrame(
+        {
+            "question_id": ["q0", "q1"],
+            "gold": ["Paris ||| Paree", "water"],
+            "answer": ["paris", "salt"],
+        }
+    )
+    questions = pd.DataFrame({"question_id": ["q0", "q1"], "question": ["Capital?", "Wet?"]})
+    prompts = judge_prompts(graded, questions)
+    assert "A1: Paris\nA2: paris" in prompts[0] and prompts[1].startswith("Are the following")
+    verdicts = judge_verdicts(model, tokenizer, device, prompts, batch_size=2, max_length=128)
+    logprobs = [manual_next_token_logprobs(model, tokenizer, p) for p in prompts]
+    yes, no = (tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in (" Yes", " No"))
+    assert verdicts == [bool(lp[yes] > lp[no]) for lp in logprobs]
+
+
+def manual_next_token_logprobs(model, tokenizer, prompt):
+    ids, _ = encode(tokenizer, prompt)
+    with torch.no_grad():
+        return torch.log_softmax(model(torch.tensor([ids])).logits[0, -1], -1)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_auto_dtype_is_bf16_on_a_gpu_and_scores_match_fp32(tiny_models):
+    record = {"path": str(tiny_models["tiny_a"])}
+    model, tokenizer, device = load_model(record, "auto", "auto")
+    assert device.type == "cuda" and next(model.parameters()).dtype == torch.bfloat16
+    cpu_model, _, cpu = load_model(record, "cpu", "float32")
+    pairs = [(p, " heat") for p in QUESTIONS["prompt"]]
+    gpu_scores = continuation_logprobs(model, tokenizer, device, pairs, 4, None)
+    cpu_scores = continuation_logprobs(cpu_model, tokenizer, cpu, pairs, 4, None)
+    assert gpu_scores == pytest.approx(cpu_scores, abs=0.1)

@@ -194,3 +194,29 @@ def test_adding_a_model_computes_only_its_row_and_column(workdir, tiny_models):
     grid = pd.read_csv(workdir / "results/tables/grid.tsv", sep="\t")
     auroc = grid[(grid["metric"] == "auroc") & (grid["method"] == "probe")]
     assert len(auroc) == 9
+
+
+def test_open_answers_graded_by_a_judge_model(tiny_models, tmp_path):
+    """Open-ended answers from real TriviaQA questions, graded by a local judge model that is
+    not part of the grid."""
+    config = tiny_config(tiny_models, ["tiny_a", "tiny_b", "tiny_c"])
+    config["models"]["tiny_c"]["in_grid"] = False
+    config["data"] = {
+        "mixture": ["trivia_qa"],
+        "answer_format": "open",
+        "sizes": {"train": 8, "calibration": 4, "test": 6},
+    }
+    config["answers"]["max_new_tokens"] = 4
+    config["grading"] = {"judge": "tiny_c"}
+    config["methods"] = ["probe", "source_confidence", "agreement"]
+    workdir = make_workdir(tmp_path / "open", config)
+    built = run_workflow(workdir, targets=["answers"])
+    assert "results/models/tiny_c/model.json" in built
+    assert not any("answers/tiny_c" in f for f in built)
+    graded = pd.read_parquet(workdir / "results/graded/tiny_a/test.parquet")
+    assert (graded["answer_index"] == -1).all() and graded["correct"].isin([0, 1]).all()
+    assert "judge overruled" in (workdir / "logs/grade_answers/tiny_a/test.log").read_text()
+    provenance = json.loads(
+        (workdir / "results/graded/tiny_a/test.parquet.provenance.json").read_text()
+    )
+    assert provenance["judge_model"]["path"] == str(tiny_models["tiny_c"])
