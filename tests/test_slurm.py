@@ -2,6 +2,7 @@
 tests/slurm/cluster.sh): a tiny complete grid to the figure, and a failing job whose log is shown
 and whose outputs are not left behind."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -91,3 +92,28 @@ def test_failing_job_shows_its_log_and_leaves_no_output(tiny_models, tmp_path):
     # --show-failed-logs prints the job's own log, with the loader's error in it
     assert "logs/generate_answers/tiny_a.log" in output and "Traceback" in output
     assert not list((workdir / "results/answers").glob("tiny_a/*.parquet"))
+
+
+def memory_is_enforced() -> bool:
+    config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True)
+    return "task/cgroup" in config.stdout
+
+
+def test_job_killed_for_memory_is_retried_with_more_and_completes(tiny_models, tmp_path):
+    """Model jobs ask for 250 MB on the first attempt, less than torch alone needs: SLURM kills
+    them (OUT_OF_MEMORY); each retry doubles the request until the job fits."""
+    if not memory_is_enforced():
+        pytest.skip("this SLURM cluster does not enforce memory (SLURM_CGROUP=0)")
+    config = tiny_config(tiny_models)
+    config["resources"]["model_mem_mb"] = 250
+    workdir = make_workdir(tmp_path / "retry", config)
+    before = max(slurm_jobs(), default=0)
+    result = run_on_slurm(workdir, "--retries", "2", "results/answers/tiny_a/test.parquet")
+    assert result.returncode == 0, result.stderr[-5000:]
+    states = [state for i, state in sorted(slurm_jobs().items()) if i > before]
+    assert "OUT_OF_MEMORY" in states and states[-1] == "COMPLETED", states
+    assert (workdir / "results/answers/tiny_a/test.parquet").is_file()
+    provenance = json.loads(
+        (workdir / "results/answers/tiny_a/test.parquet.provenance.json").read_text()
+    )
+    assert provenance["rule"] == "generate_answers"

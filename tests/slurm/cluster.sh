@@ -2,6 +2,8 @@
 # A real single-node SLURM cluster on this machine, for the tests (root, Debian/Ubuntu).
 #   bash tests/slurm/cluster.sh start   # install slurmctld, slurmd, munge if missing; start; smoke-test
 #   bash tests/slurm/cluster.sh stop    # stop the daemons it started (by pid file)
+# SLURM_CGROUP=1 (default) enforces each job's memory request with cgroup v1, as a real cluster
+# does (a job over its mem_mb ends OUT_OF_MEMORY); SLURM_CGROUP=0 tracks processes only.
 # No accounting daemon: snakemake must poll with `--slurm-status-command squeue`, which sees
 # finished jobs for MinJobAge seconds. slurm.conf must live at /etc/slurm/slurm.conf because the
 # executor's in-job srun drops SLURM_CONF from its environment.
@@ -9,6 +11,7 @@ set -euo pipefail
 
 RUN_DIR=${SLURM_RUN_DIR:-/tmp/crossprobe-slurm}
 PARTITION=${SLURM_PARTITION:-debug}
+CGROUP=${SLURM_CGROUP:-1}
 CONF=/etc/slurm/slurm.conf
 
 stop_pid() {
@@ -56,6 +59,16 @@ start() {
   host=$(hostname -s)
   cpus=$(nproc)
   mem=$(( $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) - 2048 ))
+  local tracking
+  if [[ $CGROUP == 1 && -d /sys/fs/cgroup/memory ]]; then
+    tracking="ProctrackType=proctrack/cgroup
+TaskPlugin=task/cgroup"
+    printf 'CgroupPlugin=autodetect\nConstrainCores=yes\nConstrainRAMSpace=yes\n' > /etc/slurm/cgroup.conf
+  else
+    tracking="ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none"
+    rm -f /etc/slurm/cgroup.conf
+  fi
   cat > "$CONF" <<CONF
 ClusterName=crossprobe-ci
 SlurmctldHost=${host}(127.0.0.1)
@@ -69,8 +82,7 @@ SlurmctldPidFile=${RUN_DIR}/slurmctld.pid
 SlurmdPidFile=${RUN_DIR}/slurmd.pid
 SlurmctldLogFile=${RUN_DIR}/slurmctld.log
 SlurmdLogFile=${RUN_DIR}/slurmd.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+${tracking}
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 SchedulerType=sched/backfill
@@ -101,7 +113,7 @@ CONF
     exit 1
   fi
   srun -N1 -n1 -t 1 true
-  echo "SLURM up: node $host, partition $PARTITION, $cpus CPUs, $mem MB; logs in $RUN_DIR"
+  echo "SLURM up: node $host, partition $PARTITION, $cpus CPUs, $mem MB, ${tracking%%$'\n'*}; logs in $RUN_DIR"
 }
 
 case ${1:-start} in
