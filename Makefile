@@ -26,7 +26,7 @@ report: install
 	$(BIN)/snakemake --report report.html
 
 test: install
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -r fEsp
 
 lint: install
 	$(BIN)/snakemake --lint

@@ -56,12 +56,14 @@ def run_on_slurm(workdir: Path, *extra: str, limit: int = 1500):
     return subprocess.run(command, capture_output=True, text=True)
 
 
-def slurm_jobs() -> dict[int, str]:
-    """Job id -> state of every job squeue still remembers (finished ones for MinJobAge)."""
+def slurm_jobs() -> dict[int, tuple[str, str]]:
+    """Job id -> (state, memory request) of every job squeue still remembers (finished ones
+    for MinJobAge)."""
     out = subprocess.run(
-        ["squeue", "-h", "-t", "all", "-o", "%i|%T"], capture_output=True, text=True
+        ["squeue", "-h", "-t", "all", "-o", "%i|%T|%m"], capture_output=True, text=True
     )
-    return {int(i): state for i, state in (line.split("|") for line in out.stdout.split())}
+    jobs = (line.split("|") for line in out.stdout.split())
+    return {int(i): (state, memory) for i, state, memory in jobs}
 
 
 def test_tiny_grid_runs_to_the_figure_on_slurm(tiny_models, tmp_path):
@@ -74,7 +76,7 @@ def test_tiny_grid_runs_to_the_figure_on_slurm(tiny_models, tmp_path):
     assert len(grid[(grid["metric"] == "auroc") & (grid["method"] == "lora")]) == 4
     assert (workdir / "results/figures/heatmap.png").stat().st_size > 10_000
     # the model jobs went through sbatch: 2 prepare + 2 answer + 4 cache + 4 fit + 4 LoRA + 8 query
-    submitted = {i: state for i, state in slurm_jobs().items() if i > before}
+    submitted = {i: state for i, (state, _) in slurm_jobs().items() if i > before}
     assert len(submitted) >= 24, submitted
     assert set(submitted.values()) == {"COMPLETED"}, submitted
 
@@ -110,8 +112,14 @@ def test_job_killed_for_memory_is_retried_with_more_and_completes(tiny_models, t
     before = max(slurm_jobs(), default=0)
     result = run_on_slurm(workdir, "--retries", "2", "results/answers/tiny_a/test.parquet")
     assert result.returncode == 0, result.stderr[-5000:]
-    states = [state for i, state in sorted(slurm_jobs().items()) if i > before]
-    assert "OUT_OF_MEMORY" in states and states[-1] == "COMPLETED", states
+    jobs = [job for i, job in sorted(slurm_jobs().items()) if i > before]
+    failed = [job for job in jobs if job[0] in ("FAILED", "OUT_OF_MEMORY")]
+    assert failed and jobs[-1][0] == "COMPLETED", jobs
+    assert {memory for _, memory in failed} >= {"250M"}, jobs
+    assert {memory for state, memory in jobs if state == "COMPLETED"} <= {"500M", "1000M"}, jobs
+    # each failure was the cgroup killing the job for memory (failed jobs keep their SLURM log)
+    slurm_logs = [p.read_text() for p in (workdir / "logs/slurm").rglob("*.log")]
+    assert sum("oom-kill" in text for text in slurm_logs) == len(failed)
     assert (workdir / "results/answers/tiny_a/test.parquet").is_file()
     provenance = json.loads(
         (workdir / "results/answers/tiny_a/test.parquet.provenance.json").read_text()
