@@ -4,18 +4,14 @@ import logging
 
 import pandas as pd
 
-from crossprobe.activations import (
-    FeatureStore,
-    cache_activations,
-    save_activations,
-    store_fingerprint,
-)
-from crossprobe.job import finish, job_model, start
-from crossprobe.lm import pick_dtype
+from crossprobe.activations import FeatureStore, cache_activations, store_fingerprint
+from crossprobe.features import save_activations
+from crossprobe.job import finish, start
+from crossprobe.lm import load_job_model, pick_dtype
 
 started = start(snakemake.log[0], snakemake.threads)
 params = snakemake.params.activations
-model, tokenizer, device, provenance = job_model(snakemake)
+model, tokenizer, device, provenance = load_job_model(snakemake)
 dtype = pick_dtype(snakemake.params.runtime["dtype"], device)
 store = FeatureStore(
     f"{snakemake.params.store}/{store_fingerprint(provenance['model'], params, dtype)}"

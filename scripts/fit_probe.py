@@ -4,10 +4,9 @@ import logging
 
 import pandas as pd
 
-from crossprobe.activations import load_activations
+from crossprobe.features import labelled_features, load_activations
 from crossprobe.job import finish, start
 from crossprobe.probes import fit_probe, save_probe
-from crossprobe.selection import labelled_features
 
 started = start(snakemake.log[0], snakemake.threads)
 params, seed = snakemake.params.probe, snakemake.params.seed

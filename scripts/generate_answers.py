@@ -5,11 +5,12 @@ import logging
 import pandas as pd
 
 from crossprobe.answering import generate_answers
-from crossprobe.job import finish, job_model, start, write_table
+from crossprobe.job import finish, start, write_table
+from crossprobe.lm import load_job_model
 
 started = start(snakemake.log[0], snakemake.threads)
 params = {**snakemake.params.answers, "answer_format": snakemake.params.answer_format}
-model, tokenizer, device, provenance = job_model(snakemake)
+model, tokenizer, device, provenance = load_job_model(snakemake)
 for questions_path, out in zip(snakemake.input.questions, snakemake.output, strict=True):
     questions = pd.read_parquet(questions_path)
     logging.info("answering %d questions of %s", len(questions), questions_path)

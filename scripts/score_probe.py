@@ -2,11 +2,10 @@
 
 import pandas as pd
 
-from crossprobe.activations import load_activations
 from crossprobe.calibration import raw_scores, scores_table
+from crossprobe.features import labelled_features, load_activations
 from crossprobe.job import finish, start, write_table
 from crossprobe.probes import load_probe, predict_probe
-from crossprobe.selection import labelled_features
 
 started = start(snakemake.log[0], snakemake.threads)
 params = snakemake.params.probe

@@ -6,12 +6,13 @@ from pathlib import Path
 import pandas as pd
 
 from crossprobe.calibration import raw_scores, scores_table
-from crossprobe.job import finish, job_model, start, write_table
+from crossprobe.job import finish, start, write_table
+from crossprobe.lm import load_job_model
 from crossprobe.lora import load_adapter, query_p_correct, query_sequences
 
 started = start(snakemake.log[0], snakemake.threads)
 params = snakemake.params.query
-model, tokenizer, device, provenance = job_model(snakemake)
+model, tokenizer, device, provenance = load_job_model(snakemake)
 if "adapter" in snakemake.input.keys():
     model = load_adapter(model, Path(snakemake.input.adapter).parent)
 graded, p_correct = {}, {}

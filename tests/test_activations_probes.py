@@ -5,15 +5,10 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from crossprobe.activations import (
-    FeatureStore,
-    cache_activations,
-    load_activations,
-    save_activations,
-)
+from crossprobe.activations import FeatureStore, cache_activations
+from crossprobe.features import labelled_features, load_activations, save_activations
 from crossprobe.lm import load_model
 from crossprobe.probes import fit_probe, predict_probe
-from crossprobe.selection import labelled_features
 
 PROBE = {
     "kind": "mlp",

@@ -125,23 +125,3 @@ def cache_activations(model, tokenizer, device, store: FeatureStore, splits: dic
     }
     ids = {name: frame["question_id"].tolist() for name, frame in splits.items()}
     return arrays, ids, {"distinct": len(keyed), "reused": len(cached), "computed": len(missing)}
-
-
-def save_activations(path: Path, arrays: dict, ids: dict, layers) -> None:
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-    save_file(
-        arrays,
-        str(tmp),
-        metadata={"question_ids": json.dumps(ids), "layers": json.dumps(list(layers))},
-    )
-    tmp.rename(path)
-
-
-def load_activations(path: Path):
-    """({split: float32 array (n, layers*d)}, {split: question ids})."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="numpy") as handle:
-        ids = json.loads(handle.metadata()["question_ids"])
-        arrays = {k: handle.get_tensor(k).astype(np.float32) for k in handle.keys()}
-    return {k: v.reshape(len(v), -1) for k, v in arrays.items()}, ids

@@ -99,17 +99,6 @@ def finish(snakemake, params: dict, started: float, **extra) -> None:
     write_provenance(snakemake.output, snakemake.rule, params, started, **extra)
 
 
-def job_model(snakemake):
-    """(model, tokenizer, device, provenance) for the job's `model` input, run as its
-    `runtime` params say."""
-    from crossprobe.lm import load_model
-
-    record = json.loads(Path(snakemake.input.model).read_text())
-    runtime = snakemake.params.runtime
-    model, tokenizer, device = load_model(record, runtime["device"], runtime["dtype"])
-    return model, tokenizer, device, {"model": record, "device": str(device), **runtime}
-
-
 @contextmanager
 def atomic(path):
     """Yield a temporary sibling of `path`; it becomes `path` only if the block succeeds."""

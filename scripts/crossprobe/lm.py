@@ -95,6 +95,15 @@ def load_model(model_record: dict | str | Path, device: str = "auto", dtype: str
     return model, tokenizer, dev
 
 
+def load_job_model(snakemake):
+    """(model, tokenizer, device, provenance) for a job's `model` input (model.json), run as its
+    `runtime` params (device, dtype) say."""
+    record = json.loads(Path(snakemake.input.model).read_text())
+    runtime = snakemake.params.runtime
+    model, tokenizer, device = load_model(record, runtime["device"], runtime["dtype"])
+    return model, tokenizer, device, {"model": record, "device": str(device), **runtime}
+
+
 def encode(tokenizer, context: str, continuation: str = "", max_length: int | None = None):
     """Token ids of context + continuation, tokenised apart (so the continuation's tokens are
     the same whatever precedes them); too long sequences lose the start of the context."""
