@@ -115,8 +115,3 @@ def atomic(path):
 def write_table(frame, path) -> None:
     with atomic(path) as tmp:
         frame.to_parquet(tmp, index=False)
-
-
-def params_dict(params) -> dict:
-    """Snakemake's Params object as a plain dict (for provenance and the stage functions)."""
-    return {k: v for k, v in params.items()}

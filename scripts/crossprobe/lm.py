@@ -168,7 +168,3 @@ class Throughput:
                 self.total,
                 self.tokens / elapsed,
             )
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.tokens / max(time.perf_counter() - self.start, 1e-9)

@@ -15,7 +15,6 @@ import logging
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
-from sklearn.metrics import roc_auc_score
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +27,6 @@ def auroc(y, p) -> float:
         return float("nan")
     ranks = rankdata(np.asarray(p, dtype=np.float64))
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def auroc_sklearn(y, p) -> float:
-    y = np.asarray(y)
-    return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
 
 
 def calibration_error(confidence, hit, bins: int) -> float:

@@ -9,7 +9,6 @@ from crossprobe.questions import check_data_params
 from crossprobe.sources import SourceError, check_source
 
 PACKAGE = "crossprobe"
-PAIRWISE_METHODS = ("probe", "lora", "zero_shot", "source_confidence")
 OFF_DIAGONAL_METHODS = ("agreement", "agreement_prob")  # a model always agrees with itself
 MC_ONLY_METHODS = ("agreement_prob",)
 
