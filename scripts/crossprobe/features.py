@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from safetensors.numpy import save_file
 
+from crossprobe.job import atomic
+
 
 def labelled_features(features: dict, ids: dict, graded: pd.DataFrame, split: str):
     """(features, labels) of `split` in the order of the graded table; fails on mismatched ids."""
@@ -23,13 +25,9 @@ def labelled_features(features: dict, ids: dict, graded: pd.DataFrame, split: st
 
 
 def save_activations(path: Path, arrays: dict, ids: dict, layers) -> None:
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-    save_file(
-        arrays,
-        str(tmp),
-        metadata={"question_ids": json.dumps(ids), "layers": json.dumps(list(layers))},
-    )
-    tmp.rename(path)
+    metadata = {"question_ids": json.dumps(ids), "layers": json.dumps(list(layers))}
+    with atomic(path) as tmp:
+        save_file(arrays, str(tmp), metadata=metadata)
 
 
 def load_activations(path: Path):

@@ -26,6 +26,8 @@ from plotnine import (
 )
 from plotnine.composition import Beside, plot_spacer
 
+from crossprobe.job import atomic
+
 METHOD_TITLES = {
     "probe": "Probe",
     "lora": "LoRA + Prompt",
@@ -100,9 +102,8 @@ def save_heatmap(figure, png: Path, pdf: Path, dpi: int = 150) -> None:
         (png, {"Software": None}),
         (pdf, {"CreationDate": None, "Producer": None}),
     ):
-        tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-        drawn.savefig(tmp, format=Path(path).suffix[1:], dpi=dpi, metadata=metadata)
-        tmp.rename(path)
+        with atomic(path) as tmp:
+            drawn.savefig(tmp, format=Path(path).suffix[1:], dpi=dpi, metadata=metadata)
     import matplotlib.pyplot as plt
 
     plt.close(drawn)

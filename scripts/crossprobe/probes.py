@@ -18,6 +18,7 @@ from safetensors.numpy import load_file, save_file
 from sklearn.linear_model import LogisticRegression
 
 from crossprobe.calibration import nll
+from crossprobe.job import atomic
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +136,8 @@ def predict_probe(probe: dict, x: np.ndarray, kind: str, hidden=None) -> np.ndar
 
 
 def save_probe(probe: dict, path: Path, params: dict) -> None:
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-    save_file(probe, str(tmp), metadata={"params": json.dumps(params, sort_keys=True)})
-    tmp.rename(path)
+    with atomic(path) as tmp:
+        save_file(probe, str(tmp), metadata={"params": json.dumps(params, sort_keys=True)})
 
 
 def load_probe(path: Path) -> dict:
