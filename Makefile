@@ -32,6 +32,7 @@ lint: install
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check .
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf results logs benchmarks .snakemake report.html

@@ -1,19 +1,26 @@
 # crossprobe: which language model can tell when another model is wrong?
 # (Kapoor et al. 2024, Fig. 5 centre, for any Hugging Face causal LMs.)
 #
-# Results path scheme ({model} = estimator, {source} = whose answers it judges, "Trained On"):
-#   results/models/{model}/model.json                        prepare_model (GGUF: + checkpoint/)
-#   results/questions/{split}.parquet                        prepare_questions (train, calibration, test)
-#   results/answers/{model}/{split}.parquet                  generate_answers
-#   results/graded/{model}/{split}.parquet                   grade_answers
-#   results/activations/{model}/on~{source}.safetensors      cache_activations (+ {model}/store/)
-#   results/probes/{model}/on~{source}.safetensors           fit_probe
-#   results/lora/{model}/on~{source}/adapter_model.safetensors   finetune_lora
-#   results/scores/{method}/{model}/on~{source}.parquet      score_probe, score_query, score_baseline
-#   results/metrics/{method}/{model}/on~{source}.tsv         evaluate_cell
-#   results/tables/grid.tsv, results/tables/grid.md          aggregate
-#   results/figures/heatmap.png, results/figures/heatmap.pdf plot_heatmap
-# Every output has a <output>.provenance.json beside it; logs mirror outputs under logs/<rule>/.
+# A config file is a whole experiment: `snakemake --configfile X` runs X alone (config.yaml is
+# read only when no --configfile is given) and writes under results/<experiment>/.
+#
+# Results path scheme (scripts/crossprobe/paths.py; {model} = estimator, {source} = whose
+# answers it judges, "Trained On"; {split} = train, calibration, test):
+#   results/{experiment}/models/{model}/model.json                   prepare_model
+#   results/{experiment}/questions/{split}.parquet                   prepare_questions
+#   results/{experiment}/answers/{model}/{split}.parquet             generate_answers
+#   results/{experiment}/graded/{source}/{split}.parquet             grade_answers
+#   results/{experiment}/activations/{model}/on~{source}/{split}.safetensors
+#                                                features + zero-shot query logits, cache_activations
+#   results/{experiment}/probes/{model}/on~{source}.safetensors      fit_probe
+#   results/{experiment}/lora/{model}/on~{source}/adapter_model.safetensors   finetune_lora
+#   results/{experiment}/lora/{model}/on~{source}/{split}.parquet    score_lora (calibration, test)
+#   results/{experiment}/scores/{method}/on~{source}.parquet         score_column
+#   results/{experiment}/metrics/on~{source}.tsv                     evaluate_column
+#   results/{experiment}/tables/grid.tsv, grid.md                    aggregate
+#   results/{experiment}/figures/heatmap.png, heatmap.pdf            plot_heatmap
+# Every output has a <output>.provenance.json beside it; logs and benchmarks mirror results
+# under logs/{experiment}/<rule>/ and benchmarks/{experiment}/<rule>/.
 
 
 from snakemake.utils import min_version
@@ -21,22 +28,27 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "rules/common.smk"
 include: "rules/answers.smk"
 include: "rules/probe.smk"
 include: "rules/lora.smk"
-include: "rules/baselines.smk"
+include: "rules/scores.smk"
 include: "rules/grid.smk"
+
+
+report: "report/workflow.rst"
 
 
 rule all:
     default_target: True
     input:
-        "results/tables/grid.tsv",
-        "results/figures/heatmap.png",
+        target(paths.GRID),
+        target(paths.HEATMAP),
 
 
 rule answers:
@@ -46,15 +58,15 @@ rule answers:
 
 rule probe:
     input:
-        score_tables("probe"),
+        method_scores("probe"),
 
 
 rule lora:
     input:
-        score_tables("lora"),
+        method_scores("lora"),
 
 
 rule figure:
     input:
-        "results/figures/heatmap.png",
-        "results/figures/heatmap.pdf",
+        target(paths.HEATMAP),
+        target(paths.HEATMAP_PDF),

@@ -1,12 +1,13 @@
 rule prepare_model:
     input:
+        unpack(lambda wc: local_weight_files(wc.model)),
         lib=library("prepare_model.py"),
     output:
-        "results/models/{model}/model.json",
+        paths.MODEL,
     log:
-        "logs/prepare_model/{model}.log",
+        "logs/{experiment}/prepare_model/{model}.log",
     benchmark:
-        "benchmarks/prepare_model/{model}.tsv"
+        "benchmarks/{experiment}/prepare_model/{model}.tsv"
     conda:
         "../envs/models.yaml"
     threads: MODEL_THREADS
@@ -14,7 +15,7 @@ rule prepare_model:
         mem_mb=model_mem_mb,
         runtime=model_runtime_min,
     params:
-        source=lambda wc: config["models"][wc.model]["source"],
+        weights=lambda wc: config["models"][wc.model]["weights"],
     script:
         "../scripts/prepare_model.py"
 
@@ -23,9 +24,9 @@ rule prepare_questions:
     input:
         lib=library("prepare_questions.py"),
     output:
-        expand("results/questions/{split}.parquet", split=SPLITS),
+        paths.QUESTIONS,
     log:
-        "logs/prepare_questions/questions.log",
+        "logs/{experiment}/prepare_questions/{split}.log",
     localrule: True
     conda:
         "../envs/analysis.yaml"
@@ -33,23 +34,22 @@ rule prepare_questions:
         mem_mb=light_mem_mb,
         runtime=light_runtime_min,
     params:
-        data=lookup(dpath="data", within=config),
-        seed=config["seed"],
+        data=lambda wc: split_params(config["data"], config["seed"], wc.split),
     script:
         "../scripts/prepare_questions.py"
 
 
 rule generate_answers:
     input:
-        model="results/models/{model}/model.json",
-        questions=expand("results/questions/{split}.parquet", split=SPLITS),
+        model=paths.MODEL,
+        questions=paths.QUESTIONS,
         lib=library("generate_answers.py"),
     output:
-        expand("results/answers/{{model}}/{split}.parquet", split=SPLITS),
+        paths.ANSWERS,
     log:
-        "logs/generate_answers/{model}.log",
+        "logs/{experiment}/generate_answers/{model}/{split}.log",
     benchmark:
-        "benchmarks/generate_answers/{model}.tsv"
+        "benchmarks/{experiment}/generate_answers/{model}/{split}.tsv"
     conda:
         "../envs/models.yaml"
     threads: MODEL_THREADS
@@ -69,16 +69,16 @@ rule grade_answers:
     input:
         unpack(
             lambda wc: (
-                {"judge": f"results/models/{JUDGE}/model.json"} if JUDGE else {}
+                {"judge": target(paths.MODEL, model=JUDGE)[0]} if JUDGE else {}
             )
         ),
-        answers="results/answers/{model}/{split}.parquet",
-        questions="results/questions/{split}.parquet",
+        answers=lambda wc: fill(paths.ANSWERS, wc, model=wc.source),
+        questions=paths.QUESTIONS,
         lib=library("grade_answers.py"),
     output:
-        "results/graded/{model}/{split}.parquet",
+        paths.GRADED,
     log:
-        "logs/grade_answers/{model}/{split}.log",
+        "logs/{experiment}/grade_answers/{source}/{split}.log",
     localrule: not JUDGE
     conda:
         "../envs/models.yaml"

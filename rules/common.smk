@@ -3,38 +3,51 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
+from crossprobe import paths
+from crossprobe.config import ConfigError, check_config, load_schema, validate_config
 from crossprobe.resources import growing
+from crossprobe.splits import CALIBRATION, SCORED, SPLITS, TRAIN, split_params
+from crossprobe.weights import local_files
 from crossprobe.workflow import (
     cells,
-    check_config,
+    columns,
     grid_models,
     lora_params,
     module_inputs,
     runtime_params,
+    score_inputs,
+    wildcard_patterns,
 )
 
-validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 try:
-    check_config(config)
-except ValueError as err:
-    raise WorkflowError(f"invalid config: {err}") from None
+    _valid = validate_config(
+        config, load_schema(Path(workflow.basedir) / "schemas/config.schema.yaml")
+    )
+    check_config(_valid)
+except ConfigError as err:
+    raise WorkflowError(f"invalid config:\n{err}") from None
+# defaults filled in and keys in canonical order, so params compare equal across runs
+config.clear()
+config.update(_valid)
 
-SPLITS = ["train", "calibration", "test"]
+EXPERIMENT = config["experiment"]
 MODELS = list(config["models"])
-GRID = grid_models(config)
+ESTIMATORS = grid_models(config)
+COLUMNS = columns(config)
 METHODS = config["methods"]
 JUDGE = config["grading"]["judge"]
+NAMES = {m: config["models"][m].get("display_name", m) for m in ESTIMATORS}
 
 
 wildcard_constraints:
-    model="|".join(map(re.escape, MODELS)),
-    source="|".join(map(re.escape, GRID)),
-    split="|".join(SPLITS),
-    method="|".join(METHODS),
+    **wildcard_patterns(config),
+
+
+def alternatives(values):
+    return "|".join(map(re.escape, values))
 
 
 def library(script):
@@ -43,52 +56,59 @@ def library(script):
     return module_inputs(scripts / script, scripts / "crossprobe")
 
 
+def target(template, **wildcards):
+    """`template` filled in for this experiment; list-valued wildcards expand."""
+    return expand(template, experiment=EXPERIMENT, **wildcards)
+
+
+def fill(template, wildcards, **overrides):
+    """`template` filled in with a job's wildcards, some replaced by `overrides`."""
+    return template.format(**{**dict(wildcards.items()), **overrides})
+
+
+def local_weight_files(model):
+    """A local model's files are inputs of prepare_model: replacing them reruns it."""
+    weights = config["models"][model]["weights"]
+    return {"weights": local_files(weights["local"])} if "local" in weights else {}
+
+
 def graded_tables():
-    return expand("results/graded/{model}/{split}.parquet", model=GRID, split=SPLITS)
+    return target(paths.GRADED, source=COLUMNS, split=SPLITS)
 
 
-def graded_splits(model):
-    return {s: f"results/graded/{model}/{s}.parquet" for s in SPLITS}
-
-
-def cell_files(pattern, methods):
-    """`pattern` filled in for every (method, model, source) cell of `methods`."""
+def method_scores(method):
+    """The score tables of `method` (none if it is not configured)."""
     return [
-        pattern.format(method=method, model=m, source=s)
-        for method in methods
-        for m, s in cells(config, method)
+        target(paths.SCORES, method=method, source=s)[0]
+        for s in COLUMNS
+        if method in column_methods(s)
     ]
 
 
-def score_tables(method):
-    return cell_files("results/scores/{method}/{model}/on~{source}.parquet", [method])
+def column_methods(source):
+    """The configured methods with at least one cell in column `source`."""
+    return [m for m in METHODS if cells(config, m, source)]
 
 
-def query_inputs(wildcards):
-    """LoRA + Prompt reads the cell's adapter; the zero-shot query asks the untuned model."""
-    inputs = graded_splits(wildcards.source)
-    if wildcards.method == "lora":
-        inputs["adapter"] = (
-            f"results/lora/{wildcards.model}/on~{wildcards.source}/adapter_model.safetensors"
+def score_files(wildcards):
+    """What the score_column job of one (method, column) reads, derived from the registry."""
+    models = [m for m, _ in cells(config, wildcards.method, wildcards.source)]
+    return sorted(
+        set(
+            score_inputs(
+                wildcards.method, wildcards.source, models, EXPERIMENT
+            ).values()
         )
-    return inputs
+    )
 
 
-def baseline_inputs(wildcards):
-    """Source confidence reads only the source's answers; agreement also the estimator's."""
-    inputs = graded_splits(wildcards.source)
-    if wildcards.method != "source_confidence":
-        inputs.update(
-            {
-                f"own_{s}": f"results/graded/{wildcards.model}/{s}.parquet"
-                for s in SPLITS
-            }
-        )
-    return inputs
-
-
-def metric_tables():
-    return cell_files("results/metrics/{method}/{model}/on~{source}.tsv", METHODS)
+def score_plan(wildcards):
+    return {
+        "method": wildcards.method,
+        "source": wildcards.source,
+        "models": [m for m, _ in cells(config, wildcards.method, wildcards.source)],
+        "experiment": EXPERIMENT,
+    }
 
 
 def model_runtime(wildcards):

@@ -1,11 +1,13 @@
-rule evaluate_cell:
+rule evaluate_column:
     input:
-        scores="results/scores/{method}/{model}/on~{source}.parquet",
-        lib=library("evaluate_cell.py"),
+        scores=lambda wc: [
+            fill(paths.SCORES, wc, method=m) for m in column_methods(wc.source)
+        ],
+        lib=library("evaluate_column.py"),
     output:
-        "results/metrics/{method}/{model}/on~{source}.tsv",
+        paths.METRICS,
     log:
-        "logs/evaluate_cell/{method}/{model}/on~{source}.log",
+        "logs/{experiment}/evaluate_column/on~{source}.log",
     localrule: True
     conda:
         "../envs/analysis.yaml"
@@ -13,25 +15,30 @@ rule evaluate_cell:
         mem_mb=light_mem_mb,
         runtime=light_runtime_min,
     params:
+        methods=lambda wc: column_methods(wc.source),
         evaluation=lookup(dpath="evaluation", within=config),
         seed=config["seed"],
     script:
-        "../scripts/evaluate_cell.py"
+        "../scripts/evaluate_column.py"
 
 
 rule aggregate:
     input:
-        metrics=metric_tables(),
+        metrics=target(paths.METRICS, source=COLUMNS),
         lib=library("aggregate.py"),
     output:
         tsv=report(
-            "results/tables/grid.tsv",
+            paths.GRID,
             caption="../report/grid.rst",
             category="Grid",
         ),
-        markdown="results/tables/grid.md",
+        markdown=report(
+            paths.GRID_MARKDOWN,
+            caption="../report/grid_md.rst",
+            category="Grid",
+        ),
     log:
-        "logs/aggregate/grid.log",
+        "logs/{experiment}/aggregate/grid.log",
     localrule: True
     conda:
         "../envs/analysis.yaml"
@@ -40,24 +47,28 @@ rule aggregate:
         runtime=light_runtime_min,
     params:
         methods=METHODS,
-        names={m: config["models"][m].get("display_name", m) for m in GRID},
+        names=NAMES,
     script:
         "../scripts/aggregate.py"
 
 
 rule plot_heatmap:
     input:
-        grid="results/tables/grid.tsv",
+        grid=paths.GRID,
         lib=library("plot_heatmap.py"),
     output:
         png=report(
-            "results/figures/heatmap.png",
+            paths.HEATMAP,
             caption="../report/heatmap.rst",
             category="Figure",
         ),
-        pdf="results/figures/heatmap.pdf",
+        pdf=report(
+            paths.HEATMAP_PDF,
+            caption="../report/heatmap.rst",
+            category="Figure",
+        ),
     log:
-        "logs/plot_heatmap/heatmap.log",
+        "logs/{experiment}/plot_heatmap/heatmap.log",
     localrule: True
     conda:
         "../envs/analysis.yaml"
@@ -66,6 +77,6 @@ rule plot_heatmap:
         runtime=light_runtime_min,
     params:
         methods=METHODS,
-        names={m: config["models"][m].get("display_name", m) for m in GRID},
+        names=NAMES,
     script:
         "../scripts/plot_heatmap.py"

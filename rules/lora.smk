@@ -1,15 +1,15 @@
 rule finetune_lora:
     input:
-        model="results/models/{model}/model.json",
-        train="results/graded/{source}/train.parquet",
+        model=paths.MODEL,
+        train=lambda wc: fill(paths.GRADED, wc, split=TRAIN),
         lib=library("finetune_lora.py"),
     output:
-        adapter="results/lora/{model}/on~{source}/adapter_model.safetensors",
-        config="results/lora/{model}/on~{source}/adapter_config.json",
+        adapter=paths.ADAPTER,
+        config=paths.ADAPTER_CONFIG,
     log:
-        "logs/finetune_lora/{model}/on~{source}.log",
+        "logs/{experiment}/finetune_lora/{model}/on~{source}.log",
     benchmark:
-        "benchmarks/finetune_lora/{model}/on~{source}.tsv"
+        "benchmarks/{experiment}/finetune_lora/{model}/on~{source}.tsv"
     conda:
         "../envs/models.yaml"
     threads: MODEL_THREADS
@@ -25,19 +25,20 @@ rule finetune_lora:
         "../scripts/finetune_lora.py"
 
 
-rule score_query:
+rule score_lora:
     input:
-        unpack(query_inputs),
-        model="results/models/{model}/model.json",
-        lib=library("score_query.py"),
+        adapter=paths.ADAPTER,
+        graded=paths.GRADED,
+        model=paths.MODEL,
+        lib=library("score_lora.py"),
     output:
-        "results/scores/{method}/{model}/on~{source}.parquet",
+        paths.LORA_SCORES,
     log:
-        "logs/score_query/{method}/{model}/on~{source}.log",
+        "logs/{experiment}/score_lora/{model}/on~{source}/{split}.log",
     benchmark:
-        "benchmarks/score_query/{method}/{model}/on~{source}.tsv"
+        "benchmarks/{experiment}/score_lora/{model}/on~{source}/{split}.tsv"
     wildcard_constraints:
-        method="lora|zero_shot",
+        split=alternatives(SCORED),
     conda:
         "../envs/models.yaml"
     threads: MODEL_THREADS
@@ -52,4 +53,4 @@ rule score_query:
             for k in ("max_length", "score_batch_size")
         },
     script:
-        "../scripts/score_query.py"
+        "../scripts/score_lora.py"

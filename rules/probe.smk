@@ -1,14 +1,14 @@
 rule cache_activations:
     input:
-        unpack(lambda wc: graded_splits(wc.source)),
-        model="results/models/{model}/model.json",
+        graded=paths.GRADED,
+        model=paths.MODEL,
         lib=library("cache_activations.py"),
     output:
-        "results/activations/{model}/on~{source}.safetensors",
+        paths.READS,
     log:
-        "logs/cache_activations/{model}/on~{source}.log",
+        "logs/{experiment}/cache_activations/{model}/on~{source}/{split}.log",
     benchmark:
-        "benchmarks/cache_activations/{model}/on~{source}.tsv"
+        "benchmarks/{experiment}/cache_activations/{model}/on~{source}/{split}.tsv"
     conda:
         "../envs/models.yaml"
     threads: MODEL_THREADS
@@ -19,21 +19,22 @@ rule cache_activations:
     params:
         runtime=model_runtime,
         activations=lookup(dpath="activations", within=config),
-        store=lambda wc: f"results/activations/{wc.model}/store",
+        store=lambda wc: fill(paths.STORE, wc),
     script:
         "../scripts/cache_activations.py"
 
 
 rule fit_probe:
     input:
-        activations="results/activations/{model}/on~{source}.safetensors",
-        train="results/graded/{source}/train.parquet",
-        calibration="results/graded/{source}/calibration.parquet",
+        train_reads=lambda wc: fill(paths.READS, wc, split=TRAIN),
+        train=lambda wc: fill(paths.GRADED, wc, split=TRAIN),
+        calibration_reads=lambda wc: fill(paths.READS, wc, split=CALIBRATION),
+        calibration=lambda wc: fill(paths.GRADED, wc, split=CALIBRATION),
         lib=library("fit_probe.py"),
     output:
-        "results/probes/{model}/on~{source}.safetensors",
+        paths.PROBE,
     log:
-        "logs/fit_probe/{model}/on~{source}.log",
+        "logs/{experiment}/fit_probe/{model}/on~{source}.log",
     conda:
         "../envs/analysis.yaml"
     threads: 1
@@ -45,26 +46,3 @@ rule fit_probe:
         seed=config["seed"],
     script:
         "../scripts/fit_probe.py"
-
-
-rule score_probe:
-    input:
-        unpack(lambda wc: graded_splits(wc.source)),
-        probe="results/probes/{model}/on~{source}.safetensors",
-        activations="results/activations/{model}/on~{source}.safetensors",
-        lib=library("score_probe.py"),
-    output:
-        "results/scores/probe/{model}/on~{source}.parquet",
-    log:
-        "logs/score_probe/{model}/on~{source}.log",
-    localrule: True
-    conda:
-        "../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=growing(2000),
-        runtime=light_runtime_min,
-    params:
-        probe=lookup(dpath="probe", within=config),
-    script:
-        "../scripts/score_probe.py"

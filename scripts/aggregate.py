@@ -5,7 +5,7 @@ import pandas as pd
 from crossprobe.grid import auroc_markdown, winners_markdown
 from crossprobe.job import atomic, finish, start
 
-started = start(snakemake.log[0])
+started = start(snakemake)
 grid = pd.concat([pd.read_csv(p, sep="\t") for p in snakemake.input.metrics], ignore_index=True)
 with atomic(snakemake.output.tsv) as tmp:
     grid.to_csv(tmp, sep="\t", index=False, float_format="%.6g")

@@ -4,17 +4,15 @@ import logging
 
 import pandas as pd
 
-from crossprobe.features import labelled_features, load_activations
+from crossprobe.features import labelled_features
 from crossprobe.job import finish, start
 from crossprobe.probes import fit_probe, save_probe
 
-started = start(snakemake.log[0], snakemake.threads)
+started = start(snakemake)
 params, seed = snakemake.params.probe, snakemake.params.seed
-features, ids = load_activations(snakemake.input.activations)
-x, y = labelled_features(features, ids, pd.read_parquet(snakemake.input.train), "train")
-x_cal, y_cal = labelled_features(
-    features, ids, pd.read_parquet(snakemake.input.calibration), "calibration"
-)
+inputs = snakemake.input
+x, y = labelled_features(inputs.train_reads, pd.read_parquet(inputs.train))
+x_cal, y_cal = labelled_features(inputs.calibration_reads, pd.read_parquet(inputs.calibration))
 logging.info(
     "fitting a %s probe on %s features (%.1f%% correct)", params["kind"], x.shape, 100 * y.mean()
 )

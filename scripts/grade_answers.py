@@ -8,7 +8,7 @@ import pandas as pd
 from crossprobe.grading import grade_answers, judge_prompts
 from crossprobe.job import finish, start, write_table
 
-started = start(snakemake.log[0], snakemake.threads)
+started = start(snakemake)
 answers = pd.read_parquet(snakemake.input.answers)
 questions = pd.read_parquet(snakemake.input.questions)
 graded = grade_answers(answers, questions, snakemake.params.answer_format)

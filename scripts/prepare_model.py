@@ -5,13 +5,13 @@ from pathlib import Path
 
 from crossprobe.job import atomic, finish, start
 from crossprobe.lm import prepare_model
-from crossprobe.sources import model_fingerprint
+from crossprobe.weights import weights_fingerprint
 
-started = start(snakemake.log[0], snakemake.threads)
-source = snakemake.params.source
+started = start(snakemake)
+weights = snakemake.params.weights
 out = Path(snakemake.output[0])
-record = prepare_model(source, out.parent)
-record["fingerprint"] = model_fingerprint(source, record["path"])
+record = prepare_model(weights, out.parent)
+record["fingerprint"] = weights_fingerprint(weights, record)
 with atomic(out) as tmp:
     tmp.write_text(json.dumps(record, indent=2) + "\n")
-finish(snakemake, {"source": source}, started, model=record)
+finish(snakemake, {"weights": weights}, started, model=record)

@@ -1,17 +1,15 @@
-"""Snakemake adapter: the seeded train / calibration / test question tables with prompts."""
+"""Snakemake adapter: one split's question table with its prompts."""
 
 import logging
 
 from crossprobe.job import finish, start, write_table
-from crossprobe.questions import SPLITS, prepare_questions
+from crossprobe.questions import prepare_questions
 
-started = start(snakemake.log[0])
-params = {**snakemake.params.data, "seed": snakemake.params.seed}
-splits = prepare_questions(params)
-for split, path in zip(SPLITS, snakemake.output, strict=True):
-    frame = splits[split]
-    write_table(frame, path)
-    logging.info(
-        "%s: %d questions (%s)", split, len(frame), frame["dataset"].value_counts().to_dict()
-    )
-finish(snakemake, params, started, seed=params["seed"])
+started = start(snakemake)
+params, split = snakemake.params.data, snakemake.wildcards.split
+questions = prepare_questions(params, split)
+write_table(questions, snakemake.output[0])
+logging.info(
+    "%s: %d questions (%s)", split, len(questions), questions["dataset"].value_counts().to_dict()
+)
+finish(snakemake, params, started)

@@ -35,12 +35,36 @@ def build_tokenizer(vocab_size: int = 600, corpus=CORPUS):
     )
 
 
-def build_tiny_model(path: Path, family: str = "llama", seed: int = 0, hidden: int = 32):
+def build_sentencepiece_tokenizer(vocab_size: int = 400, corpus=CORPUS):
+    """A real Llama/Mistral-style tokenizer (BPE with byte fallback behind a Metaspace
+    pre-tokenizer that prepends "▁" to the first word): tokenising a piece of text on its own
+    gives it a leading "▁" that the same text inside a longer string does not have."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    bpe.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    bpe.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"], initial_alphabet=["▁"]
+    )
+    bpe.train_from_iterator(corpus * 20, trainer)
+    bpe.post_processor = processors.TemplateProcessing(
+        single="<s> $A", special_tokens=[("<s>", bpe.token_to_id("<s>"))]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<unk>"
+    )
+
+
+def build_tiny_model(
+    path: Path, family: str = "llama", seed: int = 0, hidden: int = 32, tokenizer=None
+):
     """Save a tiny random model of `family` with a real tokenizer to `path` (save_pretrained)."""
     import torch
     from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig
 
-    tokenizer = build_tokenizer()
+    tokenizer = tokenizer or build_tokenizer()
     common = dict(
         vocab_size=len(tokenizer),
         hidden_size=hidden,
@@ -80,12 +104,15 @@ def tiny_config(models: dict, names=("tiny_a", "tiny_b")) -> dict:
     return {
         "seed": 0,
         "models": {
-            n: {"display_name": n.replace("_", "-").upper(), "source": {"local": str(models[n])}}
+            n: {"display_name": n.replace("_", "-").upper(), "weights": {"local": str(models[n])}}
             for n in names
         },
         "data": {
-            "mixture": ["arc_easy", "sciq"],
-            "sizes": {"train": 24, "calibration": 12, "test": 16},
+            "splits": {
+                "train": {"datasets": ["arc_easy", "sciq"], "size": 24},
+                "calibration": {"datasets": ["arc_easy", "sciq"], "size": 12},
+                "test": {"datasets": ["arc_easy", "sciq"], "size": 16},
+            }
         },
         "answers": {"batch_size": 8, "max_length": 256},
         "activations": {"batch_size": 8, "max_length": 256},

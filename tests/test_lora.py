@@ -4,16 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from crossprobe.lm import load_model
+from crossprobe.lm import load_model, query_choice_ids
 from crossprobe.lora import (
-    QUERY_SUFFIX,
-    choice_token_ids,
     load_adapter,
-    query_p_correct,
+    query_logodds,
     query_sequences,
     save_adapter,
     train_lora,
 )
+from crossprobe.prompts import QUERY_SUFFIX
 
 LORA = {
     "r": 4,
@@ -39,27 +38,27 @@ LABELS = [1, 0, 1, 0, 1, 0, 1, 0]
 def test_choice_tokens_resolve_on_several_tokenizers():
     from conftest import build_tokenizer
 
-    ids = [choice_token_ids(build_tokenizer(vocab)) for vocab in (400, 600, 900)]
+    ids = [query_choice_ids(build_tokenizer(vocab)) for vocab in (400, 600, 900)]
     assert all(len(set(pair)) == 2 for pair in ids)
     # a tokenizer trained without " ii" cannot answer: a clear error, not a silent wrong token
     bare = build_tokenizer(300, corpus=["Answer: yes no maybe"])
-    with pytest.raises(ValueError, match="LoRA \\+ Prompt answer tokens"):
-        choice_token_ids(bare)
+    with pytest.raises(ValueError, match="query answer tokens"):
+        query_choice_ids(bare)
 
 
 @pytest.mark.parametrize("family", ["tiny_a", "tiny_b"])
 def test_one_step_lowers_the_loss_and_the_adapter_round_trips(tiny_models, tmp_path, family):
     model, tokenizer, device = load_model({"path": str(tiny_models[family])}, "cpu", "float32")
-    seqs, lengths = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+    seqs, spans = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
     assert all(
         s[-1] == tokenizer(QUERY_SUFFIX, add_special_tokens=False)["input_ids"][-1] for s in seqs
     )
     params = {**LORA, "batch_size": 8, "grad_accum": 1, "max_steps": 2}
     peft_model, history = train_lora(
-        model, tokenizer, device, seqs, LABELS, params, seed=0, answer_lengths=lengths
+        model, tokenizer, device, seqs, LABELS, params, seed=0, spans=spans
     )
     assert len(history) == 2 and history[1] < history[0]  # same full batch twice: loss falls
-    scores = query_p_correct(peft_model, tokenizer, device, seqs, batch_size=3)
+    scores = query_logodds(peft_model, tokenizer, device, seqs, batch_size=3)
     save_adapter(peft_model, tmp_path / "adapter")
     assert {p.name for p in (tmp_path / "adapter").iterdir()} == {
         "adapter_config.json",
@@ -67,8 +66,8 @@ def test_one_step_lowers_the_loss_and_the_adapter_round_trips(tiny_models, tmp_p
     }
     base, _, _ = load_model({"path": str(tiny_models[family])}, "cpu", "float32")
     reloaded = load_adapter(base, tmp_path / "adapter")
-    assert query_p_correct(reloaded, tokenizer, device, seqs, batch_size=5) == pytest.approx(
-        scores, abs=1e-5
+    assert query_logodds(reloaded, tokenizer, device, seqs, batch_size=5) == pytest.approx(
+        scores, abs=1e-4
     )
 
 
@@ -79,18 +78,12 @@ def test_js_regulariser_runs_and_is_zero_before_training(tiny_models):
     assert js_divergence(logits, logits).item() == pytest.approx(0.0, abs=1e-6)
     assert js_divergence(logits, torch.randn(3, 11)).item() > 0
     model, tokenizer, device = load_model({"path": str(tiny_models["tiny_a"])}, "cpu", "float32")
-    seqs, lengths = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
-    suffix = len(tokenizer(QUERY_SUFFIX, add_special_tokens=False)["input_ids"])
+    seqs, spans = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+    # each span covers exactly the positions that predict the answer's tokens
+    for seq, (back, stop), answer in zip(seqs, spans, ANSWERS, strict=True):
+        answer_ids = tokenizer(" " + answer, add_special_tokens=False)["input_ids"]
+        assert back - stop == len(answer_ids)
+        assert seq[len(seq) - back + 1 : len(seq) - stop + 1] == answer_ids
     params = {**LORA, "js_weight": 1.0, "max_steps": 1}
-    _, history = train_lora(
-        model,
-        tokenizer,
-        device,
-        seqs,
-        LABELS,
-        params,
-        seed=0,
-        answer_lengths=lengths,
-        suffix_length=suffix,
-    )
+    _, history = train_lora(model, tokenizer, device, seqs, LABELS, params, seed=0, spans=spans)
     assert np.isfinite(history).all()

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from crossprobe.calibration import apply_temperature, fit_temperature, nll, scores_table
+from crossprobe.calibration import fit_temperature, logit, nll, scores_table, sigmoid
 from crossprobe.metrics import auroc, brier, ece, ece_toplabel, evaluate, macro_auroc
 
 
@@ -45,25 +45,31 @@ def test_temperature_scaling_keeps_auroc_and_lowers_nll():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 2000)
     true_logit = np.where(y == 1, 1.0, -1.0) + rng.normal(0, 1.5, 2000)
-    overconfident = 1 / (1 + np.exp(-4 * true_logit))
+    overconfident = 4 * true_logit
     t = fit_temperature(overconfident[:1000], y[:1000])
-    scaled = apply_temperature(overconfident[1000:], t)
+    scaled = overconfident[1000:] / t
     assert t > 2
     assert auroc(y[1000:], scaled) == pytest.approx(auroc(y[1000:], overconfident[1000:]))
     assert nll(scaled, y[1000:]) < nll(overconfident[1000:], y[1000:]) - 0.1
 
 
+def test_nll_is_stable_for_any_log_odds():
+    assert nll([800.0, -800.0], [1, 0]) == pytest.approx(0.0)
+    assert nll([800.0], [0]) == pytest.approx(800.0)
+    assert logit(sigmoid(np.array([-3.0, 0.0, 5.0]))) == pytest.approx([-3.0, 0.0, 5.0])
+
+
 def _scores(n=200, seed=0, single_class=False):
     rng = np.random.default_rng(seed)
     y = np.ones(n, dtype=int) if single_class else rng.integers(0, 2, n)
-    p = np.clip(0.3 * y + 0.7 * rng.random(n), 0, 1)
+    z = logit(np.clip(0.3 * y + 0.7 * rng.random(n), 0.01, 0.99))
     raw = pd.DataFrame(
         {
             "split": ["calibration"] * (n // 2) + ["test"] * (n - n // 2),
             "question_id": [f"q{i}" for i in range(n)],
             "subject": ["s"] * n,
             "correct": y,
-            "p_correct_raw": p,
+            "logodds_raw": z,
         }
     )
     return scores_table(raw)

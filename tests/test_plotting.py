@@ -124,3 +124,17 @@ def test_winner_per_cell_and_whether_intervals_separate():
     assert "| A | B | Probe (0.800) | LoRA + Prompt (0.600) | yes |" in winners_markdown(
         grid, {"a": "A", "b": "B"}
     )
+
+
+def test_a_method_added_to_the_registry_appears_in_the_grid_and_the_figure(monkeypatch):
+    from dataclasses import replace
+
+    from crossprobe import methods
+
+    oracle = replace(methods.METHODS["zero_shot"], name="oracle", title="Oracle")
+    monkeypatch.setitem(methods.METHODS, "oracle", oracle)
+    grid = fake_grid(["a", "b"], ["probe", "oracle"])
+    names = {"a": "A", "b": "B"}
+    assert "**Oracle**" in auroc_markdown(grid, ["probe", "oracle"], names)
+    panels = [p for p in heatmap(grid, ["probe", "oracle"], names).items if isinstance(p, ggplot)]
+    assert [p.labels.title for p in panels] == ["Probe", "Oracle"]

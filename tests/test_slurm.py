@@ -71,13 +71,14 @@ def test_tiny_grid_runs_to_the_figure_on_slurm(tiny_models, tmp_path):
     before = max(slurm_jobs(), default=0)
     result = run_on_slurm(workdir)
     assert result.returncode == 0, result.stderr[-5000:]
-    grid = pd.read_csv(workdir / "results/tables/grid.tsv", sep="\t")
+    grid = pd.read_csv(workdir / "results/default/tables/grid.tsv", sep="\t")
     assert {"probe", "lora"} <= set(grid["method"])
     assert len(grid[(grid["metric"] == "auroc") & (grid["method"] == "lora")]) == 4
-    assert (workdir / "results/figures/heatmap.png").stat().st_size > 10_000
-    # the model jobs went through sbatch: 2 prepare + 2 answer + 4 cache + 4 fit + 4 LoRA + 8 query
+    assert (workdir / "results/default/figures/heatmap.png").stat().st_size > 10_000
+    # the model jobs went through sbatch: 2 prepare + 6 answer + 12 cache + 4 fit + 4 LoRA
+    # + 8 LoRA scores
     submitted = {i: state for i, (state, _) in slurm_jobs().items() if i > before}
-    assert len(submitted) >= 24, submitted
+    assert len(submitted) >= 36, submitted
     assert set(submitted.values()) == {"COMPLETED"}, submitted
 
 
@@ -87,13 +88,18 @@ def test_failing_job_shows_its_log_and_leaves_no_output(tiny_models, tmp_path):
     (broken / "model.safetensors").write_bytes(b"not a safetensors file")
     config = tiny_config({**tiny_models, "tiny_a": broken})
     workdir = make_workdir(tmp_path / "fails", config)
-    result = run_on_slurm(workdir, "--retries", "0", "results/answers/tiny_a/test.parquet")
+    target = workdir / "results/default/answers/tiny_a/test.parquet"
+    # provenance left from an earlier run must go with the output the failed job does not write
+    stale = target.with_name(target.name + ".provenance.json")
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}")
+    result = run_on_slurm(workdir, "--retries", "0", str(target.relative_to(workdir)))
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "Error in rule generate_answers" in output
     # --show-failed-logs prints the job's own log, with the loader's error in it
-    assert "logs/generate_answers/tiny_a.log" in output and "Traceback" in output
-    assert not list((workdir / "results/answers").glob("tiny_a/*.parquet"))
+    assert "logs/default/generate_answers/tiny_a/test.log" in output and "Traceback" in output
+    assert not list(target.parent.iterdir())
 
 
 def memory_is_enforced() -> bool:
@@ -110,7 +116,7 @@ def test_job_killed_for_memory_is_retried_with_more_and_completes(tiny_models, t
     config["resources"]["model_mem_mb"] = 250
     workdir = make_workdir(tmp_path / "retry", config)
     before = max(slurm_jobs(), default=0)
-    result = run_on_slurm(workdir, "--retries", "2", "results/answers/tiny_a/test.parquet")
+    result = run_on_slurm(workdir, "--retries", "2", "results/default/answers/tiny_a/test.parquet")
     assert result.returncode == 0, result.stderr[-5000:]
     jobs = [job for i, job in sorted(slurm_jobs().items()) if i > before]
     failed = [job for job in jobs if job[0] in ("FAILED", "OUT_OF_MEMORY")]
@@ -120,8 +126,8 @@ def test_job_killed_for_memory_is_retried_with_more_and_completes(tiny_models, t
     # each failure was the cgroup killing the job for memory (failed jobs keep their SLURM log)
     slurm_logs = [p.read_text() for p in (workdir / "logs/slurm").rglob("*.log")]
     assert sum("oom-kill" in text for text in slurm_logs) == len(failed)
-    assert (workdir / "results/answers/tiny_a/test.parquet").is_file()
+    assert (workdir / "results/default/answers/tiny_a/test.parquet").is_file()
     provenance = json.loads(
-        (workdir / "results/answers/tiny_a/test.parquet.provenance.json").read_text()
+        (workdir / "results/default/answers/tiny_a/test.parquet.provenance.json").read_text()
     )
     assert provenance["rule"] == "generate_answers"

@@ -14,15 +14,18 @@ import pytest
 import yaml
 
 from conftest import make_workdir, run_workflow, tiny_config, write_config
+from crossprobe.config import load_schema, validate_config
+from crossprobe.methods import METHODS as REGISTRY
 
 pytestmark = pytest.mark.slow
+R = "results/default"
 METHODS = ["probe", "lora", "zero_shot", "source_confidence", "agreement", "agreement_prob"]
 SPLITS = ["train", "calibration", "test"]
 GRID_OUTPUTS = {
-    "results/tables/grid.tsv",
-    "results/tables/grid.md",
-    "results/figures/heatmap.png",
-    "results/figures/heatmap.pdf",
+    f"{R}/tables/grid.tsv",
+    f"{R}/tables/grid.md",
+    f"{R}/figures/heatmap.png",
+    f"{R}/figures/heatmap.pdf",
 }
 
 
@@ -38,54 +41,93 @@ def config_of(workdir: Path) -> dict:
     return yaml.safe_load((workdir / "config.yaml").read_text())
 
 
-def cell_files(kind: str, models, sources, methods=METHODS) -> set[str]:
-    """Outputs of (model, source) cells for `kind` of output."""
-    files = set()
+def split_files(models, splits) -> set[str]:
+    """Questions, answers and grades of `splits` for answering models `models`."""
+    files = {f"{R}/questions/{s}.parquet" for s in splits}
     for m in models:
-        for s in sources:
-            if kind == "lora":
-                files |= {
-                    f"results/lora/{m}/on~{s}/adapter_model.safetensors",
-                    f"results/lora/{m}/on~{s}/adapter_config.json",
-                }
-            for method in methods:
-                if method in ("agreement", "agreement_prob") and m == s:
-                    continue
-                if kind == "scores":
-                    files.add(f"results/scores/{method}/{m}/on~{s}.parquet")
-                elif kind == "metrics":
-                    files.add(f"results/metrics/{method}/{m}/on~{s}.tsv")
+        for s in splits:
+            files |= {f"{R}/answers/{m}/{s}.parquet", f"{R}/graded/{m}/{s}.parquet"}
     return files
+
+
+def reads(models, sources, splits) -> set[str]:
+    return {
+        f"{R}/activations/{m}/on~{s}/{split}.safetensors"
+        for m in models
+        for s in sources
+        for split in splits
+    }
+
+
+def probes(models, sources) -> set[str]:
+    return {f"{R}/probes/{m}/on~{s}.safetensors" for m in models for s in sources}
+
+
+def adapters(models, sources) -> set[str]:
+    return {
+        f"{R}/lora/{m}/on~{s}/{name}"
+        for m in models
+        for s in sources
+        for name in ("adapter_model.safetensors", "adapter_config.json")
+    }
+
+
+def lora_scores(models, sources, splits=("calibration", "test")) -> set[str]:
+    return {
+        f"{R}/lora/{m}/on~{s}/{split}.parquet" for m in models for s in sources for split in splits
+    }
+
+
+def column_tables(sources, methods=METHODS) -> set[str]:
+    """Score tables of `methods` and the metrics of each column in `sources`."""
+    return {f"{R}/scores/{m}/on~{s}.parquet" for m in methods for s in sources} | {
+        f"{R}/metrics/on~{s}.tsv" for s in sources
+    }
 
 
 def test_full_tiny_grid(workdir):
     built = set(json.loads(workdir.joinpath("built.json").read_text()))
-    for model in ("tiny_a", "tiny_b"):
+    models = ["tiny_a", "tiny_b"]
+    for model in models:
         for split in SPLITS:
-            graded = pd.read_parquet(workdir / f"results/graded/{model}/{split}.parquet")
+            graded = pd.read_parquet(workdir / f"{R}/graded/{model}/{split}.parquet")
             assert {"question_id", "subject", "prompt", "answer", "gold", "correct"} <= set(
                 graded.columns
             )
             assert set(graded["correct"].unique()) <= {0, 1}
         provenance = json.loads(
-            (workdir / f"results/answers/{model}/test.parquet.provenance.json").read_text()
+            (workdir / f"{R}/answers/{model}/test.parquet.provenance.json").read_text()
         )
         assert provenance["model"]["kind"] == "local" and provenance["packages"]["torch"]
         assert provenance["params"]["answer_format"] == "mc_cloze"
-    expected = cell_files("scores", ["tiny_a", "tiny_b"], ["tiny_a", "tiny_b"])
+    expected = (
+        split_files(models, SPLITS)
+        | reads(models, models, SPLITS)
+        | probes(models, models)
+        | adapters(models, models)
+        | lora_scores(models, models)
+        | column_tables(models)
+        | GRID_OUTPUTS
+    )
     assert expected <= built
-    scores = pd.read_parquet(workdir / "results/scores/probe/tiny_a/on~tiny_b.parquet")
+    scores = pd.read_parquet(workdir / f"{R}/scores/probe/on~tiny_b.parquet")
     assert list(scores.columns) == [
+        "method",
+        "model",
+        "trained_on",
         "split",
         "question_id",
         "subject",
         "correct",
-        "p_correct_raw",
-        "p_correct",
+        "logodds_raw",
         "temperature",
+        "logodds",
+        "p_correct",
     ]
-    assert set(scores["split"]) == {"calibration", "test"}
-    grid = pd.read_csv(workdir / "results/tables/grid.tsv", sep="\t")
+    assert set(scores["split"]) == {"calibration", "test"} and set(scores["model"]) == set(models)
+    confidence = pd.read_parquet(workdir / f"{R}/scores/source_confidence/on~tiny_b.parquet")
+    assert set(confidence["model"]) == {"tiny_b"}  # the source judging itself: one per column
+    grid = pd.read_csv(workdir / f"{R}/tables/grid.tsv", sep="\t")
     assert list(grid.columns) == [
         "method",
         "model",
@@ -97,14 +139,23 @@ def test_full_tiny_grid(workdir):
         "n",
     ]
     assert set(grid["method"]) == set(METHODS)
-    assert len(grid[(grid["metric"] == "auroc") & (grid["method"] == "lora")]) == 4
-    assert len(grid[(grid["metric"] == "auroc") & (grid["method"] == "agreement")]) == 2
-    assert (workdir / "results/figures/heatmap.png").stat().st_size > 10_000
-    assert "LoRA + Prompt" in (workdir / "results/tables/grid.md").read_text()
-    log = (workdir / "logs/generate_answers/tiny_a.log").read_text()
+    auroc = grid[grid["metric"] == "auroc"]
+    assert len(auroc[auroc["method"] == "lora"]) == 4
+    assert len(auroc[auroc["method"] == "agreement"]) == 2
+    assert len(auroc[auroc["method"] == "source_confidence"]) == 2
+    assert (workdir / f"{R}/figures/heatmap.png").stat().st_size > 10_000
+    assert "LoRA + Prompt" in (workdir / f"{R}/tables/grid.md").read_text()
+    log = (workdir / "logs/default/generate_answers/tiny_a/test.log").read_text()
     assert "accuracy" in log and "tokens/s" in log
-    assert (workdir / "results/lora/tiny_a/on~tiny_b/adapter_config.json").is_file()
-    assert "lora step 2/2" in (workdir / "logs/finetune_lora/tiny_a/on~tiny_b.log").read_text()
+    assert (
+        "lora step 2/2" in (workdir / "logs/default/finetune_lora/tiny_a/on~tiny_b.log").read_text()
+    )
+    # LoRA provenance sits beside each output, as for every other rule
+    adapter = workdir / f"{R}/lora/tiny_a/on~tiny_b/adapter_model.safetensors"
+    assert json.loads((adapter.parent / (adapter.name + ".provenance.json")).read_text())[
+        "rule"
+    ] == ("finetune_lora")
+    assert not (adapter.parent / "provenance.json").exists()
 
 
 def test_report_builds(workdir):
@@ -119,6 +170,8 @@ def test_report_builds(workdir):
             str(workdir),
             "-s",
             str(workdir / "Snakefile"),
+            "--configfile",
+            str(workdir / "config.yaml"),
         ],
         capture_output=True,
         text=True,
@@ -126,11 +179,26 @@ def test_report_builds(workdir):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     html = (workdir / "report.html").read_text()
-    assert "heatmap.png" in html and "grid.tsv" in html
+    for name in ("heatmap.png", "heatmap.pdf", "grid.tsv", "grid.md", "Reading the grid"):
+        assert name in html, name
 
 
 def test_second_run_rebuilds_nothing(workdir):
     assert run_workflow(workdir) == set()
+
+
+def test_same_values_in_another_key_order_or_spelled_out_plan_no_job(workdir):
+    original = (workdir / "config.yaml").read_text()
+    config = config_of(workdir)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=True))
+    assert run_workflow(workdir) == set()
+    # every default the schema fills in, written out by hand
+    schema = load_schema(workdir / "schemas/config.schema.yaml")
+    spelled = validate_config(config, schema)
+    assert spelled != config
+    write_config(workdir, spelled)
+    assert run_workflow(workdir) == set()
+    (workdir / "config.yaml").write_text(original)
 
 
 def test_probe_setting_reruns_probes_only(workdir):
@@ -138,12 +206,7 @@ def test_probe_setting_reruns_probes_only(workdir):
     config["probe"]["mlp"]["lr"] = 0.002
     write_config(workdir, config)
     models = ["tiny_a", "tiny_b"]
-    expected = (
-        {f"results/probes/{m}/on~{s}.safetensors" for m in models for s in models}
-        | cell_files("scores", models, models, ["probe"])
-        | cell_files("metrics", models, models, ["probe"])
-        | GRID_OUTPUTS
-    )
+    expected = probes(models, models) | column_tables(models, ["probe"]) | GRID_OUTPUTS
     assert run_workflow(workdir) == expected
 
 
@@ -153,9 +216,9 @@ def test_one_models_lora_setting_reruns_its_lora_row_only(workdir):
     write_config(workdir, config)
     models = ["tiny_a", "tiny_b"]
     expected = (
-        cell_files("lora", ["tiny_a"], models, [])
-        | cell_files("scores", ["tiny_a"], models, ["lora"])
-        | cell_files("metrics", ["tiny_a"], models, ["lora"])
+        adapters(["tiny_a"], models)
+        | lora_scores(["tiny_a"], models)
+        | column_tables(models, ["lora"])
         | GRID_OUTPUTS
     )
     assert run_workflow(workdir) == expected
@@ -164,9 +227,53 @@ def test_one_models_lora_setting_reruns_its_lora_row_only(workdir):
 def test_editing_a_library_module_reruns_the_rules_that_import_it(workdir):
     module = workdir / "scripts/crossprobe/metrics.py"
     module.write_text(module.read_text() + "\n# edited\n")
-    models = ["tiny_a", "tiny_b"]
-    expected = cell_files("metrics", models, models) | GRID_OUTPUTS
+    expected = {f"{R}/metrics/on~{s}.tsv" for s in ("tiny_a", "tiny_b")} | GRID_OUTPUTS
     assert run_workflow(workdir) == expected
+
+
+def test_split_files_rebuilt(changed: set, splits, models=("tiny_a", "tiny_b")) -> set:
+    """What a change of `splits`' questions reruns: their answers, grades, reads and LoRA
+    scores, every score table and metric, the grid; never a probe or an adapter (unless the
+    calibration split changes: the probe stops early on it)."""
+    scored = [s for s in splits if s != "train"]
+    return (
+        split_files(models, splits)
+        | reads(models, models, splits)
+        | lora_scores(models, models, scored)
+        | column_tables(models)
+        | GRID_OUTPUTS
+        | changed
+    )
+
+
+test_split_files_rebuilt.__test__ = False  # a helper, not a test
+
+
+def test_new_test_dataset_reruns_the_test_split_and_retrains_nothing(workdir):
+    config = config_of(workdir)
+    config["data"]["splits"]["test"]["datasets"] = ["openbookqa"]
+    write_config(workdir, config)
+    assert run_workflow(workdir) == test_split_files_rebuilt(set(), ["test"])
+    questions = pd.read_parquet(workdir / f"{R}/questions/test.parquet")
+    assert set(questions["dataset"]) == {"openbookqa"}
+
+
+def test_test_size_reruns_the_test_split_and_retrains_nothing(workdir):
+    config = config_of(workdir)
+    config["data"]["splits"]["test"]["size"] = 20
+    write_config(workdir, config)
+    assert run_workflow(workdir) == test_split_files_rebuilt(set(), ["test"])
+
+
+def test_calibration_size_reruns_what_reads_calibration(workdir):
+    config = config_of(workdir)
+    config["data"]["splits"]["calibration"]["size"] = 14
+    write_config(workdir, config)
+    models = ["tiny_a", "tiny_b"]
+    # the test split draws from other datasets now, so only calibration changes
+    assert run_workflow(workdir) == test_split_files_rebuilt(
+        probes(models, models), ["calibration"]
+    )
 
 
 def test_adding_a_model_computes_only_its_row_and_column(workdir, tiny_models):
@@ -174,26 +281,27 @@ def test_adding_a_model_computes_only_its_row_and_column(workdir, tiny_models):
     config["models"]["tiny_c"] = tiny_config(tiny_models, ["tiny_c"])["models"]["tiny_c"]
     write_config(workdir, config)
     built = run_workflow(workdir)
-    old = {"tiny_a", "tiny_b"}
-    for path in built - GRID_OUTPUTS:
-        parts = set(Path(path).parts) | {
-            p.removeprefix("on~")
-            .removesuffix(".parquet")
-            .removesuffix(".tsv")
-            .removesuffix(".safetensors")
-            for p in Path(path).parts
-        }
-        assert "tiny_c" in parts, f"{path} does not involve the new model"
-    assert GRID_OUTPUTS <= built
-    models = ["tiny_a", "tiny_b", "tiny_c"]
+    old = ["tiny_a", "tiny_b"]
+    models = old + ["tiny_c"]
     new_cells = [(m, s) for m in models for s in models if "tiny_c" in (m, s)]
-    expected_scores = {f for m, s in new_cells for f in cell_files("scores", [m], [s])}
-    assert {f for f in built if f.startswith("results/scores/")} == expected_scores
-    assert not any(f.startswith("results/questions/") for f in built)
-    assert not any(f"/{m}/" in f for f in built for m in old if f.startswith("results/answers/"))
-    grid = pd.read_csv(workdir / "results/tables/grid.tsv", sep="\t")
+    expected = (
+        split_files(["tiny_c"], SPLITS) - {f"{R}/questions/{s}.parquet" for s in SPLITS}
+        | {f"{R}/models/tiny_c/model.json"}
+        | {f for m, s in new_cells for f in reads([m], [s], SPLITS)}
+        | {f for m, s in new_cells for f in probes([m], [s])}
+        | {f for m, s in new_cells for f in adapters([m], [s])}
+        | {f for m, s in new_cells for f in lora_scores([m], [s])}
+        | column_tables(["tiny_c"])
+        # the old columns gain a row: their tables are rewritten, except source confidence
+        # (the source judging itself), which no other row touches
+        | column_tables(old, [m for m in METHODS if m != "source_confidence"])
+        | GRID_OUTPUTS
+    )
+    assert built == expected
+    grid = pd.read_csv(workdir / f"{R}/tables/grid.tsv", sep="\t")
     auroc = grid[(grid["metric"] == "auroc") & (grid["method"] == "probe")]
     assert len(auroc) == 9
+    assert set(REGISTRY) >= set(grid["method"])
 
 
 def test_open_answers_graded_by_a_judge_model(tiny_models, tmp_path):
@@ -202,21 +310,24 @@ def test_open_answers_graded_by_a_judge_model(tiny_models, tmp_path):
     config = tiny_config(tiny_models, ["tiny_a", "tiny_b", "tiny_c"])
     config["models"]["tiny_c"]["in_grid"] = False
     config["data"] = {
-        "mixture": ["trivia_qa"],
         "answer_format": "open",
-        "sizes": {"train": 8, "calibration": 4, "test": 6},
+        "splits": {
+            "train": {"datasets": ["trivia_qa"], "size": 8},
+            "calibration": {"datasets": ["trivia_qa"], "size": 4},
+            "test": {"datasets": ["trivia_qa"], "size": 6},
+        },
     }
     config["answers"]["max_new_tokens"] = 4
     config["grading"] = {"judge": "tiny_c"}
     config["methods"] = ["probe", "source_confidence", "agreement"]
     workdir = make_workdir(tmp_path / "open", config)
     built = run_workflow(workdir, targets=["answers"])
-    assert "results/models/tiny_c/model.json" in built
+    assert f"{R}/models/tiny_c/model.json" in built
     assert not any("answers/tiny_c" in f for f in built)
-    graded = pd.read_parquet(workdir / "results/graded/tiny_a/test.parquet")
+    graded = pd.read_parquet(workdir / f"{R}/graded/tiny_a/test.parquet")
     assert (graded["answer_index"] == -1).all() and graded["correct"].isin([0, 1]).all()
-    assert "judge overruled" in (workdir / "logs/grade_answers/tiny_a/test.log").read_text()
+    assert "judge overruled" in (workdir / "logs/default/grade_answers/tiny_a/test.log").read_text()
     provenance = json.loads(
-        (workdir / "results/graded/tiny_a/test.parquet.provenance.json").read_text()
+        (workdir / f"{R}/graded/tiny_a/test.parquet.provenance.json").read_text()
     )
     assert provenance["judge_model"]["path"] == str(tiny_models["tiny_c"])

@@ -1,9 +1,21 @@
-"""Torch-free helpers the workflow uses while building the DAG."""
+"""Torch-free helpers the workflow uses while building the DAG: library inputs, the method
+registry and the cells, splits and param slices derived from it."""
 
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO
-from crossprobe.workflow import cells, lora_params, module_inputs
+from crossprobe import methods
+from crossprobe.splits import linked_splits, split_params
+from crossprobe.workflow import (
+    cells,
+    lora_params,
+    module_inputs,
+    score_inputs,
+    wildcard_patterns,
+)
 
 SCRIPTS = REPO / "scripts"
 
@@ -13,18 +25,88 @@ def names(script):
 
 
 def test_library_inputs_follow_imports_transitively_and_no_further():
-    assert names("evaluate_cell.py") == {"__init__.py", "job.py", "metrics.py"}
+    assert names("evaluate_column.py") == {"__init__.py", "job.py", "metrics.py", "calibration.py"}
     # the probe rules read cached features: they must not depend on the model code
     assert "lm.py" not in names("fit_probe.py") and "features.py" in names("fit_probe.py")
-    # generate_answers -> answering -> lm -> sources (imported by lm, not by the script)
-    assert {"answering.py", "lm.py", "sources.py", "prompts.py"} <= names("generate_answers.py")
+    assert "lm.py" not in names("score_column.py")
+    # generate_answers -> answering -> lm -> weights (imported by lm, not by the script)
+    assert {"answering.py", "lm.py", "weights.py", "prompts.py"} <= names("generate_answers.py")
+    # the tables do not depend on the figure code (nor the other way round)
+    assert "plotting.py" not in names("aggregate.py")
 
 
-def test_cells_leave_out_the_diagonal_only_for_agreement():
-    config = {"models": {m: {"in_grid": True} for m in ("a", "b", "c")}}
+def grid_config(models=("a", "b", "c"), answer_format="mc_cloze"):
+    config = {
+        "models": {m: {"in_grid": True} for m in models},
+        "data": {"answer_format": answer_format},
+    }
     config["models"]["j"] = {"in_grid": False}
+    return config
+
+
+def test_cells_follow_the_registry():
+    config = grid_config()
     assert len(cells(config, "probe")) == 9
     assert ("a", "a") not in cells(config, "agreement") and len(cells(config, "agreement")) == 6
+    assert cells(config, "source_confidence") == [("a", "a"), ("b", "b"), ("c", "c")]
+    assert cells(config, "agreement_prob", "b") == [("a", "b"), ("c", "b")]
+    # open answers have no option scores: agreement_prob has no cell
+    assert cells(grid_config(answer_format="open"), "agreement_prob") == []
+    assert methods.missing_reason("agreement_prob", "a", {"a": frozenset()}).startswith(
+        "Agreement (prob.) needs"
+    )
+
+
+@pytest.fixture
+def registered(monkeypatch):
+    """A method added through the registry alone (a baseline that needs nothing)."""
+    oracle = replace(methods.METHODS["zero_shot"], name="oracle", title="Oracle", scorer="baseline")
+    monkeypatch.setitem(methods.METHODS, "oracle", oracle)
+    return oracle
+
+
+def test_a_method_added_to_the_registry_alone_gets_cells_inputs_and_a_title(registered):
+    config = grid_config(models=("a", "b"))
+    assert cells(config, "oracle") == [("a", "a"), ("a", "b"), ("b", "a"), ("b", "b")]
+    assert methods.title("oracle") == "Oracle"
+    files = score_inputs("oracle", "b", ["a", "b"], "exp")
+    assert set(files.values()) == {
+        "results/exp/graded/b/calibration.parquet",
+        "results/exp/graded/b/test.parquet",
+    }
+    assert methods.scored_by("baseline", ["probe", "oracle"]) == ["oracle"]
+    config.update(experiment="exp", methods=["probe", "oracle"])
+    assert wildcard_patterns(config)["method"] == "probe|oracle"
+
+
+def test_score_inputs_by_scorer():
+    probe = score_inputs("probe", "b", ["a"], "exp")
+    assert probe["probe", "a", None] == "results/exp/probes/a/on~b.safetensors"
+    assert probe["reads", "a", "test"] == "results/exp/activations/a/on~b/test.safetensors"
+    assert ("reads", "a", "train") not in probe  # only the scored splits are scored
+    lora = score_inputs("lora", "b", ["a"], "exp")
+    assert lora["lora", "a", "calibration"] == "results/exp/lora/a/on~b/calibration.parquet"
+    agreement = score_inputs("agreement", "b", ["a"], "exp")
+    assert agreement["own", "a", "test"] == "results/exp/graded/a/test.parquet"
+
+
+def test_a_split_depends_on_itself_and_the_earlier_splits_it_shares_data_with():
+    specs = {
+        "train": {"datasets": ["x"], "size": 10},
+        "calibration": {"datasets": ["x", "y"], "size": 5},
+        "test": {"datasets": ["y"], "size": 5},
+    }
+    assert linked_splits(specs, "train") == ["train"]
+    # test shares y with calibration, whose draws from x∪y depend on what train took from x
+    assert linked_splits(specs, "test") == ["train", "calibration", "test"]
+    specs["calibration"]["datasets"] = ["z"]
+    assert linked_splits(specs, "test") == ["test"]
+    data = {"answer_format": "mc_cloze", "splits": specs}
+    assert split_params(data, 3, "test") == {
+        "answer_format": "mc_cloze",
+        "seed": 3,
+        "splits": {"test": specs["test"]},
+    }
 
 
 def test_a_models_lora_overrides_only_its_own_keys():

@@ -9,6 +9,7 @@ Besides the answer, each row keeps what the free baselines need later (so no mod
 `answer_logprob` (mean token log-probability of the answer given).
 """
 
+import copy
 import logging
 
 import numpy as np
@@ -16,52 +17,118 @@ import pandas as pd
 import torch
 
 from crossprobe.data import LETTERS
-from crossprobe.lm import Throughput, encode, length_sorted_batches, pad_left, run_batch
+from crossprobe.lm import (
+    Throughput,
+    boundary,
+    encode,
+    length_sorted_batches,
+    next_token_ids,
+    pad_left,
+    run_batch,
+    truncate,
+)
 from crossprobe.prompts import continuations
 
 log = logging.getLogger(__name__)
 
 
-def single_token_ids(tokenizer, words: list[str], what: str) -> list[int]:
-    """Token ids of `words` as next tokens; each must be one distinct token."""
-    ids = []
-    for word in words:
-        tokens = tokenizer(word, add_special_tokens=False)["input_ids"]
-        if len(tokens) != 1:
-            raise ValueError(
-                f"{what}: the tokenizer splits {word!r} into {len(tokens)} tokens {tokens}; "
-                "it must be a single next token"
-            )
-        ids.append(tokens[0])
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"{what}: {words} do not map to distinct tokens ({ids})")
-    return ids
+def cloze_tokens(tokenizer, prompt: str, options: list[str], max_length: int | None):
+    """Per question: the prompt tokens shared by every option, and per option its remaining
+    tokens and how many of those are the option's own (the rest still belong to the prompt).
+
+    Each option is tokenised with the prompt as one string (" " + option after the prompt), so its
+    tokens are those the model sees; a prompt too long for `max_length` loses its start (the same
+    tokens for every option)."""
+    fulls = [encode(tokenizer, f"{prompt} {option}") for option in options]
+    own = [len(f) - boundary(tokenizer, prompt, f) for f in fulls]
+    shared = min(len(f) - n for f, n in zip(fulls, own, strict=True))
+    longest = max(len(f) for f in fulls)
+    prefix, _ = truncate(
+        fulls[0][:shared], (max_length or longest) - (longest - shared), tokenizer.bos_token_id
+    )
+    tails = [f[shared:] for f in fulls]
+    return prefix, tails, own
+
+
+def _chunks(rows: list, lengths: list[int], max_rows: int, max_kept: int):
+    """Consecutive chunks of `rows` (sorted by length) with at most `max_rows` rows and at most
+    `max_kept` positions whose logits are kept (length - 1 per row)."""
+    chunk, kept = [], 0
+    for row, length in zip(rows, lengths, strict=True):
+        if chunk and (len(chunk) == max_rows or kept + length - 1 > max_kept):
+            yield chunk
+            chunk, kept = [], 0
+        chunk.append(row)
+        kept += length - 1
+    if chunk:
+        yield chunk
 
 
 @torch.inference_mode()
-def continuation_logprobs(model, tokenizer, device, pairs, batch_size, max_length):
-    """Mean token log-probability of each (context, continuation) pair's continuation."""
-    encoded = [encode(tokenizer, ctx, cont, max_length) for ctx, cont in pairs]
-    scores = np.zeros(len(pairs))
-    meter = Throughput(len(pairs), "continuation scoring")
-    for batch in length_sorted_batches([len(ids) for ids, _ in encoded], batch_size):
-        seqs = [encoded[i][0] for i in batch]
-        lengths = [encoded[i][1] for i in batch]
-        keep = max(lengths) + 1
-        logits = run_batch(model, seqs, tokenizer.pad_token_id, device, logits_to_keep=keep).logits
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
-        for row, (i, k) in enumerate(zip(batch, lengths, strict=True)):
-            targets = torch.tensor(seqs[row][-k:], device=device)
-            picked = logprobs[row, keep - k - 1 : keep - 1].gather(-1, targets[:, None])
-            scores[i] = picked.mean().item()
-        meter.update(len(batch), sum(len(s) for s in seqs))
-    return scores
+def option_logprobs(model, tokenizer, device, prompts, options, batch_size, max_length):
+    """Mean token log-probability of each option after its prompt: [[score per option] per
+    question]. The prompt runs once per question; its key/value cache is then shared by the
+    question's options, which run right-padded after it. The LM head is applied only where a
+    token is predicted: the prompt's last position, and each option's positions but its last."""
+    encoded = [
+        cloze_tokens(tokenizer, p, o, max_length) for p, o in zip(prompts, options, strict=True)
+    ]
+    logprob = [[[] for _ in o] for o in options]  # per option: log-probs of its tail tokens
+    meter = Throughput(len(prompts), "cloze scoring")
+    pad = tokenizer.pad_token_id
+    for batch in length_sorted_batches([len(e[0]) for e in encoded], batch_size):
+        ids, mask, positions = pad_left([encoded[q][0] for q in batch], pad, device)
+        out = model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # predicts each tail's token 0
+        tails = {(b, k): t for b, q in enumerate(batch) for k, t in enumerate(encoded[q][1])}
+        for (b, k), tail in tails.items():
+            logprob[batch[b]][k].append(first[b, tail[0]].item())
+        longer = sorted((r for r, t in tails.items() if len(t) > 1), key=lambda r: len(tails[r]))
+        lengths = [len(tails[r]) for r in longer]
+        for chunk in _chunks(longer, lengths, 4 * batch_size, (1 << 27) // first.shape[-1]):
+            width = max(len(tails[r]) for r in chunk)
+            cache = copy.deepcopy(out.cache)
+            owner = torch.tensor([b for b, _ in chunk], device=device)
+            cache.batch_select_indices(owner)
+            tail_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            tail_mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for r, row in enumerate(chunk):
+                tail_ids[r, : len(tails[row])] = torch.tensor(tails[row])
+                tail_mask[r, : len(tails[row])] = 1
+            predicting = tail_mask.bool().clone()  # position i predicts tail token i + 1
+            predicting[torch.arange(len(chunk)), tail_mask.sum(-1) - 1] = False
+            logits = model(
+                input_ids=tail_ids.to(device),
+                attention_mask=torch.cat([mask[owner], tail_mask.to(device)], dim=-1),
+                position_ids=mask[owner].sum(-1, keepdim=True) + torch.arange(width, device=device),
+                cache=cache,
+                use_cache=True,
+                logits_to_keep=predicting.to(device),
+            ).logits
+            flat = torch.log_softmax(logits.reshape(-1, logits.shape[-1]).float(), dim=-1)
+            at = 0
+            for b, k in chunk:
+                tail = tails[b, k]
+                picked = flat[torch.arange(at, at + len(tail) - 1), torch.tensor(tail[1:])]
+                logprob[batch[b]][k].extend(picked.tolist())
+                at += len(tail) - 1
+        meter.update(len(batch), int(mask.sum()) + sum(len(t) for t in tails.values()))
+    return [
+        [float(np.mean(lp[len(lp) - own :])) for lp, own in zip(per_q, encoded[q][2], strict=True)]
+        for q, per_q in enumerate(logprob)
+    ]
 
 
 @torch.inference_mode()
 def next_token_logprobs(model, tokenizer, device, contexts, batch_size, max_length):
     """Full next-token log-probabilities after each context, shape (n, vocab), on the CPU."""
-    encoded = [encode(tokenizer, ctx, max_length=max_length)[0] for ctx in contexts]
+    encoded = [encode(tokenizer, ctx, max_length) for ctx in contexts]
     out = [None] * len(contexts)
     meter = Throughput(len(contexts), "next-token scoring")
     for batch in length_sorted_batches([len(ids) for ids in encoded], batch_size):
@@ -75,15 +142,10 @@ def next_token_logprobs(model, tokenizer, device, contexts, batch_size, max_leng
 
 
 def answer_cloze(model, tokenizer, device, questions, batch_size, max_length):
-    pairs, owners = [], []
-    for q, (_, row) in enumerate(questions.iterrows()):
-        for option in continuations(row, "mc_cloze"):
-            pairs.append((row["prompt"], f" {option}"))
-            owners.append(q)
-    flat = continuation_logprobs(model, tokenizer, device, pairs, batch_size, max_length)
-    per_question = [[] for _ in range(len(questions))]
-    for q, score in zip(owners, flat, strict=True):
-        per_question[q].append(float(score))
+    options = [continuations(row, "mc_cloze") for _, row in questions.iterrows()]
+    per_question = option_logprobs(
+        model, tokenizer, device, list(questions["prompt"]), options, batch_size, max_length
+    )
     chosen = [int(np.argmax(s)) for s in per_question]
     answers = [row["choices"][c] for c, (_, row) in zip(chosen, questions.iterrows(), strict=True)]
     return answers, chosen, per_question, [s[c] for s, c in zip(per_question, chosen, strict=True)]
@@ -91,8 +153,8 @@ def answer_cloze(model, tokenizer, device, questions, batch_size, max_length):
 
 def answer_letter(model, tokenizer, device, questions, batch_size, max_length):
     n_options = max(len(c) for c in questions["choices"])
-    letter_ids = single_token_ids(
-        tokenizer, [f" {LETTERS[i]}" for i in range(n_options)], "mc_letter answers"
+    letter_ids = next_token_ids(
+        tokenizer, "Answer:", [f" {LETTERS[i]}" for i in range(n_options)], "mc_letter answers"
     )
     logprobs = next_token_logprobs(
         model, tokenizer, device, list(questions["prompt"]), batch_size, max_length
@@ -122,7 +184,7 @@ def answer_length(tokens, decode, stop_ids) -> int:
 
 @torch.inference_mode()
 def answer_open(model, tokenizer, device, questions, batch_size, max_length, max_new_tokens):
-    encoded = [encode(tokenizer, p, max_length=max_length)[0] for p in questions["prompt"]]
+    encoded = [encode(tokenizer, p, max_length) for p in questions["prompt"]]
     answers, answer_lp = [""] * len(encoded), [float("nan")] * len(encoded)
     meter = Throughput(len(encoded), "greedy generation")
     stop_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id}

@@ -1,6 +1,8 @@
-"""Free baselines: estimators that need no training, so the grid shows what learning adds.
+"""Free baselines: estimators that need no training, so the grid shows what learning adds. Each
+is a function named as its method in `crossprobe.methods`, returning log-odds of correctness.
 
-- source confidence (one per Trained On column): the source model's probability of its own answer:
+- source confidence (the source judging itself, one per column): the source model's probability of
+  its own answer:
   softmax over its option scores (mc_cloze: length-normalised log-likelihoods; mc_letter: letter
   log-probabilities) at the chosen option, or exp(mean token log-probability) for open answers and
   for letter answers that are not a letter.
@@ -10,26 +12,42 @@
 
 import numpy as np
 import pandas as pd
+from scipy.special import logsumexp
 
+from crossprobe.calibration import logit
 from crossprobe.grading import normalise
 
+NEVER = float(logit(0.0))  # the log-odds of a probability of exactly 0
 
-def softmax(scores) -> np.ndarray:
+
+def option_logodds(scores, index: int) -> float:
+    """Log-odds of option `index` under a softmax over `scores`, computed without forming the
+    probability (so a confident choice does not saturate to 1)."""
     scores = np.asarray(scores, dtype=np.float64)
-    e = np.exp(scores - scores.max())
-    return e / e.sum()
+    if len(scores) < 2:
+        return -NEVER
+    return float(scores[index] - logsumexp(np.delete(scores, index)))
 
 
-def source_confidence(graded: pd.DataFrame) -> np.ndarray:
-    out = []
-    for scores, index, logprob in zip(
-        graded["option_scores"], graded["answer_index"], graded["answer_logprob"], strict=True
-    ):
-        if index >= 0 and len(scores):
-            out.append(softmax(scores)[index])
-        else:
-            out.append(0.0 if np.isnan(logprob) else float(np.exp(logprob)))
-    return np.asarray(out)
+def likelihood_logodds(logprob: float) -> float:
+    """Log-odds of p = exp(logprob): logprob - log(1 - exp(logprob))."""
+    if np.isnan(logprob):
+        return NEVER
+    return float(logprob - np.log(-np.expm1(logprob))) if logprob < 0 else -NEVER
+
+
+def source_confidence(source: pd.DataFrame, estimator: pd.DataFrame | None = None) -> np.ndarray:
+    return np.asarray(
+        [
+            option_logodds(scores, index) if index >= 0 and len(scores) else likelihood_logodds(lp)
+            for scores, index, lp in zip(
+                source["option_scores"],
+                source["answer_index"],
+                source["answer_logprob"],
+                strict=True,
+            )
+        ]
+    )
 
 
 def _aligned(estimator: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
@@ -41,7 +59,7 @@ def _aligned(estimator: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
     return indexed.loc[source["question_id"]].reset_index()
 
 
-def agreement(estimator: pd.DataFrame, source: pd.DataFrame) -> np.ndarray:
+def agreement(source: pd.DataFrame, estimator: pd.DataFrame) -> np.ndarray:
     own = _aligned(estimator, source)
     if (source["answer_index"] >= 0).any() or (own["answer_index"] >= 0).any():
         same = (own["answer_index"].to_numpy() == source["answer_index"].to_numpy()) & (
@@ -54,14 +72,14 @@ def agreement(estimator: pd.DataFrame, source: pd.DataFrame) -> np.ndarray:
                 for a, b in zip(own["answer"], source["answer"], strict=True)
             ]
         )
-    return same.astype(np.float64)
+    return logit(same.astype(np.float64))
 
 
-def agreement_prob(estimator: pd.DataFrame, source: pd.DataFrame) -> np.ndarray:
+def agreement_prob(source: pd.DataFrame, estimator: pd.DataFrame) -> np.ndarray:
     own = _aligned(estimator, source)
     return np.asarray(
         [
-            softmax(scores)[index] if index >= 0 and len(scores) else 0.0
+            option_logodds(scores, index) if index >= 0 and len(scores) else NEVER
             for scores, index in zip(own["option_scores"], source["answer_index"], strict=True)
         ]
     )

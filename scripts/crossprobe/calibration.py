@@ -1,15 +1,16 @@
-"""Temperature scaling and the common shape of every method's scores table.
+"""Log-odds, temperature scaling and the common shape of every method's scores table.
 
-Every method (probes, LoRA + Prompt, the zero-shot query, the free baselines) hands over raw
-P(correct) for the calibration and test splits; one scalar temperature, fitted on the calibration
-split, rescales the logit. AUROC is unchanged (the map is monotone); ECE and NLL move.
+Every method hands over raw log-odds of correctness (float64, straight from logits where there
+are logits, so large margins keep their order); one scalar temperature per cell, fitted on the
+calibration split, divides them. AUROC is unchanged (the map is monotone); ECE and NLL move.
 """
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
+from scipy.special import expit
 
-EPS = 1e-12  # clip only what float64 cannot tell from 0 or 1, so rankings survive
+EPS = 1e-12  # what a probability of exactly 0 or 1 (a 0/1 baseline) becomes before its logit
 
 
 def logit(p):
@@ -17,56 +18,63 @@ def logit(p):
     return np.log(p) - np.log1p(-p)
 
 
-def apply_temperature(p, temperature: float):
-    return 1.0 / (1.0 + np.exp(-logit(p) / temperature))
+def sigmoid(z):
+    return expit(np.asarray(z, dtype=np.float64))
 
 
-def nll(p, y) -> float:
-    p = np.clip(np.asarray(p, dtype=np.float64), EPS, 1 - EPS)
-    y = np.asarray(y, dtype=np.float64)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+def nll(z, y) -> float:
+    """Mean negative log-likelihood of 0/1 labels `y` under log-odds `z` (stable for any z)."""
+    z = np.asarray(z, dtype=np.float64)
+    sign = 2 * np.asarray(y, dtype=np.float64) - 1
+    return float(np.mean(np.logaddexp(0.0, -sign * z)))
 
 
-def fit_temperature(p, y) -> float:
-    """The T > 0 minimising calibration NLL of sigmoid(logit(p) / T) (searched over log T)."""
-    if len(p) == 0:
+def fit_temperature(z, y) -> float:
+    """The T > 0 minimising calibration NLL of z / T (searched over log T)."""
+    if len(z) == 0:
         return 1.0
     result = minimize_scalar(
-        lambda log_t: nll(apply_temperature(p, np.exp(log_t)), y),
+        lambda log_t: nll(np.asarray(z) / np.exp(log_t), y),
         bounds=(np.log(0.01), np.log(100.0)),
         method="bounded",
     )
     return float(np.exp(result.x))
 
 
-SCORE_COLUMNS = ["split", "question_id", "subject", "correct", "p_correct_raw", "p_correct"]
+SCORE_COLUMNS = [
+    "split",
+    "question_id",
+    "subject",
+    "correct",
+    "logodds_raw",
+    "temperature",
+    "logodds",
+    "p_correct",
+]
 
 
 def scores_table(raw: pd.DataFrame) -> pd.DataFrame:
-    """Raw scores (split, question_id, subject, correct, p_correct_raw) plus `p_correct` scaled
-    with the temperature fitted on the calibration rows, and that `temperature`."""
+    """Raw scores (split, question_id, subject, correct, logodds_raw) plus the temperature fitted
+    on the calibration rows, the scaled `logodds` and `p_correct`."""
     cal = raw[raw["split"] == "calibration"]
-    temperature = fit_temperature(cal["p_correct_raw"].to_numpy(), cal["correct"].to_numpy())
-    out = raw.assign(
-        p_correct=apply_temperature(raw["p_correct_raw"].to_numpy(), temperature),
-        temperature=temperature,
-    )
-    return out[SCORE_COLUMNS + ["temperature"]].reset_index(drop=True)
+    temperature = fit_temperature(cal["logodds_raw"].to_numpy(), cal["correct"].to_numpy())
+    scaled = raw["logodds_raw"].to_numpy() / temperature
+    out = raw.assign(temperature=temperature, logodds=scaled, p_correct=sigmoid(scaled))
+    return out[SCORE_COLUMNS].reset_index(drop=True)
 
 
-def raw_scores(graded: dict, p_correct: dict) -> pd.DataFrame:
-    """Stack {split: graded answers} with {split: P(correct)} into the raw scores shape."""
-    frames = []
-    for split, frame in graded.items():
-        frames.append(
-            pd.DataFrame(
-                {
-                    "split": split,
-                    "question_id": frame["question_id"].to_numpy(),
-                    "subject": frame["subject"].to_numpy(),
-                    "correct": frame["correct"].to_numpy().astype(np.int64),
-                    "p_correct_raw": np.asarray(p_correct[split], dtype=np.float64),
-                }
-            )
+def raw_scores(graded: dict, logodds: dict) -> pd.DataFrame:
+    """Stack {split: graded answers} with {split: raw log-odds} into the raw scores shape."""
+    frames = [
+        pd.DataFrame(
+            {
+                "split": split,
+                "question_id": frame["question_id"].to_numpy(),
+                "subject": frame["subject"].to_numpy(),
+                "correct": frame["correct"].to_numpy().astype(np.int64),
+                "logodds_raw": np.asarray(logodds[split], dtype=np.float64),
+            }
         )
+        for split, frame in graded.items()
+    ]
     return pd.concat(frames, ignore_index=True)

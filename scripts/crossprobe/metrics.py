@@ -1,4 +1,5 @@
-"""The `evaluate_cell` stage: AUROC, ECE (two variants), Brier and accuracy, with bootstrap CIs.
+"""The `evaluate_column` stage: AUROC, ECE (two variants), Brier and accuracy of every cell of one
+column, with bootstrap CIs. AUROC ranks the log-odds (never saturated probabilities).
 
 - `ece`: the paper's definition: 10 equal-width bins on P(correct), |mean P - accuracy| weighted by
   bin size.
@@ -15,6 +16,8 @@ import logging
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
+
+from crossprobe.calibration import sigmoid
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +67,10 @@ def macro_auroc(y, p, subjects) -> float:
     return float(np.mean(per_subject)) if per_subject else float("nan")
 
 
-def point_metrics(y, p, p_raw, subjects, bins: int) -> dict:
+def point_metrics(y, z, p, p_raw, subjects, bins: int) -> dict:
     return {
-        "auroc": auroc(y, p),
-        "auroc_macro": macro_auroc(y, p, subjects),
+        "auroc": auroc(y, z),
+        "auroc_macro": macro_auroc(y, z, subjects),
         "ece": ece(y, p, bins),
         "ece_toplabel": ece_toplabel(y, p, bins),
         "ece_uncalibrated": ece(y, p_raw, bins),
@@ -80,18 +83,19 @@ def evaluate(scores: pd.DataFrame, params: dict) -> pd.DataFrame:
     """Tidy metrics (metric, value, ci_low, ci_high, n) on the test rows of a scores table."""
     test = scores[scores["split"] == "test"]
     y = test["correct"].to_numpy()
+    z = test["logodds"].to_numpy()
     p = test["p_correct"].to_numpy()
-    p_raw = test["p_correct_raw"].to_numpy()
+    p_raw = sigmoid(test["logodds_raw"].to_numpy())
     subjects = test["subject"].to_numpy()
     bins = params["ece_bins"]
-    point = point_metrics(y, p, p_raw, subjects, bins)
+    point = point_metrics(y, z, p, p_raw, subjects, bins)
     if np.isnan(point["auroc"]):
         log.warning("the test split has a single class (%d examples): AUROC is undefined", len(y))
     rng = np.random.default_rng(params["seed"])
     draws = {name: [] for name in point}
     for _ in range(params["bootstrap"]):
         i = rng.integers(0, len(y), len(y))
-        for name, value in point_metrics(y[i], p[i], p_raw[i], subjects[i], bins).items():
+        for name, value in point_metrics(y[i], z[i], p[i], p_raw[i], subjects[i], bins).items():
             draws[name].append(value)
     alpha = (1 - params["ci"]) / 2
     rows = []
@@ -105,3 +109,16 @@ def evaluate(scores: pd.DataFrame, params: dict) -> pd.DataFrame:
         )
         rows.append({"metric": name, "value": value, "ci_low": low, "ci_high": high, "n": len(y)})
     return pd.DataFrame(rows)
+
+
+def evaluate_column(tables: dict, params: dict) -> pd.DataFrame:
+    """Tidy metrics of every cell in {method: scores table} of one column."""
+    frames = []
+    for name, table in tables.items():
+        for (model, source), cell in table.groupby(["model", "trained_on"], sort=False):
+            metrics = evaluate(cell, params)
+            metrics.insert(0, "trained_on", source)
+            metrics.insert(0, "model", model)
+            metrics.insert(0, "method", name)
+            frames.append(metrics)
+    return pd.concat(frames, ignore_index=True)

@@ -27,15 +27,8 @@ from plotnine import (
 from plotnine.composition import Beside, plot_spacer
 
 from crossprobe.job import atomic
+from crossprobe.methods import title
 
-METHOD_TITLES = {
-    "probe": "Probe",
-    "lora": "LoRA + Prompt",
-    "zero_shot": "Zero-shot query",
-    "source_confidence": "Source confidence",
-    "agreement": "Agreement",
-    "agreement_prob": "Agreement (prob.)",
-}
 PANELS_PER_ROW = 3
 PANEL_INCHES = (5.0, 3.6)  # width, height of one panel
 
@@ -83,7 +76,7 @@ def panel(cells: pd.DataFrame, title: str, order: list[str]):
 def heatmap(grid: pd.DataFrame, methods: list[str], names: dict):
     """A plotnine composition with one panel per method, PANELS_PER_ROW to a row."""
     order = [names[m] for m in names]
-    panels = [panel(tile_table(grid, m, names), METHOD_TITLES.get(m, m), order) for m in methods]
+    panels = [panel(tile_table(grid, m, names), title(m), order) for m in methods]
     while len(panels) > PANELS_PER_ROW and len(panels) % PANELS_PER_ROW:
         panels.append(plot_spacer())
     rows = [Beside(panels[i : i + PANELS_PER_ROW]) for i in range(0, len(panels), PANELS_PER_ROW)]

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
-from sklearn.linear_model import LogisticRegression
 
 from crossprobe.calibration import nll
 from crossprobe.job import atomic
@@ -31,10 +30,12 @@ def standardiser(train: np.ndarray):
 
 
 def fit_logistic(x, y, x_cal, y_cal, params: dict, seed: int) -> dict:
+    from sklearn.linear_model import LogisticRegression
+
     best = None
     for c in params["C_grid"]:
         model = LogisticRegression(C=c, max_iter=params["max_iter"], random_state=seed).fit(x, y)
-        loss = nll(model.predict_proba(x_cal)[:, 1], y_cal)
+        loss = nll(model.decision_function(x_cal), y_cal)
         log.info("logistic probe C=%g: calibration NLL %.4f", c, loss)
         if best is None or loss < best[0]:
             best = (loss, c, model)
@@ -81,8 +82,8 @@ def fit_mlp(x, y, x_cal, y_cal, params: dict, seed: int) -> dict:
             if step % params["eval_every"] == 0 or step == params["max_steps"]:
                 net.eval()
                 with torch.no_grad():
-                    p_cal = torch.softmax(net(xc), -1)[:, 1].numpy()
-                cal_loss = nll(p_cal, y_cal)
+                    logits = net(xc).double()
+                cal_loss = nll((logits[:, 1] - logits[:, 0]).numpy(), y_cal)
                 log.info(
                     "mlp probe step %d: train loss %.4f, calibration NLL %.4f",
                     step,
@@ -118,21 +119,18 @@ def fit_probe(x, y, x_cal, y_cal, params: dict, seed: int) -> dict:
     return {"mean": mean, "scale": scale, **weights}
 
 
-def predict_probe(probe: dict, x: np.ndarray, kind: str, hidden=None) -> np.ndarray:
-    """P(correct) for each row of `x`."""
-    xs = ((x - probe["mean"]) / probe["scale"]).astype(np.float32)
-    if kind == "logistic":
-        z = xs @ probe["coef"] + probe["intercept"][0]
-        return 1.0 / (1.0 + np.exp(-z.astype(np.float64)))
-    import torch
-
-    net = mlp(xs.shape[1], hidden)
-    net.load_state_dict(
-        {k[4:]: torch.from_numpy(v) for k, v in probe.items() if k.startswith("mlp.")}
-    )
-    net.eval()
-    with torch.no_grad():
-        return torch.softmax(net(torch.from_numpy(xs)), -1)[:, 1].double().numpy()
+def probe_logodds(probe: dict, x: np.ndarray) -> np.ndarray:
+    """Log-odds of correctness (float64) for each row of `x`, computed in numpy (no torch):
+    the MLP's logit difference, or the logistic model's decision value."""
+    h = ((x - probe["mean"]) / probe["scale"]).astype(np.float64)
+    if "coef" in probe:
+        return h @ probe["coef"].astype(np.float64) + float(probe["intercept"][0])
+    layers = sorted({int(k.split(".")[1]) for k in probe if k.startswith("mlp.")})
+    for n, layer in enumerate(layers):
+        h = h @ probe[f"mlp.{layer}.weight"].astype(np.float64).T + probe[f"mlp.{layer}.bias"]
+        if n < len(layers) - 1:
+            h = np.maximum(h, 0.0)
+    return h[:, 1] - h[:, 0]
 
 
 def save_probe(probe: dict, path: Path, params: dict) -> None:

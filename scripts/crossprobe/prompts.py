@@ -43,8 +43,19 @@ def build_prompt(row, shots: pd.DataFrame, answer_format: str) -> str:
 
 
 def answered_text(prompt: str, answer: str) -> str:
-    """The prompt with a model's answer appended: what the probe and LoRA + Prompt read."""
+    """The prompt with a model's answer appended: what the probe reads."""
     return f"{prompt} {answer}"
+
+
+# The paper's uncertainty query, asked after the answered prompt (LoRA + Prompt, zero-shot query);
+# the answer tokens " i" (no) and " ii" (yes) are read at the last position.
+QUERY_SUFFIX = "\n\nIs the proposed answer correct?\nChoices:\n(i): no\n(ii): yes\nAnswer:"
+QUERY_CHOICES = (" i", " ii")  # index 1 is "yes, correct"
+
+
+def query_text(prompt: str, answer: str) -> str:
+    """The answered prompt followed by the query; it starts with exactly the probe's text."""
+    return answered_text(prompt, answer) + QUERY_SUFFIX
 
 
 def continuations(row, answer_format: str) -> list[str]:

@@ -1,16 +1,17 @@
-"""Torch-free helpers for building the DAG: semantic config checks, per-rule param slices, and
-the library modules each script imports (declared as inputs so editing them reruns their rules).
+"""Torch-free helpers for building the DAG: who is a row and who a column of the grid, the cells
+of each method, per-rule param slices, and the library modules each script imports (declared as
+inputs so that editing them reruns their rules).
 """
 
 import ast
+import re
 from pathlib import Path
 
-from crossprobe.questions import check_data_params
-from crossprobe.sources import SourceError, check_source
+from crossprobe import methods, paths
+from crossprobe.methods import ESTIMATOR_ANSWERS, OPTION_SCORES, SOURCE_PROBABILITIES
+from crossprobe.splits import SCORED, SPLITS
 
 PACKAGE = "crossprobe"
-OFF_DIAGONAL_METHODS = ("agreement", "agreement_prob")  # a model always agrees with itself
-MC_ONLY_METHODS = ("agreement_prob",)
 
 
 def module_inputs(script: Path, package_dir: Path) -> list[str]:
@@ -38,40 +39,28 @@ def module_inputs(script: Path, package_dir: Path) -> list[str]:
     return sorted(str(p) for p in seen | {package_dir / "__init__.py"})
 
 
-def check_config(config: dict) -> None:
-    """What the JSON schema cannot say; ValueError naming the key and what was expected."""
-    models = config["models"]
-    grid = grid_models(config)
-    if len(grid) < 2:
-        raise ValueError(f"models: the grid needs at least 2 models with in_grid: true, got {grid}")
-    for key, spec in models.items():
-        try:
-            check_source(f"models.{key}.source", spec["source"])
-        except SourceError as err:
-            raise ValueError(str(err)) from None
-    check_data_params(config["data"])
-    judge = config["grading"]["judge"]
-    if judge is not None and judge not in models:
-        raise ValueError(f"grading.judge: {judge!r} is not a key of models ({sorted(models)})")
-    if judge is not None and config["data"]["answer_format"] != "open":
-        raise ValueError("grading.judge is only used with data.answer_format: open")
-    if config["data"]["answer_format"] == "open":
-        bad = [m for m in config["methods"] if m in MC_ONLY_METHODS]
-        if bad:
-            raise ValueError(f"methods: {bad} need a multiple-choice data.answer_format")
-    sizes = config["data"]["sizes"]
-    if sizes["train"] < 2 or sizes["calibration"] < 2 or sizes["test"] < 2:
-        raise ValueError(f"data.sizes: every split needs at least 2 questions, got {sizes}")
-
-
 def grid_models(config: dict) -> list[str]:
+    """The estimators (rows); each also answers questions and is a column."""
     return [m for m, spec in config["models"].items() if spec["in_grid"]]
 
 
-def cells(config: dict, method: str) -> list[tuple[str, str]]:
-    """(estimator, source) pairs of `method`'s panel."""
-    grid = grid_models(config)
-    return [(m, s) for m in grid for s in grid if not (method in OFF_DIAGONAL_METHODS and m == s)]
+def columns(config: dict) -> list[str]:
+    """The Trained On columns: sources of graded answers."""
+    return grid_models(config)
+
+
+def offers(config: dict) -> dict[str, frozenset]:
+    """What each column provides besides graded answers (see `crossprobe.methods`)."""
+    provided = {SOURCE_PROBABILITIES, ESTIMATOR_ANSWERS}
+    if config["data"]["answer_format"] != "open":
+        provided.add(OPTION_SCORES)
+    return {s: frozenset(provided) for s in columns(config)}
+
+
+def cells(config: dict, method: str, source: str | None = None) -> list[tuple[str, str]]:
+    """(estimator, source) cells of `method`'s panel (of one column, if `source` is given)."""
+    sources = [source] if source else columns(config)
+    return methods.cells(method, grid_models(config), sources, offers(config))
 
 
 def runtime_params(config: dict, model: str) -> dict:
@@ -83,3 +72,44 @@ def runtime_params(config: dict, model: str) -> dict:
 def lora_params(config: dict, model: str) -> dict:
     """The global LoRA settings overridden by the estimator's own `models.<id>.lora`."""
     return {**config["lora"], **config["models"][model].get("lora", {})}
+
+
+def score_inputs(method: str, source: str, models: list[str], experiment: str) -> dict:
+    """{(role, model, split): path} of what scoring `method` for `models` in column `source`
+    reads, by the registry's scorer: the column's graded answers, plus the cached reads and
+    fitted probes (probe), the cached reads (query), the LoRA scores (lora), or the estimators'
+    own graded answers (baselines that need them)."""
+    spec = methods.method(method)
+    fill = {"experiment": experiment, "source": source}
+    files = {
+        ("graded", source, split): paths.GRADED.format(**fill, split=split) for split in SCORED
+    }
+    for model in models:
+        at = {**fill, "model": model}
+        if spec.scorer == "probe":
+            files["probe", model, None] = paths.PROBE.format(**at)
+        for split in SCORED:
+            if spec.scorer in ("probe", "query"):
+                files["reads", model, split] = paths.READS.format(**at, split=split)
+            elif spec.scorer == "lora":
+                files["lora", model, split] = paths.LORA_SCORES.format(**at, split=split)
+            elif ESTIMATOR_ANSWERS in spec.needs:
+                files["own", model, split] = paths.GRADED.format(
+                    experiment=experiment, source=model, split=split
+                )
+    return files
+
+
+def wildcard_patterns(config: dict) -> dict[str, str]:
+    """The global wildcard constraints: every domain derived from the config and the registry."""
+
+    def alternatives(values):
+        return "|".join(map(re.escape, values))
+
+    return {
+        "experiment": re.escape(config["experiment"]),
+        "model": alternatives(config["models"]),
+        "source": alternatives(columns(config)),
+        "split": alternatives(SPLITS),
+        "method": alternatives(m for m in config["methods"] if m in methods.METHODS),
+    }

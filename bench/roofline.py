@@ -1,0 +1,207 @@
+"""Benchmark: each model stage of a finished run against this machine's matrix-multiply floor.
+
+1. Measures the machine's GEMM rate with torch (GFLOP/s, fp32 and bf16, at the model jobs'
+   thread count) on shapes like the default models' layers.
+2. Counts the FLOPs each stage of the run needs, from its own tables and the models' configs:
+   2 x (non-embedding parameters) per token of every forward pass, 3 x that per training token,
+   plus 2 x d x vocab per position where the LM head must be applied. What is *needed* is set by
+   the task, not by an implementation: a cloze question needs its prompt once and each option's
+   tokens, a cached read needs each distinct text once (features and the zero-shot query share
+   it), LoRA needs its steps' tokens forward and backward, LoRA scoring needs each text once.
+3. Prints, per stage and in total, the measured seconds (from the run's `benchmarks/` files)
+   against that floor (FLOPs / GEMM rate) and their ratio.
+
+Works on the results of this workflow and of the earlier layout (results/ without an
+experiment folder; zero-shot scoring in its own `score_query` rule):
+
+    python bench/roofline.py --results results/default --benchmarks benchmarks/default
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from crossprobe.prompts import query_text  # noqa: E402
+
+SPLITS = ("train", "calibration", "test")
+SCORED = ("calibration", "test")
+# rule -> stage; score_query (an earlier layout) held both LoRA and zero-shot scoring
+STAGES = {
+    "generate_answers": "answers",
+    "cache_activations": "reads (features + zero-shot)",
+    "score_query/zero_shot": "reads (features + zero-shot)",
+    "finetune_lora": "LoRA training",
+    "score_query/lora": "LoRA scoring",
+    "score_lora": "LoRA scoring",
+    "prepare_model": "prepare_model (no GEMM floor)",
+}
+
+
+def gemm_rate(dtype: torch.dtype, threads: int, seconds: float = 3.0) -> float:
+    """Best sustained GFLOP/s of (2048 x 640) @ (640 x 2048) and (2048 x 2048) @ (2048 x 640)."""
+    torch.set_num_threads(threads)
+    best = 0.0
+    for m, k, n in ((2048, 640, 2048), (2048, 2048, 640), (1024, 576, 1536)):
+        a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+        a @ b  # warm-up
+        runs, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds / 3:
+            a @ b
+            runs += 1
+        best = max(best, 2 * m * k * n * runs / (time.perf_counter() - started) / 1e9)
+    return best
+
+
+class ModelCost:
+    """FLOPs per token of the body and per LM-head position, from a checkpoint's config and
+    safetensors headers (no weights loaded)."""
+
+    def __init__(self, checkpoint: Path):
+        from safetensors import safe_open
+        from transformers import AutoConfig, AutoTokenizer
+
+        config = AutoConfig.from_pretrained(checkpoint)
+        config = getattr(config, "text_config", config)
+        total = 0
+        for file in checkpoint.glob("*.safetensors"):
+            with safe_open(str(file), framework="pt") as handle:
+                for name in handle.keys():
+                    total += _numel(handle, name)
+        embedding = config.vocab_size * config.hidden_size
+        self.body = 2 * (total - embedding * (1 if config.tie_word_embeddings else 2))
+        self.head = 2 * embedding
+        self.tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+
+    def tokens(self, text: str) -> int:
+        return len(self.tokenizer(text)["input_ids"])
+
+
+def _numel(handle, name) -> int:
+    size = 1
+    for dim in handle.get_slice(name).get_shape():
+        size *= dim
+    return size
+
+
+def answer_flops(row, answer: str, fmt: str, cost: ModelCost) -> float:
+    """What answering one question needs: the prompt once; cloze: each option's tokens, the head
+    wherever a token is predicted; letter: one head position; open: the answer's tokens."""
+    prompt = cost.tokens(row.prompt)
+    if fmt == "mc_letter":
+        return cost.body * prompt + cost.head
+    if fmt == "open":
+        generated = cost.tokens(f"{row.prompt} {answer}") - prompt + 1  # + the stop token
+        return cost.body * (prompt + generated) + cost.head * generated
+    options = [cost.tokens(f"{row.prompt} {c}") - prompt for c in row.choices]
+    return cost.body * (prompt + sum(options)) + cost.head * (1 + sum(options) - len(options))
+
+
+def needed_flops(results: Path, model: str, cost: ModelCost, config: dict, sources: list) -> dict:
+    """{stage: FLOPs} that model `model`'s jobs need in the run under `results`."""
+    fmt = config.get("data", {}).get("answer_format", "mc_cloze")
+    lora = {"max_steps": 50, "batch_size": 8, "grad_accum": 1, **config.get("lora", {})}
+    flops = {}
+    work = 0.0
+    for split in SPLITS:
+        questions = pd.read_parquet(results / f"questions/{split}.parquet")
+        answers = pd.read_parquet(results / f"answers/{model}/{split}.parquet")["answer"]
+        for row, answer in zip(questions.itertuples(), answers, strict=True):
+            work += answer_flops(row, answer, fmt, cost)
+    flops["answers"] = work
+    texts = set()
+    scored_texts, trained = 0.0, 0.0
+    for source in sources:
+        for split in SPLITS:
+            graded = pd.read_parquet(results / f"graded/{source}/{split}.parquet")
+            queries = [
+                query_text(p, a) for p, a in zip(graded["prompt"], graded["answer"], strict=True)
+            ]
+            texts |= set(queries)
+            if split in SCORED:
+                scored_texts += sum(cost.body * cost.tokens(t) + cost.head for t in queries)
+            if split == "train":
+                mean = sum(cost.tokens(t) for t in queries) / len(queries)
+                examples = lora["max_steps"] * lora["batch_size"] * lora["grad_accum"]
+                trained += 3 * examples * (cost.body * mean + cost.head)
+    flops["reads (features + zero-shot)"] = sum(
+        cost.body * cost.tokens(t) + cost.head for t in texts
+    )
+    flops["LoRA training"] = trained
+    flops["LoRA scoring"] = scored_texts
+    return flops
+
+
+def measured_seconds(benchmarks: Path, model: str) -> dict:
+    """{stage: seconds} of `model`'s model jobs in a run's benchmarks folder."""
+    seconds: dict = {}
+    for file in sorted(benchmarks.rglob("*.tsv")):
+        parts = file.relative_to(benchmarks).parts
+        rule = parts[0]
+        key = f"{rule}/{parts[1]}" if rule == "score_query" else rule
+        owner = parts[2] if rule == "score_query" else parts[1]
+        if owner.removesuffix(".tsv") != model or key not in STAGES:
+            continue
+        value = float(pd.read_csv(file, sep="\t")["s"].iloc[-1])
+        seconds[STAGES[key]] = seconds.get(STAGES[key], 0.0) + value
+    return seconds
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default=str(ROOT / "results/default"))
+    parser.add_argument("--benchmarks", default=str(ROOT / "benchmarks/default"))
+    parser.add_argument("--configfile", default=str(ROOT / "config.yaml"))
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    results, benchmarks = Path(args.results), Path(args.benchmarks)
+    rates = {
+        name: gemm_rate(dtype, args.threads)
+        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))
+    }
+    print(
+        f"GEMM rate, {args.threads} threads: "
+        + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in rates.items())
+    )
+    config = yaml.safe_load(Path(args.configfile).read_text())
+    models = list(config["models"])
+    rows = []
+    for model in models:
+        record = json.loads((results / f"models/{model}/model.json").read_text())
+        cost = ModelCost(Path(record["path"]))
+        flops = needed_flops(results, model, cost, config, models)
+        seconds = measured_seconds(benchmarks, model)
+        for stage in dict.fromkeys(list(flops) + list(seconds)):
+            floor = flops.get(stage, 0.0) / (rates["fp32"] * 1e9)
+            rows.append(
+                {
+                    "model": model,
+                    "stage": stage,
+                    "GFLOP": flops.get(stage, 0.0) / 1e9,
+                    "floor_s": floor,
+                    "measured_s": seconds.get(stage, float("nan")),
+                }
+            )
+    table = pd.DataFrame(rows)
+    table["ratio"] = table["measured_s"] / table["floor_s"].where(table["floor_s"] > 0)
+    pd.set_option("display.width", 160)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    gemm = table[table["floor_s"] > 0]
+    measured, floor = gemm["measured_s"].sum(), gemm["floor_s"].sum()
+    print(
+        f"stages with a floor: measured {measured:.0f} s, floor {floor:.0f} s, "
+        f"ratio {measured / floor:.2f}"
+    )
+    print(f"all model jobs: measured {table['measured_s'].sum():.0f} s")
+
+
+if __name__ == "__main__":
+    main()

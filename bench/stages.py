@@ -1,0 +1,156 @@
+"""Benchmark: the stages this workflow changed, old and new side by side on the same questions.
+
+- cloze answering: the earlier code ran each (prompt, option) pair as its own sequence; now the
+  prompt runs once per question and its key/value cache is shared by the options, and the LM
+  head is applied only where a token is predicted.
+- reads: the earlier code ran one pass for the probe's features (answered prompt) and another
+  for the zero-shot query (answered prompt + query); now one pass over the query text gives both.
+
+The old code is taken from git (`--old-ref`, the commit before the change) into a temporary
+folder; each (stage, implementation, model) runs in its own process (same threads, model loaded
+and warmed up before timing), alternating old and new. Printed: seconds of each, the old/new
+ratio, and the largest difference between their outputs relative to the largest output.
+
+    snakemake answers               # graded answers of the default run
+    python bench/stages.py          # [--old-ref REF] [--questions N] [--results DIR]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OLD_REF = "011cb78"  # main before the per-split DAG and the shared passes
+
+
+def worker(args) -> dict:
+    """Time one stage of one implementation (the crossprobe on sys.path) on one model."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from crossprobe.lm import load_model
+
+    model, tokenizer, device = load_model(
+        json.loads(Path(args.model_json).read_text()), "cpu", "float32"
+    )
+    table = pd.read_parquet(args.table).head(args.questions)
+    if args.stage == "cloze":
+        from crossprobe.answering import answer_cloze
+
+        def run(frame):
+            return np.asarray(sum(answer_cloze(model, tokenizer, device, frame, 16, 1024)[2], []))
+
+    else:
+        from crossprobe.activations import FeatureStore, cache_activations
+
+        params = {"layers": [-1], "batch_size": 16, "max_length": 1024}
+
+        def run(frame):
+            with tempfile.TemporaryDirectory() as tmp:
+                store = FeatureStore(Path(tmp))
+                if args.impl == "new":
+                    reads, _ = cache_activations(model, tokenizer, device, store, frame, params)
+                    logits = reads["query_logits"].astype(np.float64)
+                    return np.concatenate(
+                        [reads["features"].reshape(-1), logits[:, 1] - logits[:, 0]]
+                    )
+                from crossprobe.calibration import logit
+                from crossprobe.lora import query_p_correct, query_sequences
+
+                arrays, _, _ = cache_activations(
+                    model, tokenizer, device, store, {"x": frame}, params
+                )
+                seqs, _ = query_sequences(tokenizer, frame["prompt"], frame["answer"], 1024)
+                p = query_p_correct(model, tokenizer, device, seqs, 16)
+                return np.concatenate([arrays["x"].reshape(-1), logit(p)])
+
+    run(table.head(4))  # the first forward passes of a process are slower: pay them first
+    started = time.perf_counter()
+    out = run(table)
+    return {"seconds": time.perf_counter() - started, "output": out.astype(float).tolist()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--old-ref", default=OLD_REF)
+    parser.add_argument("--results", default=str(ROOT / "results/default"))
+    parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--worker", choices=["cloze", "reads"], dest="stage")
+    parser.add_argument("--impl", choices=["old", "new"])
+    parser.add_argument("--model-json")
+    parser.add_argument("--table")
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    if args.stage:
+        Path(args.out).write_text(json.dumps(worker(args)))
+        return
+    import numpy as np
+
+    results = Path(args.results)
+    models = sorted(p.parent.name for p in results.glob("models/*/model.json"))
+    with tempfile.TemporaryDirectory() as tmp:
+        old = Path(tmp) / "old"
+        old.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", args.old_ref, "scripts/crossprobe"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+        print(f"old: {args.old_ref}, new: the working tree; {args.questions} questions, ", end="")
+        print(f"{args.threads} threads")
+        for stage, table in (
+            ("cloze", "questions/test.parquet"),
+            ("reads", "graded/{model}/train.parquet"),
+        ):
+            for model in models:
+                timed = {}
+                for impl, scripts in (("old", old / "scripts"), ("new", ROOT / "scripts")):
+                    out = Path(tmp) / f"{stage}-{impl}-{model}.json"
+                    subprocess.run(
+                        [
+                            sys.executable,
+                            __file__,
+                            "--worker",
+                            stage,
+                            "--impl",
+                            impl,
+                            "--model-json",
+                            str(results / f"models/{model}/model.json"),
+                            "--table",
+                            str(results / table.format(model=model)),
+                            "--questions",
+                            str(args.questions),
+                            "--threads",
+                            str(args.threads),
+                            "--out",
+                            str(out),
+                        ],
+                        env={**os.environ, "PYTHONPATH": str(scripts)},
+                        check=True,
+                        capture_output=True,
+                    )
+                    timed[impl] = json.loads(out.read_text())
+                before, after = (
+                    np.asarray(timed["old"]["output"]),
+                    np.asarray(timed["new"]["output"]),
+                )
+                diff = np.max(np.abs(before - after)) / np.max(np.abs(before))
+                seconds = {impl: timed[impl]["seconds"] for impl in timed}
+                print(
+                    f"{stage:>5} {model:>8}: old {seconds['old']:6.1f} s, "
+                    f"new {seconds['new']:6.1f} s, old/new {seconds['old'] / seconds['new']:.2f}x, "
+                    f"max |old - new| / max |old| {diff:.1e}"
+                )
+
+
+if __name__ == "__main__":
+    main()
