@@ -59,19 +59,47 @@ rule generate_answers:
         gpu=MODEL_GPUS,
     params:
         runtime=model_runtime,
-        answers=lookup(dpath="answers", within=config),
-        answer_format=config["data"]["answer_format"],
+        answers=lambda wc: answering_params(config, wc.split),
     script:
         "../scripts/generate_answers.py"
 
 
+rule judge_answers:
+    input:
+        answers=lambda wc: [
+            fill(paths.ANSWERS, wc, split=s)
+            for s in generated_splits(config, wc.model)
+        ],
+        questions=lambda wc: [
+            fill(paths.QUESTIONS, wc, split=s)
+            for s in generated_splits(config, wc.model)
+        ],
+        judge=target(paths.MODEL, model=JUDGE) if JUDGE else [],
+        lib=library("judge_answers.py"),
+    output:
+        paths.JUDGED,
+    log:
+        "logs/{experiment}/judge_answers/{model}.log",
+    benchmark:
+        "benchmarks/{experiment}/judge_answers/{model}.tsv"
+    conda:
+        "../envs/models.yaml"
+    threads: MODEL_THREADS
+    resources:
+        mem_mb=model_mem_mb,
+        runtime=model_runtime_min,
+        gpu=MODEL_GPUS,
+    params:
+        runtime=runtime_params(config, JUDGE) if JUDGE else None,
+        grading=lookup(dpath="grading", within=config),
+        store=lambda wc: fill(paths.JUDGE_STORE, wc),
+    script:
+        "../scripts/judge_answers.py"
+
+
 rule grade_answers:
     input:
-        unpack(
-            lambda wc: (
-                {"judge": target(paths.MODEL, model=JUDGE)[0]} if JUDGE else {}
-            )
-        ),
+        unpack(judge_inputs),
         answers=lambda wc: fill(paths.ANSWERS, wc, model=wc.source),
         questions=paths.QUESTIONS,
         lib=library("grade_answers.py"),
@@ -79,18 +107,39 @@ rule grade_answers:
         paths.GRADED,
     log:
         "logs/{experiment}/grade_answers/{source}/{split}.log",
-    localrule: not JUDGE
+    localrule: True
     conda:
-        "../envs/models.yaml"
-    threads: MODEL_THREADS if JUDGE else 1
+        "../envs/analysis.yaml"
     resources:
-        mem_mb=model_mem_mb if JUDGE else light_mem_mb,
-        runtime=model_runtime_min if JUDGE else light_runtime_min,
-        gpu=MODEL_GPUS if JUDGE else 0,
+        mem_mb=light_mem_mb,
+        runtime=light_runtime_min,
     params:
         answer_format=config["data"]["answer_format"],
-        judge=lambda wc: (
-            {**runtime_params(config, JUDGE), **config["grading"]} if JUDGE else None
+        # the judge's identity: changing it re-grades (the verdicts are read as `ancient`)
+        judge=(
+            {**config["grading"], "weights": config["models"][JUDGE]["weights"]}
+            if JUDGE
+            else None
         ),
     script:
         "../scripts/grade_answers.py"
+
+
+rule import_answers:
+    input:
+        unpack(lambda wc: answer_set_files(wc.source)),
+        lib=library("import_answers.py"),
+    output:
+        paths.IMPORTED,
+    log:
+        "logs/{experiment}/import_answers/{source}/{split}.log",
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime_min,
+    params:
+        answer_set=lambda wc: answer_set_params(config, wc.source, wc.split),
+    script:
+        "../scripts/import_answers.py"

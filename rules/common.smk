@@ -12,8 +12,14 @@ from crossprobe.resources import growing
 from crossprobe.splits import CALIBRATION, SCORED, SPLITS, TRAIN, split_params
 from crossprobe.weights import local_files
 from crossprobe.workflow import (
+    answer_set,
+    answer_set_params,
+    answering_params,
+    answers_path,
     cells,
     columns,
+    grid_layout,
+    generated_splits,
     grid_models,
     lora_params,
     module_inputs,
@@ -39,7 +45,7 @@ ESTIMATORS = grid_models(config)
 COLUMNS = columns(config)
 METHODS = config["methods"]
 JUDGE = config["grading"]["judge"]
-NAMES = {m: config["models"][m].get("display_name", m) for m in ESTIMATORS}
+LAYOUT = grid_layout(config)
 
 
 wildcard_constraints:
@@ -72,8 +78,31 @@ def local_weight_files(model):
     return {"weights": local_files(weights["local"])} if "local" in weights else {}
 
 
+def judge_inputs(wildcards):
+    """With a judge: its verdicts on the column's model (read as `ancient`: the judge job
+    rewrites every split's verdicts when one split changes, the other splits' grades stay) and
+    its model record (a new judge re-grades everything)."""
+    if not JUDGE:
+        return {}
+    return {
+        "judged": ancient(fill(paths.JUDGED, wildcards, model=wildcards.source)),
+        "judge": target(paths.MODEL, model=JUDGE)[0],
+    }
+
+
+def answer_set_files(source):
+    """A local answers file is an input of import_answers: editing it re-imports."""
+    spec = config["answer_sets"].get(answer_set(config, source) or "", {})
+    return {"table": spec["file"]} if "file" in spec else {}
+
+
 def graded_tables():
-    return target(paths.GRADED, source=COLUMNS, split=SPLITS)
+    return [answers_path(config, s, split) for s in COLUMNS for split in SPLITS]
+
+
+def answers_of(split=None):
+    """Input function: the graded answers of the job's column (on its split unless given)."""
+    return lambda wc: answers_path(config, wc.source, split or wc.split)
 
 
 def method_scores(method):
@@ -92,13 +121,8 @@ def column_methods(source):
 
 def score_files(wildcards):
     """What the score_column job of one (method, column) reads, derived from the registry."""
-    models = [m for m, _ in cells(config, wildcards.method, wildcards.source)]
     return sorted(
-        set(
-            score_inputs(
-                wildcards.method, wildcards.source, models, EXPERIMENT
-            ).values()
-        )
+        set(score_inputs(config, wildcards.method, wildcards.source).values())
     )
 
 
@@ -107,7 +131,7 @@ def score_plan(wildcards):
         "method": wildcards.method,
         "source": wildcards.source,
         "models": [m for m, _ in cells(config, wildcards.method, wildcards.source)],
-        "experiment": EXPERIMENT,
+        "files": score_inputs(config, wildcards.method, wildcards.source),
     }
 
 

@@ -46,8 +46,7 @@ rule aggregate:
         mem_mb=light_mem_mb,
         runtime=light_runtime_min,
     params:
-        methods=METHODS,
-        names=NAMES,
+        layout=LAYOUT,
     script:
         "../scripts/aggregate.py"
 
@@ -76,7 +75,6 @@ rule plot_heatmap:
         mem_mb=light_mem_mb,
         runtime=light_runtime_min,
     params:
-        methods=METHODS,
-        names=NAMES,
+        layout=LAYOUT,
     script:
         "../scripts/plot_heatmap.py"

@@ -1,7 +1,7 @@
 rule finetune_lora:
     input:
         model=paths.MODEL,
-        train=lambda wc: fill(paths.GRADED, wc, split=TRAIN),
+        train=answers_of(TRAIN),
         lib=library("finetune_lora.py"),
     output:
         adapter=paths.ADAPTER,
@@ -20,6 +20,7 @@ rule finetune_lora:
     params:
         runtime=model_runtime,
         lora=lambda wc: lora_params(config, wc.model),
+        selection=lookup(dpath="selection", within=config),
         seed=config["seed"],
     script:
         "../scripts/finetune_lora.py"
@@ -28,7 +29,7 @@ rule finetune_lora:
 rule score_lora:
     input:
         adapter=paths.ADAPTER,
-        graded=paths.GRADED,
+        graded=answers_of(),
         model=paths.MODEL,
         lib=library("score_lora.py"),
     output:

@@ -1,6 +1,6 @@
 rule cache_activations:
     input:
-        graded=paths.GRADED,
+        graded=answers_of(),
         model=paths.MODEL,
         lib=library("cache_activations.py"),
     output:
@@ -26,10 +26,8 @@ rule cache_activations:
 
 rule fit_probe:
     input:
-        train_reads=lambda wc: fill(paths.READS, wc, split=TRAIN),
-        train=lambda wc: fill(paths.GRADED, wc, split=TRAIN),
-        calibration_reads=lambda wc: fill(paths.READS, wc, split=CALIBRATION),
-        calibration=lambda wc: fill(paths.GRADED, wc, split=CALIBRATION),
+        reads=lambda wc: fill(paths.READS, wc, split=TRAIN),
+        train=answers_of(TRAIN),
         lib=library("fit_probe.py"),
     output:
         paths.PROBE,
@@ -43,6 +41,7 @@ rule fit_probe:
         runtime=light_runtime_min,
     params:
         probe=lookup(dpath="probe", within=config),
+        selection=lookup(dpath="selection", within=config),
         seed=config["seed"],
     script:
         "../scripts/fit_probe.py"

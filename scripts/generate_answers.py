@@ -9,7 +9,7 @@ from crossprobe.job import finish, start, write_table
 from crossprobe.lm import load_job_model
 
 started = start(snakemake)
-params = {**snakemake.params.answers, "answer_format": snakemake.params.answer_format}
+params = snakemake.params.answers
 model, tokenizer, device, provenance = load_job_model(snakemake)
 questions = pd.read_parquet(snakemake.input.questions)
 logging.info("answering %d questions of %s", len(questions), snakemake.input.questions)

@@ -3,14 +3,10 @@
 import pandas as pd
 
 from crossprobe.job import finish, start
-from crossprobe.plotting import heatmap, save_heatmap
+from crossprobe.plotting import heatmap, save_figure
 
 started = start(snakemake)
-grid = pd.read_csv(snakemake.input.grid, sep="\t")
-figure = heatmap(grid, snakemake.params.methods, snakemake.params.names)
-save_heatmap(figure, snakemake.output.png, snakemake.output.pdf)
-finish(
-    snakemake,
-    {"methods": snakemake.params.methods, "names": snakemake.params.names},
-    started,
-)
+layout = snakemake.params.layout
+figure = heatmap(pd.read_csv(snakemake.input.grid, sep="\t"), layout)
+save_figure(figure, snakemake.output.png, snakemake.output.pdf)
+finish(snakemake, layout, started)

@@ -53,7 +53,11 @@ def build_sentencepiece_tokenizer(vocab_size: int = 400, corpus=CORPUS):
         single="<s> $A", special_tokens=[("<s>", bpe.token_to_id("<s>"))]
     )
     return PreTrainedTokenizerFast(
-        tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<unk>"
+        tokenizer_object=bpe,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<unk>",
     )
 
 

@@ -8,10 +8,11 @@ from sklearn.linear_model import LogisticRegression
 
 from crossprobe.activations import FeatureStore, cache_activations
 from crossprobe.features import labelled_features, save_reads
-from crossprobe.lm import encode, load_model
+from crossprobe.lm import load_model
 from crossprobe.lora import query_logodds, query_sequences
 from crossprobe.probes import fit_probe, probe_logodds
 from crossprobe.prompts import answered_text
+from crossprobe.tokens import encode
 
 PROBE = {
     "kind": "mlp",

@@ -56,7 +56,22 @@ def mutated(change):
 def test_default_config_builds_a_dag_from_the_repo():
     result = dry_run(REPO, None, None, "--forceall")  # every job, whatever results/ holds
     assert result.returncode == 0, result.stderr
-    assert "finetune_lora" in result.stdout and "plot_heatmap" in result.stdout
+    # every rule is planned: an input function that fails would silently drop its rule
+    for rule in (
+        "prepare_model",
+        "prepare_questions",
+        "generate_answers",
+        "grade_answers",
+        "cache_activations",
+        "fit_probe",
+        "finetune_lora",
+        "score_lora",
+        "score_column",
+        "evaluate_column",
+        "aggregate",
+        "plot_heatmap",
+    ):
+        assert f"rule {rule}:" in result.stdout, rule
     assert problems(default_config()) == ""
 
 
@@ -90,7 +105,7 @@ BAD = {
     ),
     "two-weight-kinds": (
         lambda c: c["models"]["gemma3"].update(weights={"local": "/x", "hub": "org/x"}),
-        "models.gemma3.weights: gives ['hub', 'local'] (expected exactly one of hub, local, gguf)",
+        "models.gemma3.weights: gives ['local', 'hub'] (expected exactly one of hub, local, gguf)",
     ),
     "old-source-key": (
         lambda c: c["models"]["smollm2"].update(source=c["models"]["smollm2"].pop("weights")),
@@ -114,7 +129,7 @@ BAD = {
     ),
     "unknown-dataset": (
         lambda c: c["data"]["splits"]["test"].update(datasets=["mmlu_pro"]),
-        "data.splits.test.datasets.0: 'mmlu_pro' is not allowed",
+        "data.splits.test.datasets: 'mmlu_pro' is neither a shipped dataset",
     ),
     "unknown-judge": (
         lambda c: c.update(grading={"judge": "gpt4"}),
@@ -125,8 +140,65 @@ BAD = {
         "grading.judge: set, but only open answers are judged",
     ),
     "format-vs-data": (
+        lambda c: c["data"]["splits"]["test"].update(datasets=["trivia_qa"]),
+        "data.splits.test.datasets: 'trivia_qa' has no options, but data.answer_format "
+        "'mc_cloze' needs multiple-choice datasets",
+    ),
+    "open-answers-without-option-scores": (
         lambda c: c["data"].update(answer_format="open"),
-        "data.splits.train.datasets: 'arc_easy' is mc, but data.answer_format 'open' needs open",
+        "methods: 'agreement_prob' has no cell in this grid",
+    ),
+    "unknown-answer-set": (
+        lambda c: c["models"]["gemma3"].update(answers_from="released"),
+        "models.gemma3.answers_from: 'released' is not a key of answer_sets",
+    ),
+    "answer-set-column-without-test": (
+        lambda c: c.update(
+            answer_sets={
+                "api": {
+                    "file": "x.csv",
+                    "splits": {"train": "a"},
+                    "columns": {"question": "q", "answer": "a", "correct": "c"},
+                }
+            }
+        ),
+        "answer_sets.api.splits: a column needs train, calibration and test",
+    ),
+    "answer-set-file-missing": (
+        lambda c: c.update(
+            answer_sets={
+                "api": {
+                    "file": "/no/such.csv",
+                    "splits": {"train": "a", "calibration": "b", "test": "c"},
+                    "columns": {"question": "q", "answer": "a", "correct": "c"},
+                }
+            }
+        ),
+        "answer_sets.api: /no/such.csv does not exist",
+    ),
+    "answer-set-unknown-column-key": (
+        lambda c: c.update(
+            answer_sets={
+                "api": {
+                    "file": "x.csv",
+                    "splits": {"train": "a"},
+                    "columns": {"answr": "a", "correct": "c"},
+                }
+            }
+        ),
+        "answer_sets.api.columns.answr: unknown key",
+    ),
+    "dataset-two-locations": (
+        lambda c: c["data"].update(
+            datasets={
+                "mine": {
+                    "file": "x.csv",
+                    "hub": "org/x",
+                    "columns": {"question": "q", "answer": "a"},
+                }
+            }
+        ),
+        "data.datasets.mine: gives ['file', 'hub'] (expected exactly one of hub, disk, file)",
     ),
     "same-display-name": (
         lambda c: c["models"]["gemma3"].update(display_name="SmolLM2-135M"),
@@ -159,3 +231,24 @@ def test_bad_config_stops_the_dag_before_any_job(tmp_path, case):
     assert result.returncode != 0
     assert expected in result.stdout + result.stderr, result.stderr[-2000:]
     assert not (tmp_path / "results").exists()
+
+
+def job_counts(stdout: str) -> dict[str, int]:
+    table = stdout.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
+    return {name: int(count) for name, count in (line.split() for line in table)}
+
+
+@pytest.mark.parametrize("preset", ["paper", "paper-generated"])
+def test_a_preset_plans_exactly_its_own_experiment_from_the_repo(preset):
+    """A config file is a whole experiment: nothing of config.yaml (SmolLM2, Gemma) leaks in,
+    and everything lands under results/<experiment>/."""
+    result = dry_run(REPO, None, REPO / "configs" / f"{preset}.yaml", "--forceall")
+    assert result.returncode == 0, result.stderr
+    counts = job_counts(result.stdout)
+    assert counts["prepare_model"] == 3  # Mistral, LLaMA-2 and the judge
+    # a 2 x 2 grid: four trained probes and LoRA adapters, each scored on two splits
+    assert counts["fit_probe"] == counts["finetune_lora"] == 4 and counts["score_lora"] == 8
+    assert counts["judge_answers"] == 2 and counts["evaluate_column"] == 2
+    assert "smollm2" not in result.stdout and "gemma3" not in result.stdout
+    outputs = [x for x in result.stdout.splitlines() if x.strip().startswith("output:")]
+    assert all(f"results/{preset}/" in line for line in outputs)

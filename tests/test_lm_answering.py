@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from crossprobe.answering import generate_answers, option_logprobs
-from crossprobe.lm import boundary, encode, load_model, next_token_ids, prepare_model, run_batch
+from crossprobe.lm import load_model, prepare_model, run_batch
+from crossprobe.tokens import boundary, encode, next_token_ids
 
 QUESTIONS = pd.DataFrame(
     {
@@ -152,33 +153,6 @@ def test_gguf_model_from_a_wheel_converts_and_answers(tmp_path):
         {"answer_format": "mc_cloze", "batch_size": 4, "max_length": 64},
     )
     assert answers["answer"].iloc[0] == "Paris"
-
-
-def test_judge_reads_yes_or_no_from_a_local_model(tiny):
-    from crossprobe.grading import judge_prompts
-    from crossprobe.judge import judge_verdicts
-
-    model, tokenizer, device = tiny
-    graded = pd.DataFrame(
-        {
-            "question_id": ["q0", "q1"],
-            "gold": ["Paris ||| Paree", "water"],
-            "answer": ["paris", "salt"],
-        }
-    )
-    questions = pd.DataFrame({"question_id": ["q0", "q1"], "question": ["Capital?", "Wet?"]})
-    prompts = judge_prompts(graded, questions)
-    assert "A1: Paris\nA2: paris" in prompts[0] and prompts[1].startswith("Are the following")
-    verdicts = judge_verdicts(model, tokenizer, device, prompts, batch_size=2, max_length=128)
-    logprobs = [manual_next_token_logprobs(model, tokenizer, p) for p in prompts]
-    yes, no = next_token_ids(tokenizer, "Answer:", [" Yes", " No"], "judge")
-    assert verdicts == [bool(lp[yes] > lp[no]) for lp in logprobs]
-
-
-def manual_next_token_logprobs(model, tokenizer, prompt):
-    ids = encode(tokenizer, prompt)
-    with torch.no_grad():
-        return torch.log_softmax(model(torch.tensor([ids])).logits[0, -1], -1)
 
 
 @pytest.mark.gpu

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from crossprobe.lm import load_model, query_choice_ids
+from crossprobe.lm import load_model
 from crossprobe.lora import (
     load_adapter,
     query_logodds,
@@ -13,6 +13,7 @@ from crossprobe.lora import (
     train_lora,
 )
 from crossprobe.prompts import QUERY_SUFFIX
+from crossprobe.tokens import query_choice_ids
 
 LORA = {
     "r": 4,
@@ -25,6 +26,8 @@ LORA = {
     "batch_size": 4,
     "grad_accum": 2,
     "max_steps": 1,
+    "epochs": None,
+    "eval_every": 0,
     "max_length": 128,
     "js_weight": 0.0,
     "log_every": 1,
@@ -54,7 +57,7 @@ def test_one_step_lowers_the_loss_and_the_adapter_round_trips(tiny_models, tmp_p
         s[-1] == tokenizer(QUERY_SUFFIX, add_special_tokens=False)["input_ids"][-1] for s in seqs
     )
     params = {**LORA, "batch_size": 8, "grad_accum": 1, "max_steps": 2}
-    peft_model, history = train_lora(
+    peft_model, history, _ = train_lora(
         model, tokenizer, device, seqs, LABELS, params, seed=0, spans=spans
     )
     assert len(history) == 2 and history[1] < history[0]  # same full batch twice: loss falls
@@ -85,5 +88,28 @@ def test_js_regulariser_runs_and_is_zero_before_training(tiny_models):
         assert back - stop == len(answer_ids)
         assert seq[len(seq) - back + 1 : len(seq) - stop + 1] == answer_ids
     params = {**LORA, "js_weight": 1.0, "max_steps": 1}
-    _, history = train_lora(model, tokenizer, device, seqs, LABELS, params, seed=0, spans=spans)
+    _, history, _ = train_lora(model, tokenizer, device, seqs, LABELS, params, seed=0, spans=spans)
     assert np.isfinite(history).all()
+
+
+def test_the_adapter_kept_is_the_best_on_held_out_answers(tiny_models):
+    from crossprobe.lora import training_steps
+
+    model, tokenizer, device = load_model({"path": str(tiny_models["tiny_a"])}, "cpu", "float32")
+    seqs, spans = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+    # every training answer labelled correct, every held-out one wrong: training makes the
+    # held-out loss worse, so the adapter kept must be an early one, not the last
+    held = (seqs[:4], np.zeros(4))
+    params = {**LORA, "lr": 0.05, "batch_size": 8, "grad_accum": 1, "epochs": 3, "eval_every": 1}
+    assert training_steps(params, len(seqs)) == 3  # 3 epochs of 8 answers, 8 per step
+    peft_model, history, kept = train_lora(
+        model, tokenizer, device, seqs, [1] * 8, params, seed=0, spans=spans, held=held
+    )
+    assert kept["steps"] == 3 and len(history) == 3 and set(kept["held_out_losses"]) == {1, 2, 3}
+    losses = kept["held_out_losses"]
+    assert kept["kept_step"] == min(losses, key=losses.get) < 3
+    # the adapter returned is the kept one: it reproduces that step's held-out loss
+    from crossprobe.calibration import nll
+
+    again = nll(query_logodds(peft_model, tokenizer, device, held[0], 4), held[1])
+    assert again == pytest.approx(losses[kept["kept_step"]], abs=1e-4)

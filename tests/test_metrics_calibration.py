@@ -87,7 +87,7 @@ def test_bootstrap_interval_covers_point_and_is_deterministic():
     assert not np.allclose(first["ci_low"], other["ci_low"])
     assert set(first["metric"]) == {
         "auroc",
-        "auroc_macro",
+        "auroc_subject_mean",
         "ece",
         "ece_toplabel",
         "ece_uncalibrated",

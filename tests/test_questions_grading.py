@@ -23,7 +23,9 @@ ROW = pd.Series(
 
 
 def test_cloze_prompt_and_continuations():
-    prompt = build_prompt(ROW, ROW.to_frame().T.head(0), "mc_cloze")
+    from crossprobe.data import MMLU_HEADER
+
+    prompt = build_prompt(ROW, ROW.to_frame().T.head(0), "mc_cloze", MMLU_HEADER)
     assert prompt == (
         "The following are questions (with answers) about high school biology.\n\n"
         "Question: What do plants absorb?\nAnswer:"
@@ -117,8 +119,11 @@ def test_mmlu_test_set_gets_five_shots_from_its_dev_split():
 
 
 def test_bad_data_params_name_the_key():
-    with pytest.raises(ValueError, match="data.splits.train.datasets"):
-        check_data_params(data(fmt="open"))
+    with pytest.raises(ValueError, match="data.splits.test.datasets: 'trivia_qa' has no options"):
+        check_data_params(data(test_pool=("trivia_qa",)))
+    with pytest.raises(ValueError, match="data.splits.train.datasets: 'mmlu_pro' is neither"):
+        check_data_params(data(pool=("mmlu_pro",)))
+    check_data_params(data(fmt="open"))  # open answers ask multiple-choice questions as MMLU-OE
 
 
 def test_normalised_matching():

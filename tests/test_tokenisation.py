@@ -6,11 +6,14 @@ import pytest
 from conftest import build_sentencepiece_tokenizer, build_tokenizer
 from crossprobe.activations import read_tokens
 from crossprobe.answering import cloze_tokens
-from crossprobe.lm import next_token_ids, query_choice_ids
 from crossprobe.lora import query_sequences
 from crossprobe.prompts import QUERY_SUFFIX, answered_text, query_text
+from crossprobe.tokens import next_token_ids, query_choice_ids
 
-PROMPT = "The following are questions (with answers) about physics.\n\nQuestion: Which gas do plants absorb from the air?\nAnswer:"
+PROMPT = (
+    "The following are questions (with answers) about physics.\n\n"
+    "Question: Which gas do plants absorb from the air?\nAnswer:"
+)
 ANSWER = "carbon dioxide"
 
 

@@ -269,11 +269,63 @@ def test_calibration_size_reruns_what_reads_calibration(workdir):
     config = config_of(workdir)
     config["data"]["splits"]["calibration"]["size"] = 14
     write_config(workdir, config)
-    models = ["tiny_a", "tiny_b"]
-    # the test split draws from other datasets now, so only calibration changes
-    assert run_workflow(workdir) == test_split_files_rebuilt(
-        probes(models, models), ["calibration"]
+    # the test split draws from other datasets now, so only calibration changes; no estimator
+    # is trained on it (checkpoints are selected on a hold-out of the training answers)
+    assert run_workflow(workdir) == test_split_files_rebuilt(set(), ["calibration"])
+
+
+def labelled_answers(path: Path) -> Path:
+    """A file of labelled answers from elsewhere (say, an API model), with a split column."""
+    rows = []
+    for split, n in (("train", 24), ("validation", 12), ("test", 16)):
+        for i in range(n):
+            rows.append(
+                {
+                    "uid": f"{split}-{i}",
+                    "question": f"What is {i} plus {i}?",
+                    "response": str(2 * i if i % 2 else 2 * i + 1),
+                    "graded": "yes" if i % 2 else "no",
+                    "part": split,
+                }
+            )
+    pd.DataFrame(rows).to_parquet(path)
+    return path
+
+
+def test_adding_an_answer_set_column_computes_only_that_column(workdir):
+    config = config_of(workdir)
+    config["answer_sets"] = {
+        "api": {
+            "display_name": "API model",
+            "file": str(labelled_answers(workdir / "api.parquet")),
+            "splits": {"train": "train", "calibration": "validation", "test": "test"},
+            "columns": {
+                "question": "question",
+                "answer": "response",
+                "correct": "graded",
+                "id": "uid",
+                "split": "part",
+            },
+        }
+    }
+    write_config(workdir, config)
+    models, trained = ["tiny_a", "tiny_b"], ["probe", "lora", "zero_shot"]
+    expected = (
+        {f"{R}/imported/api/{s}.parquet" for s in SPLITS}
+        | reads(models, ["api"], SPLITS)
+        | probes(models, ["api"])
+        | adapters(models, ["api"])
+        | lora_scores(models, ["api"])
+        | column_tables(["api"], trained)
+        | GRID_OUTPUTS
     )
+    assert run_workflow(workdir) == expected
+    markdown = (workdir / f"{R}/tables/grid.md").read_text()
+    assert "| Model \\ Trained On | TINY-A | TINY-B | API model |" in markdown
+    assert "API model: n/a (Source confidence needs source probabilities" in markdown
+    imported = pd.read_parquet(workdir / f"{R}/imported/api/test.parquet")
+    assert imported["prompt"].iloc[0] == "Question: What is 0 plus 0?\nAnswer:"
+    assert imported["correct"].tolist()[:2] == [0, 1]
 
 
 def test_adding_a_model_computes_only_its_row_and_column(workdir, tiny_models):
@@ -283,7 +335,7 @@ def test_adding_a_model_computes_only_its_row_and_column(workdir, tiny_models):
     built = run_workflow(workdir)
     old = ["tiny_a", "tiny_b"]
     models = old + ["tiny_c"]
-    new_cells = [(m, s) for m in models for s in models if "tiny_c" in (m, s)]
+    new_cells = [(m, s) for m in models for s in models + ["api"] if "tiny_c" in (m, s)]
     expected = (
         split_files(["tiny_c"], SPLITS) - {f"{R}/questions/{s}.parquet" for s in SPLITS}
         | {f"{R}/models/tiny_c/model.json"}
@@ -295,39 +347,97 @@ def test_adding_a_model_computes_only_its_row_and_column(workdir, tiny_models):
         # the old columns gain a row: their tables are rewritten, except source confidence
         # (the source judging itself), which no other row touches
         | column_tables(old, [m for m in METHODS if m != "source_confidence"])
+        | column_tables(["api"], ["probe", "lora", "zero_shot"])
         | GRID_OUTPUTS
     )
     assert built == expected
     grid = pd.read_csv(workdir / f"{R}/tables/grid.tsv", sep="\t")
     auroc = grid[(grid["metric"] == "auroc") & (grid["method"] == "probe")]
-    assert len(auroc) == 9
+    assert len(auroc) == 3 * 4
     assert set(REGISTRY) >= set(grid["method"])
 
 
-def test_open_answers_graded_by_a_judge_model(tiny_models, tmp_path):
-    """Open-ended answers from real TriviaQA questions, graded by a local judge model that is
-    not part of the grid."""
+def test_another_experiment_leaves_this_one_alone(workdir, tiny_models):
+    """A config file is a whole experiment: nothing of the workdir's config.yaml leaks into it,
+    and planning it shows no job of the other experiment."""
+    other = tiny_config(tiny_models, ["tiny_b", "tiny_c"])
+    other["experiment"] = "other"
+    (workdir / "other.yaml").write_text(yaml.safe_dump(other))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--cores",
+            "1",
+            "-s",
+            str(workdir / "Snakefile"),
+            "-d",
+            str(workdir),
+            "--configfile",
+            str(workdir / "other.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    outputs = [
+        line.split(":", 1)[1]
+        for line in result.stdout.splitlines()
+        if line.strip().startswith("output:")
+    ]
+    assert outputs and all("results/other/" in line for line in outputs)
+    assert "tiny_a" not in result.stdout and "api" not in result.stdout
+    assert run_workflow(workdir) == set()  # the default experiment is still complete
+
+
+def test_open_answers_graded_by_a_judge_loaded_once_per_answering_model(tiny_models, tmp_path):
+    """MMLU-OE style: multiple-choice questions asked without their options, open answers
+    graded by a local judge model that is not part of the grid; the judge runs once per
+    answering model over all its splits, and a test-set change re-grades only the test split."""
     config = tiny_config(tiny_models, ["tiny_a", "tiny_b", "tiny_c"])
     config["models"]["tiny_c"]["in_grid"] = False
     config["data"] = {
         "answer_format": "open",
         "splits": {
-            "train": {"datasets": ["trivia_qa"], "size": 8},
-            "calibration": {"datasets": ["trivia_qa"], "size": 4},
+            "train": {"datasets": ["arc_easy"], "size": 8, "max_new_tokens": 3},
+            "calibration": {"datasets": ["arc_easy"], "size": 4},
             "test": {"datasets": ["trivia_qa"], "size": 6},
         },
     }
     config["answers"]["max_new_tokens"] = 4
-    config["grading"] = {"judge": "tiny_c"}
+    config["grading"] = {"judge": "tiny_c", "max_new_tokens": 3}
     config["methods"] = ["probe", "source_confidence", "agreement"]
     workdir = make_workdir(tmp_path / "open", config)
     built = run_workflow(workdir, targets=["answers"])
-    assert f"{R}/models/tiny_c/model.json" in built
-    assert not any("answers/tiny_c" in f for f in built)
+    judged = {f"{R}/judged/tiny_a.parquet", f"{R}/judged/tiny_b.parquet"}
+    assert judged | {f"{R}/models/tiny_c/model.json"} <= built
+    assert not any("tiny_c" in f for f in built - {f"{R}/models/tiny_c/model.json"})
+    train = pd.read_parquet(workdir / f"{R}/questions/train.parquet")
+    assert set(train["dataset"]) == {"arc_easy"} and not train["prompt"].str.contains("\nA. ").any()
     graded = pd.read_parquet(workdir / f"{R}/graded/tiny_a/test.parquet")
     assert (graded["answer_index"] == -1).all() and graded["correct"].isin([0, 1]).all()
-    assert "judge overruled" in (workdir / "logs/default/grade_answers/tiny_a/test.log").read_text()
-    provenance = json.loads(
-        (workdir / f"{R}/graded/tiny_a/test.parquet.provenance.json").read_text()
-    )
+    provenance = json.loads((workdir / f"{R}/judged/tiny_a.parquet.provenance.json").read_text())
     assert provenance["judge_model"]["path"] == str(tiny_models["tiny_c"])
+    answered = {
+        split: json.loads(
+            (workdir / f"{R}/answers/tiny_a/{split}.parquet.provenance.json").read_text()
+        )["params"]["max_new_tokens"]
+        for split in ("train", "test")
+    }
+    assert answered == {"train": 3, "test": 4}  # a split's own max_new_tokens, else answers'
+    config["data"]["splits"]["test"]["datasets"] = ["nq_open"]
+    write_config(workdir, config)
+    assert run_workflow(workdir, targets=["answers"]) == {
+        f"{R}/questions/test.parquet"
+    } | judged | {
+        f"{R}/{kind}/{m}/test.parquet"
+        for kind in ("answers", "graded")
+        for m in ("tiny_a", "tiny_b")
+    }
+    log = (workdir / "logs/default/judge_answers/tiny_a.log").read_text()
+    # the training answers' verdicts came from the store: only the new test answers met the judge
+    assert "8 answers: 8 judged before, 0 to judge" in log
+    assert "6 answers: 0 judged before, 6 to judge" in log

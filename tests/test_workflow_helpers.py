@@ -10,7 +10,10 @@ from conftest import REPO
 from crossprobe import methods
 from crossprobe.splits import linked_splits, split_params
 from crossprobe.workflow import (
+    answers_path,
     cells,
+    columns,
+    generated_splits,
     lora_params,
     module_inputs,
     score_inputs,
@@ -35,9 +38,11 @@ def test_library_inputs_follow_imports_transitively_and_no_further():
     assert "plotting.py" not in names("aggregate.py")
 
 
-def grid_config(models=("a", "b", "c"), answer_format="mc_cloze"):
+def grid_config(models=("a", "b", "c"), answer_format="mc_cloze", answer_sets=None):
     config = {
+        "experiment": "exp",
         "models": {m: {"in_grid": True} for m in models},
+        "answer_sets": answer_sets or {},
         "data": {"answer_format": answer_format},
     }
     config["models"]["j"] = {"in_grid": False}
@@ -69,32 +74,50 @@ def test_a_method_added_to_the_registry_alone_gets_cells_inputs_and_a_title(regi
     config = grid_config(models=("a", "b"))
     assert cells(config, "oracle") == [("a", "a"), ("a", "b"), ("b", "a"), ("b", "b")]
     assert methods.title("oracle") == "Oracle"
-    files = score_inputs("oracle", "b", ["a", "b"], "exp")
-    assert set(files.values()) == {
+    assert set(score_inputs(config, "oracle", "b").values()) == {
         "results/exp/graded/b/calibration.parquet",
         "results/exp/graded/b/test.parquet",
     }
     assert methods.scored_by("baseline", ["probe", "oracle"]) == ["oracle"]
-    config.update(experiment="exp", methods=["probe", "oracle"])
+    config.update(methods=["probe", "oracle"])
     assert wildcard_patterns(config)["method"] == "probe|oracle"
 
 
 def test_score_inputs_by_scorer():
-    probe = score_inputs("probe", "b", ["a"], "exp")
-    assert probe["probe", "a", None] == "results/exp/probes/a/on~b.safetensors"
-    assert probe["reads", "a", "test"] == "results/exp/activations/a/on~b/test.safetensors"
-    assert ("reads", "a", "train") not in probe  # only the scored splits are scored
-    lora = score_inputs("lora", "b", ["a"], "exp")
-    assert lora["lora", "a", "calibration"] == "results/exp/lora/a/on~b/calibration.parquet"
-    agreement = score_inputs("agreement", "b", ["a"], "exp")
-    assert agreement["own", "a", "test"] == "results/exp/graded/a/test.parquet"
+    config = grid_config(models=("a", "b"))
+    probe = score_inputs(config, "probe", "b")
+    assert probe["probe/a/"] == "results/exp/probes/a/on~b.safetensors"
+    assert probe["reads/a/test"] == "results/exp/activations/a/on~b/test.safetensors"
+    assert "reads/a/train" not in probe  # only the scored splits are scored
+    lora = score_inputs(config, "lora", "b")
+    assert lora["lora/a/calibration"] == "results/exp/lora/a/on~b/calibration.parquet"
+    agreement = score_inputs(config, "agreement", "b")
+    assert agreement["own/a/test"] == "results/exp/graded/a/test.parquet"
+
+
+def test_answer_set_columns_and_answers_from():
+    sets = {
+        "api": {"in_grid": True, "splits": {"train": "t", "calibration": "v", "test": "x"}},
+        "released": {"in_grid": False, "splits": {"train": "t", "calibration": "v"}},
+    }
+    config = grid_config(models=("a", "b"), answer_sets=sets)
+    config["models"]["b"]["answers_from"] = "released"
+    assert columns(config) == ["a", "b", "api"]
+    assert answers_path(config, "api", "test") == "results/exp/imported/api/test.parquet"
+    assert answers_path(config, "b", "train") == "results/exp/imported/b/train.parquet"
+    assert answers_path(config, "b", "test") == "results/exp/graded/b/test.parquet"
+    assert generated_splits(config, "b") == ["test"]
+    # no token probabilities nor shared questions where calibration answers were imported
+    assert cells(config, "source_confidence") == [("a", "a")]
+    assert cells(config, "agreement") == []  # b's own answers to a's questions do not exist
+    assert len(cells(config, "probe")) == 6
 
 
 def test_a_split_depends_on_itself_and_the_earlier_splits_it_shares_data_with():
     specs = {
-        "train": {"datasets": ["x"], "size": 10},
-        "calibration": {"datasets": ["x", "y"], "size": 5},
-        "test": {"datasets": ["y"], "size": 5},
+        "train": {"datasets": ["x"], "size": 10, "num_fewshot": 0},
+        "calibration": {"datasets": ["x", "y"], "size": 5, "num_fewshot": 0},
+        "test": {"datasets": ["y"], "size": 5, "num_fewshot": 0},
     }
     assert linked_splits(specs, "train") == ["train"]
     # test shares y with calibration, whose draws from x∪y depend on what train took from x
@@ -102,10 +125,12 @@ def test_a_split_depends_on_itself_and_the_earlier_splits_it_shares_data_with():
     specs["calibration"]["datasets"] = ["z"]
     assert linked_splits(specs, "test") == ["test"]
     data = {"answer_format": "mc_cloze", "splits": specs}
+    specs["test"]["max_new_tokens"] = 50  # how answers are generated, not which questions
     assert split_params(data, 3, "test") == {
         "answer_format": "mc_cloze",
+        "datasets": {},
         "seed": 3,
-        "splits": {"test": specs["test"]},
+        "splits": {"test": {"datasets": ["y"], "size": 5, "num_fewshot": 0}},
     }
 
 

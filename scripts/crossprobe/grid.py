@@ -11,28 +11,34 @@ def cell_text(row) -> str:
     return f"{row['value']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
 
 
-def auroc_markdown(grid: pd.DataFrame, methods: list[str], names: dict) -> str:
-    auroc = grid[grid["metric"] == "auroc"]
+def auroc_markdown(grid: pd.DataFrame, layout: dict) -> str:
+    """One table per method of `layout` (workflow.grid_layout): rows Model, columns Trained On;
+    "—" where the method has no cell (a reason is given below the table)."""
+    auroc = grid[grid["metric"] == layout["headline"]]
+    names, columns = layout["names"], layout["columns"]
     lines = []
-    for method in methods:
+    for method in layout["methods"]:
         rows = auroc[auroc["method"] == method].set_index(["model", "trained_on"])
         lines += [
-            f"**{title(method)}** (AUROC [95% CI]; row = Model, column = Trained On)",
+            f"**{title(method)}** ({layout['headline_label']} [95% CI]; "
+            "row = Model, column = Trained On)",
             "",
-            "| Model \\ Trained On | " + " | ".join(names[s] for s in names) + " |",
-            "|---" * (len(names) + 1) + "|",
+            "| Model \\ Trained On | " + " | ".join(names[s] for s in columns) + " |",
+            "|---" * (len(columns) + 1) + "|",
         ]
-        for m in names:
-            texts = [cell_text(rows.loc[(m, s)]) if (m, s) in rows.index else "—" for s in names]
+        for m in layout["rows"]:
+            texts = [cell_text(rows.loc[(m, s)]) if (m, s) in rows.index else "—" for s in columns]
             lines.append(f"| {names[m]} | " + " | ".join(texts) + " |")
+        for source, reason in layout["missing"].get(method, {}).items():
+            lines.append(f"\n{names[source]}: n/a ({reason}).")
         lines.append("")
     return "\n".join(lines)
 
 
-def winners(grid: pd.DataFrame) -> pd.DataFrame:
+def winners(grid: pd.DataFrame, metric: str = "auroc") -> pd.DataFrame:
     """Per cell: the method with the highest AUROC, the runner-up, and whether the best one's
     interval lies wholly above the runner-up's (the difference is then not bootstrap noise)."""
-    auroc = grid[(grid["metric"] == "auroc") & grid["value"].notna()]
+    auroc = grid[(grid["metric"] == metric) & grid["value"].notna()]
     rows = []
     for (model, source), cell in auroc.groupby(["model", "trained_on"], sort=False):
         ranked = cell.sort_values("value", ascending=False)
@@ -52,8 +58,9 @@ def winners(grid: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def winners_markdown(grid: pd.DataFrame, names: dict) -> str:
-    table = winners(grid)
+def winners_markdown(grid: pd.DataFrame, layout: dict) -> str:
+    names = layout["names"]
+    table = winners(grid, layout["headline"])
     lines = [
         "**Best method per cell** (highest AUROC; separated = its 95% interval lies above the "
         "runner-up's)",

@@ -14,7 +14,6 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from crossprobe.prompts import QUERY_CHOICES, QUERY_SUFFIX
 from crossprobe.weights import materialise_gguf, weights_kind
 
 log = logging.getLogger(__name__)
@@ -103,61 +102,6 @@ def load_job_model(snakemake):
     runtime = snakemake.params.runtime
     model, tokenizer, device = load_model(record, runtime["device"], runtime["dtype"])
     return model, tokenizer, device, {"model": record, "device": str(device), **runtime}
-
-
-def truncate(ids: list[int], max_length: int | None, bos_id) -> tuple[list[int], int]:
-    """Too long sequences lose the start of their text (a leading BOS stays); returns the ids and
-    how many tokens were dropped."""
-    if not max_length or len(ids) <= max_length:
-        return ids, 0
-    bos = [ids[0]] if ids[0] == bos_id else []
-    dropped = len(ids) - max_length
-    return bos + ids[len(bos) + dropped :], dropped
-
-
-def encode(tokenizer, text: str, max_length: int | None = None) -> list[int]:
-    """Token ids of `text` (special tokens included), tokenised as one string."""
-    ids = tokenizer(text, add_special_tokens=True)["input_ids"]
-    return truncate(ids, max_length, tokenizer.bos_token_id)[0]
-
-
-def common_prefix(a, b) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
-def boundary(tokenizer, context: str, full_ids: list[int]) -> int:
-    """How many leading tokens of `full_ids` (the whole string context + continuation) belong to
-    `context`: the continuation's tokens are the rest, exactly as the model sees the whole string
-    (tokenising the continuation on its own can differ, e.g. sentencepiece's leading "▁")."""
-    return common_prefix(tokenizer(context, add_special_tokens=True)["input_ids"], full_ids)
-
-
-def next_token_ids(tokenizer, context: str, words: list[str], what: str) -> list[int]:
-    """The token each of `words` adds after `context` when the whole string is tokenised; each
-    must add exactly one token, and the tokens must differ."""
-    ids = []
-    for word in words:
-        full = tokenizer(context + word, add_special_tokens=True)["input_ids"]
-        added = full[boundary(tokenizer, context, full) :]
-        if len(added) != 1:
-            raise ValueError(
-                f"{what}: after {context[-20:]!r} the tokenizer writes {word!r} as "
-                f"{len(added)} tokens {added}; it must be a single next token"
-            )
-        ids.append(added[0])
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"{what}: {words} do not map to distinct tokens ({ids})")
-    return ids
-
-
-def query_choice_ids(tokenizer) -> list[int]:
-    """The tokens of the query's answers " i" (no) and " ii" (yes), as written after the query."""
-    return next_token_ids(tokenizer, QUERY_SUFFIX, list(QUERY_CHOICES), "query answer tokens")
 
 
 def length_sorted_batches(lengths, batch_size: int):

@@ -6,6 +6,7 @@ on that two-way cross-entropy; the zero-shot query reads the untuned model in `a
 """
 
 import logging
+import math
 import shutil
 import time
 from pathlib import Path
@@ -15,15 +16,10 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import get_cosine_schedule_with_warmup
 
-from crossprobe.lm import (
-    Throughput,
-    boundary,
-    length_sorted_batches,
-    query_choice_ids,
-    run_batch,
-    truncate,
-)
+from crossprobe.calibration import nll
+from crossprobe.lm import Throughput, length_sorted_batches, run_batch
 from crossprobe.prompts import answered_text, query_text
+from crossprobe.tokens import boundary, query_choice_ids, truncate
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +64,14 @@ def _batches(n: int, size: int, generator):
             yield batch.tolist()
 
 
+def training_steps(params: dict, examples: int) -> int:
+    """The step budget: `epochs` passes over the training answers when set, else `max_steps`."""
+    if params.get("epochs"):
+        per_step = params["batch_size"] * params["grad_accum"]
+        return max(1, math.ceil(params["epochs"] * examples / per_step))
+    return params["max_steps"]
+
+
 def train_lora(
     model,
     tokenizer,
@@ -77,21 +81,28 @@ def train_lora(
     params: dict,
     seed: int,
     spans=None,
+    held=None,
 ):
-    """LoRA-tune `model` on (sequence, correct) pairs; returns (peft model, loss per step).
-    `spans` (from `query_sequences`) locate the answers for the JS regulariser."""
+    """LoRA-tune `model` on (sequence, correct) pairs; returns (peft model, loss per step,
+    selection record). `spans` (from `query_sequences`) locate the answers for the JS
+    regulariser. With `held` = (sequences, labels) and `eval_every` > 0, the query loss on the
+    held-out answers is measured every `eval_every` steps and the best adapter is kept."""
     torch.manual_seed(seed)
     peft_model = attach_lora(model, params)
     peft_model.train()
     choice_ids = torch.tensor(query_choice_ids(tokenizer), device=device)
-    trainable = [p for p in peft_model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(trainable, lr=params["lr"], weight_decay=params["weight_decay"])
-    sched = get_cosine_schedule_with_warmup(opt, params["warmup_steps"], params["max_steps"])
+    trainable = {n: p for n, p in peft_model.named_parameters() if p.requires_grad}
+    opt = torch.optim.AdamW(
+        trainable.values(), lr=params["lr"], weight_decay=params["weight_decay"]
+    )
+    steps = training_steps(params, len(seqs))
+    sched = get_cosine_schedule_with_warmup(opt, params["warmup_steps"], steps)
     batches = _batches(len(seqs), params["batch_size"], torch.Generator().manual_seed(seed))
     targets = torch.tensor(labels, dtype=torch.long, device=device)
-    kappa = params["js_weight"]
+    kappa, every = params["js_weight"], params["eval_every"] if held else 0
     history, started = [], time.perf_counter()
-    for step in range(1, params["max_steps"] + 1):
+    best, checked = {"step": steps, "loss": None, "state": None}, {}
+    for step in range(1, steps + 1):
         opt.zero_grad()
         step_loss = 0.0
         for _ in range(params["grad_accum"]):
@@ -111,19 +122,37 @@ def train_lora(
         opt.step()
         sched.step()
         history.append(step_loss)
-        if step % params["log_every"] == 0 or step == params["max_steps"]:
+        if step % params["log_every"] == 0 or step == steps:
             recent = np.mean(history[-params["log_every"] :])
             log.info(
                 "lora step %d/%d: loss %.4f (mean of last %d), lr %.2e, %.2f s/step",
                 step,
-                params["max_steps"],
+                steps,
                 recent,
                 params["log_every"],
                 sched.get_last_lr()[0],
                 (time.perf_counter() - started) / step,
             )
+        if every and (step % every == 0 or step == steps):
+            peft_model.eval()
+            held_loss = nll(
+                query_logodds(peft_model, tokenizer, device, held[0], params["score_batch_size"]),
+                held[1],
+            )
+            peft_model.train()
+            log.info("lora step %d: held-out query loss %.4f", step, held_loss)
+            checked[step] = round(held_loss, 6)
+            if best["loss"] is None or held_loss < best["loss"]:
+                state = {n: p.detach().clone() for n, p in trainable.items()}
+                best.update(step=step, loss=held_loss, state=state)
+    if best["state"] is not None:
+        with torch.no_grad():
+            for name, value in best["state"].items():
+                trainable[name].copy_(value)
+        log.info("kept the adapter of step %d (held-out loss %.4f)", best["step"], best["loss"])
     peft_model.eval()
-    return peft_model, history
+    record = {"steps": steps, "kept_step": best["step"], "held_out_losses": checked}
+    return peft_model, history, record
 
 
 def _js_term(peft_model, tokenizer, device, batch, spans, tuned_logits):
@@ -140,13 +169,22 @@ def _js_term(peft_model, tokenizer, device, batch, spans, tuned_logits):
     return torch.stack(terms).mean()
 
 
-def train_on_answers(model, tokenizer, device, graded, params: dict, seed: int):
-    """LoRA + Prompt training on a graded answers table (prompt, answer, correct)."""
+def train_on_answers(model, tokenizer, device, graded, params: dict, seed: int, held=None):
+    """LoRA + Prompt training on a graded answers table (prompt, answer, correct); `held`, a
+    table of the same shape, selects the adapter kept."""
     seqs, spans = query_sequences(
         tokenizer, graded["prompt"], graded["answer"], params["max_length"]
     )
+    selection = None
+    if held is not None and len(held):
+        selection = (
+            query_sequences(tokenizer, held["prompt"], held["answer"], params["max_length"])[0],
+            held["correct"].to_numpy(),
+        )
     labels = graded["correct"].tolist()
-    return train_lora(model, tokenizer, device, seqs, labels, params, seed, spans=spans)
+    return train_lora(
+        model, tokenizer, device, seqs, labels, params, seed, spans=spans, held=selection
+    )
 
 
 def save_adapter(peft_model, out_dir: Path) -> None:

@@ -87,11 +87,15 @@ def cells(name: str, estimators, sources, offers: dict) -> list[tuple[str, str]]
     """(estimator, source) cells of method `name`; `offers[source]` is the set of capabilities
     the column provides (see the constants above)."""
     m = method(name)
+    # an estimator's own answers exist only where it generated them (its column offers them)
+    own = ESTIMATOR_ANSWERS not in m.needs
     return [
         (e, s)
         for e in estimators
         for s in sources
-        if m.has_cell(e, s) and m.needs <= offers.get(s, frozenset())
+        if m.has_cell(e, s)
+        and m.needs <= offers.get(s, frozenset())
+        and (own or ESTIMATOR_ANSWERS in offers.get(e, frozenset()))
     ]
 
 
@@ -100,4 +104,7 @@ def missing_reason(name: str, source: str, offers: dict) -> str | None:
     lacking = method(name).needs - offers.get(source, frozenset())
     if not lacking:
         return None
-    return f"{title(name)} needs {', '.join(sorted(lacking))}, which {source} does not provide"
+    return (
+        f"{title(name)} needs {', '.join(sorted(lacking)).replace('_', ' ')}, "
+        f"which the answers of {source} do not provide"
+    )

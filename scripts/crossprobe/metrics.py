@@ -6,8 +6,8 @@ column, with bootstrap CIs. AUROC ranks the log-odds (never saturated probabilit
 - `ece_toplabel`: the variant the authors' code computes: confidence max(p, 1-p) binned against
   whether the thresholded prediction (p >= 0.5) is right. Their code drops confidence exactly 1.0;
   here it falls in the last bin.
-- `auroc_macro`: AUROC per subject, averaged over subjects (the paper's aggregation); subjects
-  with a single class are left out.
+- `auroc_subject_mean`: AUROC per subject, averaged over subjects (the paper's aggregation);
+  subjects with a single class are left out.
 AUROC of a single-class sample is undefined: NaN, never 0.5.
 """
 
@@ -70,7 +70,7 @@ def macro_auroc(y, p, subjects) -> float:
 def point_metrics(y, z, p, p_raw, subjects, bins: int) -> dict:
     return {
         "auroc": auroc(y, z),
-        "auroc_macro": macro_auroc(y, z, subjects),
+        "auroc_subject_mean": macro_auroc(y, z, subjects),
         "ece": ece(y, p, bins),
         "ece_toplabel": ece_toplabel(y, p, bins),
         "ece_uncalibrated": ece(y, p_raw, bins),

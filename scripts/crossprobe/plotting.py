@@ -1,14 +1,16 @@
 """The `plot_heatmap` stage: one AUROC heatmap per method, as in the paper's Fig. 5 (centre).
 
-y axis "Model" (the estimator), x axis "Trained On" (whose answers it judges), each tile
-annotated with AUROC and its bootstrap interval, each panel with its own colour scale (plotnine
-facets share one scale, so panels are separate plots composed side by side).
+y axis "Model" (the estimator), x axis "Trained On" (whose answers it judges); each tile shows the
+headline AUROC and its interval. Every panel shares one fixed colour scale, diverging at 0.5
+(chance), so equal colours mean equal values across panels and a tile's colour says nothing the
+interval does not. A method with one value per column (the source judging itself) is one row.
 """
 
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from mizani.bounds import squish
 from plotnine import (
     aes,
     element_blank,
@@ -18,7 +20,7 @@ from plotnine import (
     ggplot,
     labs,
     scale_color_identity,
-    scale_fill_cmap,
+    scale_fill_gradient2,
     scale_x_discrete,
     scale_y_discrete,
     theme,
@@ -27,43 +29,63 @@ from plotnine import (
 from plotnine.composition import Beside, plot_spacer
 
 from crossprobe.job import atomic
-from crossprobe.methods import title
+from crossprobe.methods import METHODS, title
 
 PANELS_PER_ROW = 3
 PANEL_INCHES = (5.0, 3.6)  # width, height of one panel
+BELOW, CHANCE, ABOVE = "#2166ac", "#f7f7f7", "#b2182b"
+SELF = "the source itself"  # the row label of one-per-column methods
 
 
-def tile_table(grid: pd.DataFrame, method: str, names: dict) -> pd.DataFrame:
-    """The AUROC rows of one method with labels and a legible text colour per tile."""
-    cells = grid[(grid["method"] == method) & (grid["metric"] == "auroc")].copy()
-    index = pd.MultiIndex.from_product([list(names), list(names)], names=["model", "trained_on"])
+def tile_table(grid: pd.DataFrame, method: str, layout: dict) -> pd.DataFrame:
+    """The headline rows of one method on its panel's tiles, with labels and a text colour that
+    stays legible on the tile's colour."""
+    metric, (low, high) = layout["headline"], layout["limits"]
+    names, columns = layout["names"], layout["columns"]
+    self_only = METHODS[method].self_only if method in METHODS else False
+    cells = grid[(grid["method"] == method) & (grid["metric"] == metric)].copy()
+    if self_only:
+        cells["model"] = SELF
+    rows = [SELF] if self_only else layout["rows"]
+    index = pd.MultiIndex.from_product([rows, columns], names=["model", "trained_on"])
     cells = cells.set_index(["model", "trained_on"]).reindex(index).reset_index()
     value = cells["value"].astype(float)
-    low, high = value.min(), value.max()
-    span = (high - low) if high > low else 1.0
-    # viridis is dark at the low end and light at the high end
-    shade = (value - low) / span
-    cells["text_colour"] = np.where(shade > 0.55, "black", "white")
+    # distance from chance as a share of the scale's reach on that side: far = saturated tile
+    reach = np.where(value >= 0.5, high - 0.5, 0.5 - low)
+    cells["text_colour"] = np.where(np.abs(value - 0.5) / reach > 0.6, "white", "#222222")
+    missing = layout["missing"].get(method, {})
     cells["label"] = [
-        "n/a" if np.isnan(v) else f"{v:.2f}\n[{lo:.2f}, {hi:.2f}]"
-        for v, lo, hi in zip(value, cells["ci_low"], cells["ci_high"], strict=True)
+        ("n/a" if s in missing else "—") if np.isnan(v) else f"{v:.2f}\n[{lo:.2f}, {hi:.2f}]"
+        for v, lo, hi, s in zip(
+            value, cells["ci_low"], cells["ci_high"], cells["trained_on"], strict=True
+        )
     ]
-    cells.loc[value.isna(), "text_colour"] = "black"
-    cells["Model"] = cells["model"].map(names)
+    cells.loc[value.isna(), "text_colour"] = "#222222"
+    cells["Model"] = cells["model"].map(lambda m: names.get(m, m))
     cells["Trained On"] = cells["trained_on"].map(names)
     return cells
 
 
-def panel(cells: pd.DataFrame, title: str, order: list[str]):
+def panel(cells: pd.DataFrame, heading: str, layout: dict):
+    columns = [layout["names"][c] for c in layout["columns"]]
+    rows = list(dict.fromkeys(cells["Model"]))
     return (
         ggplot(cells, aes(x="Trained On", y="Model"))
         + geom_tile(aes(fill="value"), color="white", size=0.8)
         + geom_text(aes(label="label", color="text_colour"), size=8)
         + scale_color_identity()
-        + scale_fill_cmap("viridis", na_value="#dddddd")
-        + scale_x_discrete(limits=order)
-        + scale_y_discrete(limits=list(reversed(order)))
-        + labs(title=title, fill="AUROC")
+        + scale_fill_gradient2(
+            low=BELOW,
+            mid=CHANCE,
+            high=ABOVE,
+            midpoint=0.5,
+            limits=tuple(layout["limits"]),
+            oob=squish,
+            na_value="#dddddd",
+        )
+        + scale_x_discrete(limits=columns)
+        + scale_y_discrete(limits=list(reversed(rows)))
+        + labs(title=heading, fill=layout["headline_label"])
         + theme_minimal()
         + theme(
             panel_grid=element_blank(),
@@ -73,10 +95,9 @@ def panel(cells: pd.DataFrame, title: str, order: list[str]):
     )
 
 
-def heatmap(grid: pd.DataFrame, methods: list[str], names: dict):
-    """A plotnine composition with one panel per method, PANELS_PER_ROW to a row."""
-    order = [names[m] for m in names]
-    panels = [panel(tile_table(grid, m, names), title(m), order) for m in methods]
+def heatmap(grid: pd.DataFrame, layout: dict):
+    """A plotnine composition with one panel per method of `layout`, PANELS_PER_ROW to a row."""
+    panels = [panel(tile_table(grid, m, layout), title(m), layout) for m in layout["methods"]]
     while len(panels) > PANELS_PER_ROW and len(panels) % PANELS_PER_ROW:
         panels.append(plot_spacer())
     rows = [Beside(panels[i : i + PANELS_PER_ROW]) for i in range(0, len(panels), PANELS_PER_ROW)]
@@ -88,7 +109,7 @@ def heatmap(grid: pd.DataFrame, methods: list[str], names: dict):
     return figure + theme(figure_size=(width, PANEL_INCHES[1] * len(rows)))
 
 
-def save_heatmap(figure, png: Path, pdf: Path, dpi: int = 150) -> None:
+def save_figure(figure, png: Path, pdf: Path, dpi: int = 150) -> None:
     """PNG and PDF without timestamps or version strings, so reruns give identical bytes."""
     drawn = figure.draw()
     for path, metadata in (

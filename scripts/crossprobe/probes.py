@@ -1,9 +1,9 @@
 """The Probe method: a head on cached frozen features that predicts whether an answer is correct.
 
 - `mlp`: the SAPLMA-shaped MLP d -> 256 -> 128 -> 64 -> 2 with ReLU (the paper's Probe), AdamW
-  with a cosine schedule over a step budget, keeping the state with the best calibration NLL
-  (early stopping).
-- `logistic`: scikit-learn's L2 logistic regression, its C picked by calibration NLL.
+  with a cosine schedule over a step budget, keeping the state with the best NLL on the held-out
+  selection answers (early stopping).
+- `logistic`: scikit-learn's L2 logistic regression, its C picked by the held-out selection NLL.
 
 Features are standardised with the training split's mean and scale (Gemma's hidden states have a
 scale in the hundreds). A fitted probe is a flat dict of numpy arrays, saved as safetensors.
@@ -29,14 +29,14 @@ def standardiser(train: np.ndarray):
     return mean.astype(np.float32), scale.astype(np.float32)
 
 
-def fit_logistic(x, y, x_cal, y_cal, params: dict, seed: int) -> dict:
+def fit_logistic(x, y, x_sel, y_sel, params: dict, seed: int) -> dict:
     from sklearn.linear_model import LogisticRegression
 
     best = None
     for c in params["C_grid"]:
         model = LogisticRegression(C=c, max_iter=params["max_iter"], random_state=seed).fit(x, y)
-        loss = nll(model.decision_function(x_cal), y_cal)
-        log.info("logistic probe C=%g: calibration NLL %.4f", c, loss)
+        loss = nll(model.decision_function(x_sel), y_sel)
+        log.info("logistic probe C=%g: selection NLL %.4f", c, loss)
         if best is None or loss < best[0]:
             best = (loss, c, model)
     _, c, model = best
@@ -58,7 +58,7 @@ def mlp(d: int, hidden: list[int]):
     return nn.Sequential(*layers, nn.Linear(width, 2))
 
 
-def fit_mlp(x, y, x_cal, y_cal, params: dict, seed: int) -> dict:
+def fit_mlp(x, y, x_sel, y_sel, params: dict, seed: int) -> dict:
     import torch
 
     torch.manual_seed(seed)
@@ -67,7 +67,7 @@ def fit_mlp(x, y, x_cal, y_cal, params: dict, seed: int) -> dict:
     opt = torch.optim.AdamW(net.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=params["max_steps"])
     xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
-    xc = torch.from_numpy(x_cal)
+    xs_sel = torch.from_numpy(x_sel)
     best_loss, best_state, since_best = float("inf"), None, 0
     step = 0
     while step < params["max_steps"]:
@@ -82,22 +82,22 @@ def fit_mlp(x, y, x_cal, y_cal, params: dict, seed: int) -> dict:
             if step % params["eval_every"] == 0 or step == params["max_steps"]:
                 net.eval()
                 with torch.no_grad():
-                    logits = net(xc).double()
-                cal_loss = nll((logits[:, 1] - logits[:, 0]).numpy(), y_cal)
+                    logits = net(xs_sel).double()
+                sel_loss = nll((logits[:, 1] - logits[:, 0]).numpy(), y_sel)
                 log.info(
-                    "mlp probe step %d: train loss %.4f, calibration NLL %.4f",
+                    "mlp probe step %d: train loss %.4f, selection NLL %.4f",
                     step,
                     loss.item(),
-                    cal_loss,
+                    sel_loss,
                 )
-                if cal_loss < best_loss - 1e-5:
-                    best_loss, since_best = cal_loss, 0
+                if sel_loss < best_loss - 1e-5:
+                    best_loss, since_best = sel_loss, 0
                     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
                 else:
                     since_best += 1
                 if since_best >= params["patience"]:
                     log.info(
-                        "mlp probe: early stop at step %d (best calibration NLL %.4f)",
+                        "mlp probe: early stop at step %d (best selection NLL %.4f)",
                         step,
                         best_loss,
                     )
@@ -107,15 +107,15 @@ def fit_mlp(x, y, x_cal, y_cal, params: dict, seed: int) -> dict:
     return {f"mlp.{k}": v.numpy() for k, v in best_state.items()}
 
 
-def fit_probe(x, y, x_cal, y_cal, params: dict, seed: int) -> dict:
+def fit_probe(x, y, x_sel, y_sel, params: dict, seed: int) -> dict:
     """A fitted probe (standardiser included) of kind `params['kind']`."""
     if len(np.unique(y)) < 2:
         raise ValueError("the training split has a single class: no probe can be fitted")
     mean, scale = standardiser(x)
-    xs, xcs = (x - mean) / scale, (x_cal - mean) / scale
+    xs, xss = (x - mean) / scale, (x_sel - mean) / scale
     kind = params["kind"]
     fit = fit_logistic if kind == "logistic" else fit_mlp
-    weights = fit(xs, y, xcs, y_cal, params[kind], seed)
+    weights = fit(xs, y, xss, y_sel, params[kind], seed)
     return {"mean": mean, "scale": scale, **weights}
 
 

@@ -26,14 +26,10 @@ def gold_answer(row, answer_format: str) -> str:
     return row["gold"]
 
 
-def header(subject: str, dataset: str) -> str:
-    if dataset == "mmlu":
-        return f"The following are questions (with answers) about {subject.replace('_', ' ')}.\n\n"
-    return ""
-
-
-def build_prompt(row, shots: pd.DataFrame, answer_format: str) -> str:
-    parts = [header(row["subject"], row["dataset"])]
+def build_prompt(row, shots: pd.DataFrame, answer_format: str, header: str | None = None) -> str:
+    """The shots, then the question, ending in "Answer:"; `header` (with {subject} filled in)
+    comes first."""
+    parts = [header.format(subject=row["subject"].replace("_", " ")) + "\n\n" if header else ""]
     for _, shot in shots.iterrows():
         parts.append(
             f"{question_block(shot, answer_format)} {gold_answer(shot, answer_format)}\n\n"

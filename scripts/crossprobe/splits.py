@@ -1,11 +1,18 @@
 """The split contract: which question splits exist, what each stage reads, and which part of the
 config decides each split's questions. Torch-free; rules, adapters and tests all use it.
 
-- train: trained estimators (probes, LoRA) learn on the Trained On column's answers here;
-- calibration: one temperature per cell is fitted here (and probes stop early on it);
+- train: trained estimators (probes, LoRA) learn on the Trained On column's answers here; a seeded
+  hold-out of them (`selection.fraction`) picks their checkpoint (early stopping, the best LoRA
+  adapter) and is never trained on;
+- calibration: one temperature per cell is fitted here, and nothing else;
 - test: every metric is computed here, and nothing else is.
 Every method's P(correct) is computed on the SCORED splits only.
 """
+
+import hashlib
+import math
+
+import numpy as np
 
 SPLITS = ("train", "calibration", "test")
 TRAIN, CALIBRATION, TEST = SPLITS
@@ -31,13 +38,44 @@ def linked_splits(specs: dict, split: str) -> list[str]:
     return [s for s in SPLITS if s in linked]
 
 
+QUESTION_KEYS = ("datasets", "size", "num_fewshot")  # what of a split spec decides its questions
+
+
 def split_params(data: dict, seed: int, split: str) -> dict:
     """Exactly the config that decides `split`'s question table: its own spec, the specs of the
-    linked earlier splits, the answer format (it shapes the prompts) and the seed. Passed as the
-    rule's params, so a change elsewhere leaves this split's questions (and all after) alone."""
+    linked earlier splits, the definitions of the datasets they name (and of their shot pools),
+    the answer format (it shapes the prompts) and the seed. Passed as the rule's params, so a
+    change elsewhere leaves this split's questions (and all after) alone."""
     specs = data["splits"]
+    linked = {s: {k: specs[s][k] for k in QUESTION_KEYS} for s in linked_splits(specs, split)}
+    defined = data.get("datasets", {})
+    named = {d for spec in linked.values() for d in spec["datasets"] if d in defined}
+    named |= {defined[d]["shots"] for d in named if defined[d].get("shots")}
     return {
         "answer_format": data["answer_format"],
+        "datasets": {d: defined[d] for d in sorted(named)},
         "seed": seed,
-        "splits": {s: specs[s] for s in linked_splits(specs, split)},
+        "splits": linked,
     }
+
+
+def dataset_files(data: dict, split: str) -> list[str]:
+    """Local files the questions of `split` are read from (inputs: editing one reruns it)."""
+    return [
+        spec["file"] for spec in split_params(data, 0, split)["datasets"].values() if "file" in spec
+    ]
+
+
+def training_order(question_ids, seed: int) -> np.ndarray:
+    """A seeded order of training answers that depends only on their ids (not on row order, the
+    estimator or the method), so every trained estimator sees the same hold-out."""
+    keys = [hashlib.sha256(f"{seed}/{q}".encode()).hexdigest() for q in question_ids]
+    return np.argsort(keys, kind="stable")
+
+
+def selection_split(question_ids, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows to train on, rows held out for selection): the hold-out is the last
+    ceil(fraction * n) answers of the seeded order (at least one, fewer than all)."""
+    order = training_order(question_ids, seed)
+    held = min(max(math.ceil(fraction * len(order)), 1), len(order) - 1)
+    return np.sort(order[: len(order) - held]), np.sort(order[len(order) - held :])

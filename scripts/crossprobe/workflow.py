@@ -45,22 +45,91 @@ def grid_models(config: dict) -> list[str]:
 
 
 def columns(config: dict) -> list[str]:
-    """The Trained On columns: sources of graded answers."""
-    return grid_models(config)
+    """The Trained On columns: the grid's models, then the answer sets in the grid."""
+    sets = [a for a, spec in config.get("answer_sets", {}).items() if spec["in_grid"]]
+    return grid_models(config) + sets
+
+
+def display_names(config: dict) -> dict[str, str]:
+    """Name on the figure's axes of every row and column."""
+    named = {**config["models"], **config.get("answer_sets", {})}
+    return {c: named[c].get("display_name", c) for c in grid_models(config) + columns(config)}
+
+
+def answer_set(config: dict, source: str) -> str | None:
+    """The answer set some or all of column `source`'s answers come from, if any."""
+    if source in config.get("answer_sets", {}):
+        return source
+    return config["models"].get(source, {}).get("answers_from")
+
+
+def imported_splits(config: dict, source: str) -> list[str]:
+    """The splits of column `source` whose labelled answers come from an answer set; a model
+    answers (and has graded) the others itself."""
+    spec = config.get("answer_sets", {}).get(answer_set(config, source) or "", {})
+    return [s for s in SPLITS if s in spec.get("splits", {})]
+
+
+def generated_splits(config: dict, model: str) -> list[str]:
+    """The splits a model answers itself (the rest come from its answer set)."""
+    return [s for s in SPLITS if s not in imported_splits(config, model)]
+
+
+def answering_params(config: dict, split: str) -> dict:
+    """How models answer `split`: the answers settings, the format, and the split's own
+    max_new_tokens if it has one (the paper: 30 for training answers, 100 for MMLU)."""
+    own = config["data"]["splits"][split].get("max_new_tokens")
+    return {
+        **config["answers"],
+        "answer_format": config["data"]["answer_format"],
+        "max_new_tokens": own or config["answers"]["max_new_tokens"],
+    }
+
+
+def answer_set_params(config: dict, source: str, split: str) -> dict:
+    """What import_answers needs: the set's table spec, which of its splits is ours, and the
+    config key to name in errors."""
+    name = answer_set(config, source)
+    spec = config["answer_sets"][name]
+    table = {k: v for k, v in spec.items() if k not in ("display_name", "in_grid", "splits")}
+    return {"key": f"answer_sets.{name}", "table": table, "split": spec["splits"][split]}
+
+
+def answers_path(config: dict, source: str, split: str) -> str:
+    """The graded answers of column `source` on `split`, wherever they come from."""
+    template = paths.IMPORTED if split in imported_splits(config, source) else paths.GRADED
+    return template.format(experiment=config["experiment"], source=source, split=split)
 
 
 def offers(config: dict) -> dict[str, frozenset]:
-    """What each column provides besides graded answers (see `crossprobe.methods`)."""
+    """What each column provides besides graded answers (see `crossprobe.methods`): all of it
+    when a model of the grid generated its calibration and test answers, nothing when they come
+    from an answer set (no token probabilities, not the grid's questions)."""
     provided = {SOURCE_PROBABILITIES, ESTIMATOR_ANSWERS}
     if config["data"]["answer_format"] != "open":
         provided.add(OPTION_SCORES)
-    return {s: frozenset(provided) for s in columns(config)}
+    return {
+        s: frozenset() if set(SCORED) & set(imported_splits(config, s)) else frozenset(provided)
+        for s in columns(config)
+    }
 
 
 def cells(config: dict, method: str, source: str | None = None) -> list[tuple[str, str]]:
     """(estimator, source) cells of `method`'s panel (of one column, if `source` is given)."""
     sources = [source] if source else columns(config)
     return methods.cells(method, grid_models(config), sources, offers(config))
+
+
+def missing_cells(config: dict) -> dict[str, dict[str, str]]:
+    """{method: {column: why it has no cells there}} for the configured methods."""
+    provided = offers(config)
+    missing = {}
+    for method in config["methods"]:
+        for source in columns(config):
+            reason = methods.missing_reason(method, source, provided)
+            if reason:
+                missing.setdefault(method, {})[source] = reason
+    return missing
 
 
 def runtime_params(config: dict, model: str) -> dict:
@@ -74,29 +143,52 @@ def lora_params(config: dict, model: str) -> dict:
     return {**config["lora"], **config["models"][model].get("lora", {})}
 
 
-def score_inputs(method: str, source: str, models: list[str], experiment: str) -> dict:
-    """{(role, model, split): path} of what scoring `method` for `models` in column `source`
-    reads, by the registry's scorer: the column's graded answers, plus the cached reads and
-    fitted probes (probe), the cached reads (query), the LoRA scores (lora), or the estimators'
-    own graded answers (baselines that need them)."""
-    spec = methods.method(method)
-    fill = {"experiment": experiment, "source": source}
-    files = {
-        ("graded", source, split): paths.GRADED.format(**fill, split=split) for split in SCORED
+HEADLINES = {  # evaluation.headline -> (metric in grid.tsv, how tables and figures name it)
+    "per_subject_mean": ("auroc_subject_mean", "AUROC, mean over subjects"),
+    "pooled": ("auroc", "AUROC, pooled"),
+}
+
+
+def grid_layout(config: dict) -> dict:
+    """What the tables and the figure show, in order: methods (panels), rows (estimators),
+    columns (sources), display names, why a method has no cells in a column, the headline
+    metric and the figure's colour limits."""
+    metric, label = HEADLINES[config["evaluation"]["headline"]]
+    return {
+        "methods": list(config["methods"]),
+        "rows": grid_models(config),
+        "columns": columns(config),
+        "names": display_names(config),
+        "missing": missing_cells(config),
+        "headline": metric,
+        "headline_label": label,
+        "limits": list(config["figure"]["auroc_limits"]),
     }
-    for model in models:
+
+
+def file_key(role: str, model: str, split: str = "") -> str:
+    return f"{role}/{model}/{split}"
+
+
+def score_inputs(config: dict, method: str, source: str) -> dict[str, str]:
+    """{file_key(role, model, split): path} of what scoring `method` for every cell of column
+    `source` reads, by the registry's scorer: the column's graded answers, plus the cached reads
+    and fitted probes (probe), the cached reads (query), the LoRA scores (lora), or the
+    estimators' own graded answers (baselines that need them)."""
+    spec = methods.method(method)
+    fill = {"experiment": config["experiment"], "source": source}
+    files = {file_key("answers", source, s): answers_path(config, source, s) for s in SCORED}
+    for model, _ in cells(config, method, source):
         at = {**fill, "model": model}
         if spec.scorer == "probe":
-            files["probe", model, None] = paths.PROBE.format(**at)
+            files[file_key("probe", model)] = paths.PROBE.format(**at)
         for split in SCORED:
             if spec.scorer in ("probe", "query"):
-                files["reads", model, split] = paths.READS.format(**at, split=split)
+                files[file_key("reads", model, split)] = paths.READS.format(**at, split=split)
             elif spec.scorer == "lora":
-                files["lora", model, split] = paths.LORA_SCORES.format(**at, split=split)
+                files[file_key("lora", model, split)] = paths.LORA_SCORES.format(**at, split=split)
             elif ESTIMATOR_ANSWERS in spec.needs:
-                files["own", model, split] = paths.GRADED.format(
-                    experiment=experiment, source=model, split=split
-                )
+                files[file_key("own", model, split)] = answers_path(config, model, split)
     return files
 
 

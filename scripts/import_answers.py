@@ -1,0 +1,15 @@
+"""Snakemake adapter: one split of labelled answers from an answer set, in the shape of graded
+answers (they stand in for generating and grading)."""
+
+import logging
+
+from crossprobe.job import finish, start, write_table
+from crossprobe.tables import answer_records, read_table
+
+started = start(snakemake)
+params, split = snakemake.params.answer_set, snakemake.wildcards.split
+table = read_table(params["table"], params["key"], params["split"])
+graded = answer_records(table, params["table"], snakemake.wildcards.source, split, params["key"])
+write_table(graded, snakemake.output[0])
+logging.info("%s: %d answers, %.3f correct", split, len(graded), graded["correct"].mean())
+finish(snakemake, params, started)

@@ -1,0 +1,250 @@
+"""Question and answer tables from outside the wheel (local files, a `datasets` dataset written
+to disk, the hub offline) through column mappings, and the judge of open answers."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from conftest import REPO
+from crossprobe.data import Catalogue
+from crossprobe.questions import prepare_questions
+from crossprobe.splits import SPLITS, split_params
+from crossprobe.tables import TableError, answer_records, question_records, read_table
+
+ARC_LIKE = [
+    {
+        "id": f"arc{i}",
+        "question": f"Which is number {i}?",
+        "choices": {"text": ["one", "two", "three"], "label": ["A", "B", "C"]},
+        "answerKey": "ABC"[i % 3],
+        "topic": "counting" if i % 2 else "physics",
+    }
+    for i in range(12)
+]
+ARC_COLUMNS = {
+    "question": "question",
+    "choices": "choices.text",
+    "labels": "choices.label",
+    "answer": "answerKey",
+    "id": "id",
+    "subject": "topic",
+}
+
+
+@pytest.fixture
+def arc_file(tmp_path):
+    path = tmp_path / "arc.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in ARC_LIKE))
+    return path
+
+
+def test_nested_columns_and_labels_map_to_questions(arc_file):
+    spec = {"file": str(arc_file), "columns": ARC_COLUMNS}
+    questions = question_records(
+        read_table(spec, "data.datasets.arc"), spec, "arc", "data.datasets.arc"
+    )
+    first = questions.iloc[1]
+    assert first["question_id"] == "arc/arc1" and first["subject"] == "counting"
+    assert first["choices"] == ["one", "two", "three"]
+    assert first["gold_index"] == 1 and first["gold"] == "two"
+
+
+def test_a_list_of_columns_an_answer_text_and_a_question_template(tmp_path):
+    path = tmp_path / "sciq.csv"
+    pd.DataFrame(
+        {
+            "support": ["Plants need light.", "Water boils."],
+            "q": ["What do plants need?", "What boils?"],
+            "correct_answer": ["light", "water"],
+            "distractor1": ["salt", "rock"],
+        }
+    ).to_csv(path, index=False)
+    columns = {
+        "question": "{support} {q}",
+        "choices": ["correct_answer", "distractor1"],
+        "answer": "correct_answer",
+    }
+    spec = {"file": str(path), "columns": columns}
+    questions = question_records(read_table(spec, "k"), spec, "sciq", "k")
+    assert questions["question"].tolist()[0] == "Plants need light. What do plants need?"
+    assert (
+        questions["gold_index"].tolist() == [0, 0] and questions["subject"].tolist() == ["sciq"] * 2
+    )
+
+
+def test_columns_that_do_not_match_the_mapping_name_key_file_and_columns(arc_file):
+    spec = {"file": str(arc_file), "columns": {**ARC_COLUMNS, "question": "prompt"}}
+    with pytest.raises(
+        TableError, match="data.datasets.arc.columns: .*arc.jsonl has no column 'prompt'"
+    ):
+        question_records(read_table(spec, "data.datasets.arc"), spec, "arc", "data.datasets.arc")
+    bad = {"file": str(arc_file), "columns": {**ARC_COLUMNS, "labels": "topic"}}
+    with pytest.raises(
+        TableError, match="columns.answer: row 0 .* which is not one of its 3 choices"
+    ):
+        question_records(read_table(bad, "k"), bad, "arc", "k")
+
+
+def test_a_user_dataset_in_the_splits_with_shots_from_another_and_a_header(arc_file, tmp_path):
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text(
+        "".join(json.dumps({**row, "id": f"dev{i}"}) + "\n" for i, row in enumerate(ARC_LIKE))
+    )
+    data = {
+        "answer_format": "open",
+        "datasets": {
+            "arc": {
+                "file": str(arc_file),
+                "columns": ARC_COLUMNS,
+                "header": "Questions about {subject}.",
+                "shots": "arc_dev",
+            },
+            "arc_dev": {"file": str(dev), "columns": ARC_COLUMNS},
+        },
+        "splits": {
+            "train": {"datasets": ["arc"], "size": 4, "num_fewshot": 1},
+            "calibration": {"datasets": ["arc"], "size": 2, "num_fewshot": 1},
+            "test": {"datasets": ["trivia_qa"], "size": 2, "num_fewshot": 0},
+        },
+    }
+    params = split_params(data, 0, "train")
+    assert set(params["datasets"]) == {"arc", "arc_dev"}
+    train = prepare_questions(params, "train")
+    assert len(train) == 4 and set(train["dataset"]) == {"arc"}
+    for row in train.itertuples():
+        # MMLU-OE style: asked without options, one shot of the same subject, the header first
+        assert row.prompt.startswith(f"Questions about {row.subject}.\n\nQuestion: ")
+        assert row.prompt.count("\nAnswer: ") == 1 and "A. " not in row.prompt
+    assert Catalogue(data["datasets"]).size("arc") == 12
+
+
+def test_a_datasets_dataset_written_to_disk(tmp_path):
+    import datasets
+
+    rows = {"question": ["Capital of France?", "2 + 2?"], "answer": ["Paris", "4"]}
+    datasets.DatasetDict({"test": datasets.Dataset.from_dict(rows)}).save_to_disk(tmp_path / "qa")
+    spec = {
+        "disk": str(tmp_path / "qa"),
+        "split": "test",
+        "columns": {"question": "question", "answer": "answer"},
+    }
+    questions = question_records(read_table(spec, "k"), spec, "qa", "k")
+    assert questions["gold"].tolist() == ["Paris", "4"] and (questions["gold_index"] == -1).all()
+    with pytest.raises(TableError, match="has no split 'train'"):
+        read_table({**spec, "split": "train"}, "k")
+
+
+def test_a_hub_dataset_missing_from_the_cache_offline_names_key_and_cache(tmp_path):
+    code = (
+        "import sys; sys.path.insert(0, 'scripts')\n"
+        "from crossprobe.tables import read_table, TableError\n"
+        "try:\n"
+        "    read_table({'hub': 'cais/mmlu', 'name': 'all', 'revision': None, 'split': 'test',"
+        " 'columns': {}}, 'data.datasets.mmlu_hub')\n"
+        "except TableError as err:\n"
+        "    print(err)\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    message = out.stdout
+    assert message.startswith("data.datasets.mmlu_hub: hub dataset cais/mmlu (all)@main"), (
+        out.stderr[-2000:]
+    )
+    assert "offline (HF_HUB_OFFLINE is set)" in message and str(tmp_path / "hf") in message
+
+
+def test_labelled_answers_stand_in_for_graded_ones(tmp_path):
+    path = tmp_path / "released.parquet"
+    pd.DataFrame(
+        {
+            "prompt": ["Q1 ", "Q2 "],
+            "context": ["Question: capital?\n", "Question: sum?\n"],
+            "target_prompt": ["Answer:", "Answer:"],
+            "output": [" Paris", "5"],
+            "query_label": [1, 0],
+            "split": ["train", "train"],
+        }
+    ).to_parquet(path)
+    spec = {
+        "file": str(path),
+        "columns": {
+            "prompt": "{prompt}{context}{target_prompt}",
+            "answer": "output",
+            "correct": "query_label",
+            "split": "split",
+        },
+    }
+    graded = answer_records(
+        read_table(spec, "answer_sets.r", "train"), spec, "r", "train", "answer_sets.r"
+    )
+    assert graded["prompt"].tolist()[0] == "Q1 Question: capital?\nAnswer:"
+    assert graded["answer"].tolist() == ["Paris", "5"] and graded["correct"].tolist() == [1, 0]
+    assert graded["question_id"].tolist() == ["r/train/0", "r/train/1"]
+    unlabelled = {"file": str(path), "columns": {**spec["columns"], "correct": "label"}}
+    with pytest.raises(TableError, match="answer_sets.r.columns: .* has no column 'label'"):
+        answer_records(
+            read_table(unlabelled, "answer_sets.r"), unlabelled, "r", "train", "answer_sets.r"
+        )
+    wrong = {"file": str(path), "columns": {**spec["columns"], "correct": "output"}}
+    with pytest.raises(TableError, match="' Paris' is not a correctness label"):
+        answer_records(read_table(wrong, "answer_sets.r"), wrong, "r", "train", "answer_sets.r")
+    assert read_table(spec, "k", "validation").empty
+
+
+class CountingGenerate:
+    """Counts the prompts a model's generate() is asked to continue."""
+
+    def __init__(self, model):
+        self.model, self.prompts = model, 0
+
+    def generate(self, **kwargs):
+        self.prompts += kwargs["input_ids"].shape[0]
+        return self.model.generate(**kwargs)
+
+
+def test_the_judge_is_asked_the_papers_question_and_remembers_its_verdicts(tiny_models, tmp_path):
+    from conftest import build_tokenizer
+    from crossprobe.activations import FeatureStore
+    from crossprobe.judge import judge_answers, judge_prompt, judged
+    from crossprobe.lm import load_model
+
+    plain = judge_prompt(build_tokenizer(), "Capital of France?", "Paris ||| Paree", "paris")
+    assert "The correct answer for this problem is: Paris\n" in plain
+    assert "A student submitted the answer: paris" in plain and '"NYC"' in plain
+    chat = build_tokenizer()
+    chat.chat_template = (
+        "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}<assistant>"
+    )
+    assert judge_prompt(chat, "q", "g", "a").startswith("<system>You are an automated grading")
+    assert judged("Yes.") and judged("yes, it is") and not judged("No") and not judged("Yesterday")
+
+    model, tokenizer, device = load_model({"path": str(tiny_models["tiny_a"])}, "cpu", "float32")
+    counting = CountingGenerate(model)
+    table = pd.DataFrame(
+        {"question": ["Capital?", "Sum?"], "gold": ["Paris", "4"], "answer": ["paris", "5"]}
+    )
+    params = {"batch_size": 2, "max_new_tokens": 3}
+    store = FeatureStore(tmp_path / "verdicts")
+    first = judge_answers(counting, tokenizer, device, store, table, params)
+    assert set(first) <= {0, 1} and counting.prompts == 2
+    again = judge_answers(counting, tokenizer, device, store, table, params)
+    assert again.tolist() == first.tolist() and counting.prompts == 2  # nothing judged twice
+
+
+def test_splits_hold_out_the_same_answers_whatever_their_order():
+    from crossprobe.splits import selection_split
+
+    ids = [f"q{i}" for i in range(40)]
+    fit, held = selection_split(ids, 0.1, seed=0)
+    assert len(held) == 4 and not set(fit) & set(held) and len(fit) + len(held) == 40
+    shuffled = ids[::-1]
+    _, held_again = selection_split(shuffled, 0.1, seed=0)
+    assert {ids[i] for i in held} == {shuffled[i] for i in held_again}
+    assert set(selection_split(ids, 0.1, seed=1)[1]) != set(held)
+    assert SPLITS == ("train", "calibration", "test")
