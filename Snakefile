@@ -49,6 +49,10 @@ rule all:
     input:
         target(paths.GRID),
         target(paths.HEATMAP),
+        target(paths.CONTRASTS_FIGURE),
+        target(paths.RELIABILITY, method=METHODS),
+        target(paths.RISK_COVERAGE, method=METHODS),
+        sweep_figure(),
 
 
 rule answers:
@@ -70,3 +74,4 @@ rule figure:
     input:
         target(paths.HEATMAP),
         target(paths.HEATMAP_PDF),
+        target(paths.CONTRASTS_FIGURE),

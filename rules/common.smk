@@ -24,7 +24,10 @@ from crossprobe.workflow import (
     lora_params,
     module_inputs,
     runtime_params,
+    replicates,
     score_inputs,
+    training_sets,
+    without_seeds,
     wildcard_patterns,
 )
 
@@ -96,6 +99,15 @@ def answer_set_files(source):
     return {"table": spec["file"]} if "file" in spec else {}
 
 
+def training_files(template, wildcards):
+    """The training-split files of every column a trained estimator learns from: its cached
+    reads (`template` = paths.READS), or its graded answers (`template` = None)."""
+    sources = training_sets(config, wildcards.train_set)
+    if template is None:
+        return [answers_path(config, s, TRAIN) for s in sources]
+    return [fill(template, wildcards, source=s, split=TRAIN) for s in sources]
+
+
 def graded_tables():
     return [answers_path(config, s, split) for s in COLUMNS for split in SPLITS]
 
@@ -114,6 +126,11 @@ def method_scores(method):
     ]
 
 
+def sweep_figure():
+    """The sweep figure, when sizes are configured."""
+    return target(paths.SWEEP_FIGURE) if config["sweep"]["train_sizes"] else []
+
+
 def column_methods(source):
     """The configured methods with at least one cell in column `source`."""
     return [m for m in METHODS if cells(config, m, source)]
@@ -127,10 +144,12 @@ def score_files(wildcards):
 
 
 def score_plan(wildcards):
+    """What score_column needs: each cell model's replicates and the files to read."""
+    models = [m for m, _ in cells(config, wildcards.method, wildcards.source)]
     return {
         "method": wildcards.method,
         "source": wildcards.source,
-        "models": [m for m, _ in cells(config, wildcards.method, wildcards.source)],
+        "replicates": {m: replicates(config, wildcards.method, m) for m in models},
         "files": score_inputs(config, wildcards.method, wildcards.source),
     }
 

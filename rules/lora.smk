@@ -1,15 +1,15 @@
 rule finetune_lora:
     input:
         model=paths.MODEL,
-        train=answers_of(TRAIN),
+        answers=lambda wc: training_files(None, wc),
         lib=library("finetune_lora.py"),
     output:
         adapter=paths.ADAPTER,
         config=paths.ADAPTER_CONFIG,
     log:
-        "logs/{experiment}/finetune_lora/{model}/on~{source}.log",
+        "logs/{experiment}/finetune_lora/{model}/on~{train_set}/n~{n_train}/seed~{seed}.log",
     benchmark:
-        "benchmarks/{experiment}/finetune_lora/{model}/on~{source}.tsv"
+        "benchmarks/{experiment}/finetune_lora/{model}/on~{train_set}/n~{n_train}/seed~{seed}.tsv"
     conda:
         "../envs/models.yaml"
     threads: MODEL_THREADS
@@ -19,9 +19,10 @@ rule finetune_lora:
         gpu=MODEL_GPUS,
     params:
         runtime=model_runtime,
-        lora=lambda wc: lora_params(config, wc.model),
+        lora=lambda wc: without_seeds(lora_params(config, wc.model)),
         selection=lookup(dpath="selection", within=config),
-        seed=config["seed"],
+        split_seed=config["seed"],
+        sources=lambda wc: training_sets(config, wc.train_set),
     script:
         "../scripts/finetune_lora.py"
 
@@ -35,9 +36,9 @@ rule score_lora:
     output:
         paths.LORA_SCORES,
     log:
-        "logs/{experiment}/score_lora/{model}/on~{source}/{split}.log",
+        "logs/{experiment}/score_lora/{model}/on~{train_set}/n~{n_train}/seed~{seed}/scored~{source}/{split}.log",
     benchmark:
-        "benchmarks/{experiment}/score_lora/{model}/on~{source}/{split}.tsv"
+        "benchmarks/{experiment}/score_lora/{model}/on~{train_set}/n~{n_train}/seed~{seed}/scored~{source}/{split}.tsv"
     wildcard_constraints:
         split=alternatives(SCORED),
     conda:

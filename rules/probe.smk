@@ -26,13 +26,13 @@ rule cache_activations:
 
 rule fit_probe:
     input:
-        reads=lambda wc: fill(paths.READS, wc, split=TRAIN),
-        train=answers_of(TRAIN),
+        reads=lambda wc: training_files(paths.READS, wc),
+        answers=lambda wc: training_files(None, wc),
         lib=library("fit_probe.py"),
     output:
         paths.PROBE,
     log:
-        "logs/{experiment}/fit_probe/{model}/on~{source}.log",
+        "logs/{experiment}/fit_probe/{features}/{model}/on~{train_set}/n~{n_train}/seed~{seed}.log",
     conda:
         "../envs/analysis.yaml"
     threads: 1
@@ -40,8 +40,9 @@ rule fit_probe:
         mem_mb=growing(2000),
         runtime=light_runtime_min,
     params:
-        probe=lookup(dpath="probe", within=config),
+        probe=without_seeds(config["probe"]),
         selection=lookup(dpath="selection", within=config),
-        seed=config["seed"],
+        split_seed=config["seed"],
+        sources=lambda wc: training_sets(config, wc.train_set),
     script:
         "../scripts/fit_probe.py"

@@ -1,15 +1,32 @@
-"""Snakemake adapter: the tidy grid table and its markdown tables."""
+"""Snakemake adapter: the tidy tables of every column (grid, contrasts, sweep, curves) and the
+markdown summary."""
 
 import pandas as pd
 
-from crossprobe.grid import auroc_markdown, winners_markdown
+from crossprobe.grid import auroc_markdown, contrasts_markdown, winners_markdown
 from crossprobe.job import atomic, finish, start
 
 started = start(snakemake)
 layout = snakemake.params.layout
-grid = pd.concat([pd.read_csv(p, sep="\t") for p in snakemake.input.metrics], ignore_index=True)
-with atomic(snakemake.output.tsv) as tmp:
-    grid.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+tables = {}
+for name in ("metrics", "contrasts", "sweep", "curves"):
+    parts = [pd.read_csv(p, sep="\t") for p in snakemake.input[name]]
+    tables[name] = pd.concat([p for p in parts if len(p)] or parts, ignore_index=True)
+for name, output in (
+    ("metrics", snakemake.output.grid),
+    ("contrasts", snakemake.output.contrasts),
+    ("sweep", snakemake.output.sweep),
+    ("curves", snakemake.output.curves),
+):
+    with atomic(output) as tmp:
+        tables[name].to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+grid, contrasts = tables["metrics"], tables["contrasts"]
 with atomic(snakemake.output.markdown) as tmp:
-    tmp.write_text(auroc_markdown(grid, layout) + "\n" + winners_markdown(grid, layout))
+    tmp.write_text(
+        auroc_markdown(grid, layout)
+        + "\n"
+        + contrasts_markdown(contrasts, layout)
+        + "\n"
+        + winners_markdown(grid, contrasts, layout)
+    )
 finish(snakemake, layout, started)

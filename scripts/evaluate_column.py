@@ -1,30 +1,47 @@
-"""Snakemake adapter: metrics with bootstrap intervals for every cell of one column."""
+"""Snakemake adapter: metrics, paired contrasts, sweep points and curves of every cell of one
+column, from one shared bootstrap."""
 
 import logging
 
 import pandas as pd
 
+from crossprobe.evaluation import evaluate_column
 from crossprobe.job import atomic, finish, start
-from crossprobe.metrics import evaluate_column
+from crossprobe.splits import selection_split
 
 started = start(snakemake)
 params = {**snakemake.params.evaluation, "seed": snakemake.params.seed}
+source = snakemake.wildcards.source
 tables = {
     name: pd.read_parquet(path)
     for name, path in zip(snakemake.params.methods, snakemake.input.scores, strict=True)
 }
-metrics = evaluate_column(tables, params)
-with atomic(snakemake.output[0]) as tmp:
-    metrics.to_csv(tmp, sep="\t", index=False)
-for row in metrics[metrics["metric"] == "auroc"].itertuples():
+train = pd.read_parquet(snakemake.input.train)
+full_size = len(
+    selection_split(train["question_id"], snakemake.params.selection["fraction"], params["seed"])[0]
+)
+results = evaluate_column(tables, source, params, full_size)
+for name, output in (
+    ("metrics", snakemake.output.metrics),
+    ("contrasts", snakemake.output.contrasts),
+    ("sweep", snakemake.output.sweep),
+    ("curves", snakemake.output.curves),
+):
+    with atomic(output) as tmp:
+        results[name].to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+metrics = results["metrics"]
+for row in metrics[metrics["metric"] == params["headline_metric"]].itertuples():
     logging.info(
-        "%s %s on %s: AUROC %.4f [%.4f, %.4f] (n=%d)",
+        "%s %s on %s: %s %.3f (seed SD %.3f) [%.3f, %.3f], n=%d, %d seed(s)",
         row.method,
         row.model,
-        row.trained_on,
+        source,
+        params["headline_metric"],
         row.value,
+        row.seed_sd,
         row.ci_low,
         row.ci_high,
         row.n,
+        row.seeds,
     )
-finish(snakemake, params, started)
+finish(snakemake, params, started, training_answers_per_estimator=full_size)

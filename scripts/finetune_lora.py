@@ -1,5 +1,5 @@
-"""Snakemake adapter: LoRA + Prompt training of one estimator on one source's training answers
-(a seeded hold-out of them selects the adapter kept)."""
+"""Snakemake adapter: LoRA + Prompt training of one estimator (one training set, size and seed)
+on training answers; a seeded hold-out of them selects the adapter kept."""
 
 import logging
 from pathlib import Path
@@ -9,29 +9,36 @@ import pandas as pd
 from crossprobe.job import finish, start
 from crossprobe.lm import load_job_model
 from crossprobe.lora import save_adapter, train_on_answers
-from crossprobe.splits import selection_split
+from crossprobe.paths import ALL
+from crossprobe.splits import training_answers
 
 started = start(snakemake)
-params, seed, selection = snakemake.params.lora, snakemake.params.seed, snakemake.params.selection
+params, wc = snakemake.params.lora, snakemake.wildcards
+sources = snakemake.params.sources
+train, held = training_answers(
+    {s: pd.read_parquet(p) for s, p in zip(sources, snakemake.input.answers, strict=True)},
+    snakemake.params.selection["fraction"],
+    snakemake.params.split_seed,
+    None if wc.n_train == ALL else int(wc.n_train),
+)
 model, tokenizer, device, provenance = load_job_model(snakemake)
-answers = pd.read_parquet(snakemake.input.train)
-fit, held = selection_split(answers["question_id"], selection["fraction"], seed)
-train, held_out = answers.iloc[fit], answers.iloc[held]
 logging.info(
-    "training on %d answers (%.1f%% correct), %d held out to select the adapter",
+    "training on %d answers (%.1f%% correct; %s), %d held out to select the adapter",
     len(train),
     100 * train["correct"].mean(),
-    len(held_out),
+    train["source"].value_counts().to_dict(),
+    len(held),
 )
 peft_model, history, kept = train_on_answers(
-    model, tokenizer, device, train, params, seed, held=held_out
+    model, tokenizer, device, train, params, int(wc.seed), held=held
 )
 save_adapter(peft_model, Path(snakemake.output.adapter).parent)
 finish(
     snakemake,
-    {**params, "selection": selection, "seed": seed},
+    {**params, "selection": snakemake.params.selection, "seed": int(wc.seed)},
     started,
     **provenance,
     **kept,
+    training_answers=train["source"].value_counts().to_dict(),
     loss_per_step=[round(x, 5) for x in history],
 )

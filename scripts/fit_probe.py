@@ -1,27 +1,54 @@
-"""Snakemake adapter: fit the Probe of one (estimator, source) cell on cached features of the
-source's training answers (a seeded hold-out of them selects the stopping point)."""
+"""Snakemake adapter: fit one Probe (one estimator, training set, size and seed) on cached
+features of the training answers; a seeded hold-out of them selects the stopping point."""
 
 import logging
 
+import numpy as np
 import pandas as pd
 
 from crossprobe.features import labelled_features
 from crossprobe.job import finish, start
+from crossprobe.paths import ALL
 from crossprobe.probes import fit_probe, save_probe
-from crossprobe.splits import selection_split
+from crossprobe.splits import training_answers
 
 started = start(snakemake)
-params, seed = snakemake.params.probe, snakemake.params.seed
-train = pd.read_parquet(snakemake.input.train)
-x, y = labelled_features(snakemake.input.reads, train)
-fit, held = selection_split(train["question_id"], snakemake.params.selection["fraction"], seed)
+params, wc = snakemake.params.probe, snakemake.wildcards
+sources = snakemake.params.sources
+tables = {s: pd.read_parquet(p) for s, p in zip(sources, snakemake.input.answers, strict=True)}
+features = {
+    s: labelled_features(reads, tables[s], wc.features)[0]
+    for s, reads in zip(sources, snakemake.input.reads, strict=True)
+}
+train, held = training_answers(
+    tables,
+    snakemake.params.selection["fraction"],
+    snakemake.params.split_seed,
+    None if wc.n_train == ALL else int(wc.n_train),
+)
+
+
+def stacked(answers: pd.DataFrame) -> np.ndarray:
+    return np.stack(
+        [features[s][r] for s, r in zip(answers["source"], answers["row"], strict=True)]
+    )
+
+
+x, y = stacked(train), train["correct"].to_numpy().astype(np.int64)
 logging.info(
-    "fitting a %s probe on %d answers (%.1f%% correct), selecting on %d held out",
+    "fitting a %s probe on %s features of %d answers (%.1f%% correct; %s), %d held out",
     params["kind"],
-    len(fit),
-    100 * y[fit].mean(),
+    wc.features,
+    len(y),
+    100 * y.mean(),
+    train["source"].value_counts().to_dict(),
     len(held),
 )
-probe = fit_probe(x[fit], y[fit], x[held], y[held], params, seed)
+probe = fit_probe(x, y, stacked(held), held["correct"].to_numpy(), params, int(wc.seed))
 save_probe(probe, snakemake.output[0], params)
-finish(snakemake, {**params, "selection": snakemake.params.selection, "seed": seed}, started)
+finish(
+    snakemake,
+    {**params, "selection": snakemake.params.selection, "seed": int(wc.seed)},
+    started,
+    training_answers=train["source"].value_counts().to_dict(),
+)

@@ -120,7 +120,11 @@ def tiny_config(models: dict, names=("tiny_a", "tiny_b")) -> dict:
         },
         "answers": {"batch_size": 8, "max_length": 256},
         "activations": {"batch_size": 8, "max_length": 256},
-        "probe": {"kind": "mlp", "mlp": {"max_steps": 20, "eval_every": 5, "patience": 2}},
+        "probe": {
+            "kind": "mlp",
+            "seeds": [0, 1],
+            "mlp": {"max_steps": 20, "eval_every": 5, "patience": 2},
+        },
         "lora": {"max_steps": 2, "batch_size": 4, "max_length": 256, "log_every": 1},
         "evaluation": {"bootstrap": 1000},
         "resources": {"model_threads": 1, "model_mem_mb": 1000, "model_runtime": 10},

@@ -69,10 +69,11 @@ def test_numpy_mlp_log_odds_equal_the_torch_network():
     assert probe_logodds(probe, x) == pytest.approx((logits[:, 1] - logits[:, 0]).numpy(), abs=1e-4)
 
 
-def test_single_class_training_split_is_refused():
+def test_a_single_class_training_set_gives_a_constant_probe():
     x, _ = separable()
-    with pytest.raises(ValueError, match="single class"):
-        fit_probe(x, np.ones(len(x), dtype=np.int64), x, np.ones(len(x)), PROBE, seed=0)
+    probe = fit_probe(x, np.ones(len(x), dtype=np.int64), x, np.ones(len(x)), PROBE, seed=0)
+    z = probe_logodds(probe, x)
+    assert np.all(z == z[0]) and z[0] > 20  # certain of the one class it saw; AUROC 0.5
 
 
 class CountingModel:
@@ -105,15 +106,17 @@ def test_second_source_with_overlapping_answers_reuses_the_cache(tiny_models, tm
     first, stats_a = cache_activations(
         counting, tokenizer, device, store, graded(["heat", "light", "salt"]), params
     )
-    assert stats_a == {"distinct": 3, "reused": 0, "computed": 3} and counting.sequences == 3
-    assert first["features"].shape == (3, 2, model.config.hidden_size)
+    assert stats_a["run"] == 3 and stats_a["texts_reused"] == 0 and counting.sequences == 3
+    assert first["answer_features"].shape == (3, 2, model.config.hidden_size)
+    assert first["question_features"].shape == (3, 2, model.config.hidden_size)
     assert first["query_logits"].shape == (3, 2)
     # a second source answered two questions identically and one differently
     second, stats_b = cache_activations(
         counting, tokenizer, device, store, graded(["heat", "light", "sound"]), params
     )
-    assert stats_b == {"distinct": 3, "reused": 2, "computed": 1} and counting.sequences == 4
-    assert np.array_equal(first["features"][:2], second["features"][:2])
+    assert stats_b["texts_reused"] == 2 and stats_b["run"] == 1 and counting.sequences == 4
+    assert stats_b["questions_reused"] == 3  # every question was seen with the first source
+    assert np.array_equal(first["answer_features"][:2], second["answer_features"][:2])
     # the stored reads equal a fresh computation
     fresh, _ = cache_activations(
         model,
@@ -123,7 +126,7 @@ def test_second_source_with_overlapping_answers_reuses_the_cache(tiny_models, tm
         graded(["heat", "light", "sound"]),
         params,
     )
-    assert np.allclose(fresh["features"], second["features"], atol=1e-3)
+    assert np.allclose(fresh["answer_features"], second["answer_features"], atol=1e-3)
     table = graded(["heat", "light", "salt"]).assign(correct=[1, 0, 1])
     save_reads(tmp_path / "cell.safetensors", first, table["question_id"], params["layers"])
     x, y = labelled_features(tmp_path / "cell.safetensors", table)
@@ -138,20 +141,35 @@ def test_one_pass_gives_the_probe_features_and_the_zero_shot_query(tiny_models, 
     attention), and the query logits at the last position equal a separate query pass."""
     model, tokenizer, device = load_model({"path": str(tiny_models[family])}, "cpu", "float32")
     table = graded(["heat", "carbon dioxide", "the light of a"])
-    reads, _ = cache_activations(
-        model,
-        tokenizer,
-        device,
-        FeatureStore(tmp_path),
-        table,
-        {"layers": [-1], "batch_size": 2, "max_length": 256},
-    )
+    params = {"layers": [-1], "batch_size": 2, "max_length": 256}
+    reads, _ = cache_activations(model, tokenizer, device, FeatureStore(tmp_path), table, params)
     for row, (prompt, answer) in enumerate(zip(table["prompt"], table["answer"], strict=True)):
         ids = encode(tokenizer, answered_text(prompt, answer))
         with torch.no_grad():
             alone = model(torch.tensor([ids]), output_hidden_states=True).hidden_states[-1][0, -1]
-        assert np.allclose(reads["features"][row, 0], alone.numpy(), atol=2e-3)
+        assert np.allclose(reads["answer_features"][row, 0], alone.numpy(), atol=2e-3)
     seqs, _ = query_sequences(tokenizer, table["prompt"], table["answer"], 256)
     separate = query_logodds(model, tokenizer, device, seqs, batch_size=3)
     logits = reads["query_logits"].astype(np.float64)
     assert logits[:, 1] - logits[:, 0] == pytest.approx(separate, abs=1e-4)
+
+
+def test_question_only_features_never_include_answer_tokens(tiny_models, tmp_path):
+    """The control's features are the hidden state at the prompt's last token: equal to a pass
+    over the prompt alone, and one per question, whatever answer (or source) came with it."""
+    model, tokenizer, device = load_model({"path": str(tiny_models["tiny_b"])}, "cpu", "float32")
+    store = FeatureStore(tmp_path)
+    params = {"layers": [-1], "batch_size": 2, "max_length": 256}
+    first, _ = cache_activations(model, tokenizer, device, store, graded(["heat", "salt"]), params)
+    other, stats = cache_activations(
+        model, tokenizer, device, store, graded(["water", "carbon dioxide"]), params
+    )
+    assert stats["questions_reused"] == 2  # computed once per question, shared across sources
+    assert np.array_equal(first["question_features"], other["question_features"])
+    assert not np.allclose(first["answer_features"], other["answer_features"], atol=1e-3)
+    for row, prompt in enumerate(graded(["x", "y"])["prompt"]):
+        with torch.no_grad():
+            alone = model(torch.tensor([encode(tokenizer, prompt)]), output_hidden_states=True)
+        assert np.allclose(
+            first["question_features"][row, 0], alone.hidden_states[-1][0, -1].numpy(), atol=2e-3
+        )

@@ -93,7 +93,7 @@ BAD = {
     "no-methods": (lambda c: c.update(methods=[]), "methods: has 0 item(s) (expected at least 1)"),
     "unknown-method": (
         lambda c: c.update(methods=["probes"]),
-        "methods: 'probes' is not a method (expected one of probe, lora",
+        "methods: 'probes' is not a method (expected one of probe, probe_question",
     ),
     "missing-gguf": (
         lambda c: c["models"]["smollm2"]["weights"]["gguf"].update(file="nope.gguf"),
@@ -246,8 +246,10 @@ def test_a_preset_plans_exactly_its_own_experiment_from_the_repo(preset):
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
     assert counts["prepare_model"] == 3  # Mistral, LLaMA-2 and the judge
-    # a 2 x 2 grid: four trained probes and LoRA adapters, each scored on two splits
-    assert counts["fit_probe"] == counts["finetune_lora"] == 4 and counts["score_lora"] == 8
+    # a 2 x 2 grid: a probe per cell and training seed (3), a LoRA adapter per cell (1 seed),
+    # each adapter scored on two splits
+    assert counts["fit_probe"] == 4 * 3 and counts["finetune_lora"] == 4
+    assert counts["score_lora"] == 8
     assert counts["judge_answers"] == 2 and counts["evaluate_column"] == 2
     assert "smollm2" not in result.stdout and "gemma3" not in result.stdout
     outputs = [x for x in result.stdout.splitlines() if x.strip().startswith("output:")]

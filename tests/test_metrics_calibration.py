@@ -1,12 +1,23 @@
-"""Metrics against hand-computed cases and scikit-learn; temperature scaling; bootstrap."""
+"""Metrics against hand-computed cases and scikit-learn, their bootstrap form, temperature
+scaling, and the shared, paired, seed-resampling bootstrap of a column."""
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from crossprobe.calibration import fit_temperature, logit, nll, scores_table, sigmoid
-from crossprobe.metrics import auroc, brier, ece, ece_toplabel, evaluate, macro_auroc
+from crossprobe.evaluation import evaluate_column, question_draws
+from crossprobe.metrics import (
+    aurc,
+    auroc,
+    auroc_subject_mean,
+    brier,
+    ece,
+    ece_toplabel,
+    metric_draws,
+    weighted_auroc,
+)
 
 
 def test_auroc_hand_case_ties_and_single_class():
@@ -15,14 +26,41 @@ def test_auroc_hand_case_ties_and_single_class():
     assert np.isnan(auroc([1, 1, 1], [0.2, 0.3, 0.4]))
 
 
-def test_auroc_matches_sklearn_on_random_data():
+def test_auroc_matches_sklearn_on_random_data_and_on_resamples():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 300)
     p = np.round(rng.random(300), 2)  # rounding makes ties
     assert auroc(y, p) == pytest.approx(roc_auc_score(y, p))
+    counts = question_draws(300, 5, rng)
+    for row, weights in zip(weighted_auroc(y, p, counts)[1:], counts[1:], strict=True):
+        drawn = np.repeat(np.arange(300), weights.astype(int))
+        assert row == pytest.approx(roc_auc_score(y[drawn], p[drawn]))
 
 
-def test_ece_variants_on_constructed_inputs():
+def test_large_margins_rank_apart():
+    """Log-odds keep margins of 20 and 30 apart; float32 softmax probabilities tie them at 1."""
+    margins = np.array([20.0, 30.0, -1.0])
+    y = np.array([0, 1, 0])
+    probabilities = 1 / (1 + np.exp(-margins.astype(np.float32)))
+    assert probabilities[0] == probabilities[1] == np.float32(1.0)
+    assert auroc(y, probabilities) == pytest.approx(0.75)  # the tie costs half a pair
+    assert auroc(y, margins) == pytest.approx(1.0)
+    z = scores_table(
+        pd.DataFrame(
+            {
+                "split": ["calibration"] * 3 + ["test"] * 3,
+                "question_id": list("abcdef"),
+                "subject": ["s"] * 6,
+                "correct": [0, 1, 0, 0, 1, 0],
+                "logodds_raw": [20.0, 30.0, -1.0] * 2,
+            }
+        )
+    )
+    test = z[z["split"] == "test"]
+    assert auroc(test["correct"], test["logodds"]) == pytest.approx(1.0)
+
+
+def test_ece_variants_brier_and_aurc_on_constructed_inputs():
     # two bins: p=0.25 with 1/4 correct (gap 0) and p=0.75 with 1/4 correct (gap 0.5)
     y = np.array([1, 0, 0, 0, 1, 0, 0, 0])
     p = np.array([0.25] * 4 + [0.75] * 4)
@@ -31,14 +69,19 @@ def test_ece_variants_on_constructed_inputs():
     # half (predict wrong, 3 wrong) and 1/4 of the second (predict right, 1 right)
     assert ece_toplabel(y, p) == pytest.approx(abs(0.75 - 0.5))
     assert ece(np.array([1, 1]), np.array([1.0, 1.0])) == pytest.approx(0.0)  # p = 1 in last bin
-    assert brier([1, 0], [0.8, 0.4]) == pytest.approx((0.04 + 0.16) / 2)
+    assert brier([1, 0], [0.8, 0.4]) == pytest.approx(brier_score_loss([1, 0], [0.8, 0.4]))
+    # most confident first: right, wrong -> risk 0 at 1/2 coverage, 1/2 at full: mean 1/4
+    assert aurc([1, 0], [0.9, 0.1]) == pytest.approx(0.25)
+    assert aurc([0, 1], [0.9, 0.1]) == pytest.approx(0.75)
 
 
-def test_macro_auroc_skips_single_class_subjects():
+def test_subject_mean_skips_single_class_subjects():
     y = [0, 1, 0, 1, 1, 1]
-    p = [0.1, 0.9, 0.8, 0.2, 0.5, 0.6]
+    z = [0.1, 0.9, 0.8, 0.2, 0.5, 0.6]
     s = ["a", "a", "b", "b", "c", "c"]
-    assert macro_auroc(y, p, s) == pytest.approx((1.0 + 0.0) / 2)
+    assert auroc_subject_mean(y, z, s) == pytest.approx((1.0 + 0.0) / 2)
+    draws = metric_draws(y, z, np.full(6, 0.5), np.full(6, 0.5), s, np.ones((1, 6)), 10)
+    assert draws["subjects_used"][0] == 2
 
 
 def test_temperature_scaling_keeps_auroc_and_lowers_nll():
@@ -59,45 +102,96 @@ def test_nll_is_stable_for_any_log_odds():
     assert logit(sigmoid(np.array([-3.0, 0.0, 5.0]))) == pytest.approx([-3.0, 0.0, 5.0])
 
 
-def _scores(n=200, seed=0, single_class=False):
+def column(n=200, seed=0, noise=(1.0, 1.0), seeds=(0,), subjects=2):
+    """Score tables of one column: two estimators (a, b) of one method, with replicates."""
     rng = np.random.default_rng(seed)
-    y = np.ones(n, dtype=int) if single_class else rng.integers(0, 2, n)
-    z = logit(np.clip(0.3 * y + 0.7 * rng.random(n), 0.01, 0.99))
-    raw = pd.DataFrame(
-        {
-            "split": ["calibration"] * (n // 2) + ["test"] * (n - n // 2),
-            "question_id": [f"q{i}" for i in range(n)],
-            "subject": ["s"] * n,
-            "correct": y,
-            "logodds_raw": z,
-        }
-    )
-    return scores_table(raw)
+    y = rng.integers(0, 2, 2 * n)
+    frames = []
+    for model, sd in zip(("a", "b"), noise, strict=True):
+        for s in seeds:
+            z = (2 * y - 1) + rng.normal(0, sd, 2 * n)
+            raw = pd.DataFrame(
+                {
+                    "split": ["calibration"] * n + ["test"] * n,
+                    "question_id": [f"q{i}" for i in range(2 * n)],
+                    "subject": [f"s{i % subjects}" for i in range(2 * n)],
+                    "correct": y,
+                    "logodds_raw": z,
+                }
+            )
+            frames.append(
+                scores_table(raw).assign(
+                    method="probe", model=model, trained_on="a", n_train="all", seed=s
+                )
+            )
+    return {"probe": pd.concat(frames, ignore_index=True)}
 
 
 PARAMS = {"bootstrap": 1000, "ci": 0.95, "ece_bins": 10, "seed": 0}
 
 
-def test_bootstrap_interval_covers_point_and_is_deterministic():
-    scores = _scores()
-    first, again = evaluate(scores, PARAMS), evaluate(scores, PARAMS)
-    pd.testing.assert_frame_equal(first, again)
-    assert (first["ci_low"] <= first["value"]).all() and (first["value"] <= first["ci_high"]).all()
-    other = evaluate(scores, {**PARAMS, "seed": 1})
-    assert not np.allclose(first["ci_low"], other["ci_low"])
-    assert set(first["metric"]) == {
-        "auroc",
-        "auroc_subject_mean",
-        "ece",
-        "ece_toplabel",
-        "ece_uncalibrated",
-        "brier",
-        "accuracy",
-    }
+def test_a_column_is_evaluated_with_shared_paired_resamples():
+    tables = column(noise=(0.5, 2.0))
+    result = evaluate_column(tables, "a", PARAMS, full_size=100)
+    metrics = result["metrics"].set_index(["model", "metric"])
+    again = evaluate_column(tables, "a", PARAMS, full_size=100)["metrics"]
+    pd.testing.assert_frame_equal(result["metrics"], again)  # deterministic
+    other = evaluate_column(tables, "a", {**PARAMS, "seed": 1}, full_size=100)["metrics"]
+    assert not np.allclose(result["metrics"]["ci_low"], other["ci_low"], equal_nan=True)
+    for model in ("a", "b"):
+        row = metrics.loc[(model, "auroc")]
+        test = tables["probe"]
+        test = test[(test["model"] == model) & (test["split"] == "test")]
+        assert row["value"] == pytest.approx(roc_auc_score(test["correct"], test["logodds"]))
+        assert row["ci_low"] < row["value"] < row["ci_high"] and row["seeds"] == 1
+        assert np.isnan(row["seed_sd"])
+    # b (noisier) judging a's answers against a judging itself: a paired difference whose
+    # interval is narrower than what the two cells' own intervals would suggest
+    within = result["contrasts"].set_index(["comparison", "metric"]).loc[("within_column", "auroc")]
+    assert (within["a"], within["b"]) == ("b", "a")
+    difference = metrics.loc[("b", "auroc"), "value"] - metrics.loc[("a", "auroc"), "value"]
+    assert within["difference"] == pytest.approx(difference)
+    assert within["ci_high"] < 0  # b is the worse judge here, and the paired interval says so
+    unpaired = (metrics.loc[("a", "auroc"), "ci_high"] - metrics.loc[("a", "auroc"), "ci_low"]) + (
+        metrics.loc[("b", "auroc"), "ci_high"] - metrics.loc[("b", "auroc"), "ci_low"]
+    )
+    assert within["ci_high"] - within["ci_low"] < unpaired
 
 
-def test_single_class_test_split_gives_missing_auroc_with_warning(caplog):
-    metrics = evaluate(_scores(single_class=True), PARAMS).set_index("metric")
-    assert np.isnan(metrics.loc["auroc", "value"]) and np.isnan(metrics.loc["auroc", "ci_low"])
-    assert "AUROC is undefined" in caplog.text
-    assert metrics.loc["accuracy", "value"] == 1.0
+def test_identical_cells_differ_by_exactly_zero():
+    tables = column(noise=(1.0, 1.0))
+    tables["probe"].loc[tables["probe"]["model"] == "b", ["logodds", "p_correct"]] = (
+        tables["probe"].loc[tables["probe"]["model"] == "a", ["logodds", "p_correct"]].to_numpy()
+    )
+    within = evaluate_column(tables, "a", PARAMS, full_size=100)["contrasts"]
+    row = within[(within["comparison"] == "within_column") & (within["metric"] == "auroc")].iloc[0]
+    assert row["difference"] == row["ci_low"] == row["ci_high"] == 0
+
+
+def test_training_seeds_are_averaged_and_widen_the_interval():
+    one = evaluate_column(column(seeds=(0,)), "a", PARAMS, 100)["metrics"]
+    three = evaluate_column(column(seeds=(0, 1, 2)), "a", PARAMS, 100)["metrics"]
+    row = three[(three["model"] == "a") & (three["metric"] == "auroc")].iloc[0]
+    assert row["seeds"] == 3 and row["seed_sd"] > 0
+    tables = column(seeds=(0, 1, 2))["probe"]
+    per_seed = [
+        roc_auc_score(t["correct"], t["logodds"])
+        for _, t in tables[(tables["model"] == "a") & (tables["split"] == "test")].groupby("seed")
+    ]
+    assert row["value"] == pytest.approx(np.mean(per_seed))
+    assert row["seed_sd"] == pytest.approx(np.std(per_seed, ddof=1))
+    assert one.loc[(one["model"] == "a") & (one["metric"] == "auroc"), "seeds"].item() == 1
+
+
+def test_single_class_subjects_are_counted_and_left_out():
+    tables = column(subjects=2)
+    # subject s1 all correct in the test split
+    table = tables["probe"]
+    odd = table["subject"] == "s1"
+    table.loc[odd, "correct"] = 1
+    metrics = evaluate_column(tables, "a", PARAMS, 100)["metrics"].set_index(["model", "metric"])
+    assert metrics.loc[("a", "subjects_single_class"), "value"] == 1
+    test = table[(table["model"] == "a") & (table["split"] == "test") & ~odd]
+    assert metrics.loc[("a", "auroc_subject_mean"), "value"] == pytest.approx(
+        roc_auc_score(test["correct"], test["logodds"])
+    )

@@ -32,6 +32,7 @@ def fake_grid(models, methods, sources=None, seed=0):
                         "value": v,
                         "ci_low": v - 0.05,
                         "ci_high": v + 0.05,
+                        "seed_sd": 0.01 if method == "probe" else np.nan,
                         "n": 100,
                     }
                 )
@@ -122,7 +123,9 @@ def test_columns_without_cells_say_why():
 
 def test_markdown_grid_lists_rows_and_columns():
     text = auroc_markdown(fake_grid(["a", "b"], ["probe"]), layout(["a", "b"], ["probe"]))
-    assert "| Model \\ Trained On | A | B |" in text and "AUROC, pooled [95% CI]" in text
+    assert "| Model \\ Trained On | A | B |" in text
+    assert "(AUROC, pooled: mean over training seeds ± their SD [95% CI]" in text
+    assert "0.010 [" in text  # the seed SD beside the value
     assert text.count("\n| A |") == 1 and "[" in text
 
 

@@ -41,8 +41,9 @@ def test_query_text_tokens_are_those_of_the_whole_string(tokenizer):
     answered = whole(tokenizer, answered_text(PROMPT, ANSWER))
     prompt = whole(tokenizer, PROMPT)
     assert back - stop == len(answered) - len(prompt)
-    ids, answer_end = read_tokens(tokenizer, PROMPT, ANSWER, None)
+    ids, question_end, answer_end = read_tokens(tokenizer, PROMPT, ANSWER, None)
     assert ids == seqs[0] and ids[: answer_end + 1] == answered
+    assert ids[: question_end + 1] == prompt  # the control's read never sees the answer
 
 
 def test_query_answer_tokens_are_read_as_written_after_the_query(tokenizer):

@@ -19,14 +19,35 @@ from crossprobe.methods import METHODS as REGISTRY
 
 pytestmark = pytest.mark.slow
 R = "results/default"
-METHODS = ["probe", "lora", "zero_shot", "source_confidence", "agreement", "agreement_prob"]
+METHODS = [
+    "probe",
+    "lora",
+    "zero_shot",
+    "source_confidence",
+    "agreement",
+    "agreement_prob",
+    "probe_question",
+    "probe_pooled",
+]
+PROBES = ["probe", "probe_question", "probe_pooled"]
 SPLITS = ["train", "calibration", "test"]
-GRID_OUTPUTS = {
-    f"{R}/tables/grid.tsv",
-    f"{R}/tables/grid.md",
-    f"{R}/figures/heatmap.png",
-    f"{R}/figures/heatmap.pdf",
-}
+SEEDS = [0, 1]  # tiny_config's probe seeds
+
+
+def outputs(methods=METHODS, sweep=False) -> set[str]:
+    """What aggregate and the figures write."""
+    files = {
+        f"{R}/tables/{n}"
+        for n in ("grid.tsv", "grid.md", "contrasts.tsv", "sweep.tsv", "curves.tsv")
+    }
+    files |= {f"{R}/figures/{n}" for n in ("heatmap.png", "heatmap.pdf", "contrasts.png")}
+    files |= {
+        f"{R}/figures/{kind}/{m}.png" for kind in ("reliability", "risk_coverage") for m in methods
+    }
+    return files | ({f"{R}/figures/sweep.png"} if sweep else set())
+
+
+GRID_OUTPUTS = outputs()
 
 
 @pytest.fixture(scope="module")
@@ -59,30 +80,56 @@ def reads(models, sources, splits) -> set[str]:
     }
 
 
-def probes(models, sources) -> set[str]:
-    return {f"{R}/probes/{m}/on~{s}.safetensors" for m in models for s in sources}
+def trained(model, train_set, n="all", seed=0) -> str:
+    return f"{model}/on~{train_set}/n~{n}/seed~{seed}"
 
 
-def adapters(models, sources) -> set[str]:
+def probes(models, sources, seeds=SEEDS, features=("answer", "question"), n="all") -> set[str]:
+    """The probes (answer features: the Probe; question features: the control) of cells."""
     return {
-        f"{R}/lora/{m}/on~{s}/{name}"
+        f"{R}/probes/{f}/{trained(m, s, n, seed)}.safetensors"
+        for f in features
         for m in models
         for s in sources
+        for seed in seeds
+    }
+
+
+def pooled(models, seeds=SEEDS) -> set[str]:
+    return probes(models, ["all"], seeds, features=("answer",))
+
+
+def adapters(models, sources, seeds=(0,)) -> set[str]:
+    return {
+        f"{R}/lora/{trained(m, s, seed=seed)}/{name}"
+        for m in models
+        for s in sources
+        for seed in seeds
         for name in ("adapter_model.safetensors", "adapter_config.json")
     }
 
 
-def lora_scores(models, sources, splits=("calibration", "test")) -> set[str]:
+def lora_scores(models, sources, splits=("calibration", "test"), seeds=(0,)) -> set[str]:
     return {
-        f"{R}/lora/{m}/on~{s}/{split}.parquet" for m in models for s in sources for split in splits
+        f"{R}/lora/{trained(m, s, seed=seed)}/scored~{s}/{split}.parquet"
+        for m in models
+        for s in sources
+        for seed in seeds
+        for split in splits
     }
+
+
+def column_outputs(sources) -> set[str]:
+    """What evaluate_column writes for each column."""
+    kinds = ("metrics", "contrasts", "sweep", "curves")
+    return {f"{R}/{k}/on~{s}.tsv" for k in kinds for s in sources}
 
 
 def column_tables(sources, methods=METHODS) -> set[str]:
-    """Score tables of `methods` and the metrics of each column in `sources`."""
-    return {f"{R}/scores/{m}/on~{s}.parquet" for m in methods for s in sources} | {
-        f"{R}/metrics/on~{s}.tsv" for s in sources
-    }
+    """Score tables of `methods` in each column of `sources`, and the columns' evaluations."""
+    return {f"{R}/scores/{m}/on~{s}.parquet" for m in methods for s in sources} | column_outputs(
+        sources
+    )
 
 
 def test_full_tiny_grid(workdir):
@@ -104,6 +151,7 @@ def test_full_tiny_grid(workdir):
         split_files(models, SPLITS)
         | reads(models, models, SPLITS)
         | probes(models, models)
+        | pooled(models)
         | adapters(models, models)
         | lora_scores(models, models)
         | column_tables(models)
@@ -115,6 +163,8 @@ def test_full_tiny_grid(workdir):
         "method",
         "model",
         "trained_on",
+        "n_train",
+        "seed",
         "split",
         "question_id",
         "subject",
@@ -125,6 +175,7 @@ def test_full_tiny_grid(workdir):
         "p_correct",
     ]
     assert set(scores["split"]) == {"calibration", "test"} and set(scores["model"]) == set(models)
+    assert set(scores["seed"]) == set(SEEDS)
     confidence = pd.read_parquet(workdir / f"{R}/scores/source_confidence/on~tiny_b.parquet")
     assert set(confidence["model"]) == {"tiny_b"}  # the source judging itself: one per column
     grid = pd.read_csv(workdir / f"{R}/tables/grid.tsv", sep="\t")
@@ -134,28 +185,46 @@ def test_full_tiny_grid(workdir):
         "trained_on",
         "metric",
         "value",
+        "seed_sd",
         "ci_low",
         "ci_high",
         "n",
+        "seeds",
     ]
     assert set(grid["method"]) == set(METHODS)
     auroc = grid[grid["metric"] == "auroc"]
     assert len(auroc[auroc["method"] == "lora"]) == 4
     assert len(auroc[auroc["method"] == "agreement"]) == 2
     assert len(auroc[auroc["method"] == "source_confidence"]) == 2
+    assert set(auroc.loc[auroc["method"] == "probe", "seeds"]) == {2}
+    assert auroc.loc[auroc["method"] == "probe", "seed_sd"].notna().all()
+    assert {"aurc", "auroc_subject_mean", "subjects_single_class"} <= set(grid["metric"])
+    contrasts = pd.read_csv(workdir / f"{R}/tables/contrasts.tsv", sep="\t")
+    within = contrasts[contrasts["comparison"] == "within_column"]
+    assert (
+        len(within[within["metric"] == "auroc"]) == 2 * 5
+    )  # 2 columns x 5 methods with a diagonal
     assert (workdir / f"{R}/figures/heatmap.png").stat().st_size > 10_000
     assert "LoRA + Prompt" in (workdir / f"{R}/tables/grid.md").read_text()
     log = (workdir / "logs/default/generate_answers/tiny_a/test.log").read_text()
     assert "accuracy" in log and "tokens/s" in log
-    assert (
-        "lora step 2/2" in (workdir / "logs/default/finetune_lora/tiny_a/on~tiny_b.log").read_text()
-    )
+    log = workdir / f"logs/default/finetune_lora/{trained('tiny_a', 'tiny_b')}.log"
+    assert "lora step 2/2" in log.read_text()
     # LoRA provenance sits beside each output, as for every other rule
-    adapter = workdir / f"{R}/lora/tiny_a/on~tiny_b/adapter_model.safetensors"
-    assert json.loads((adapter.parent / (adapter.name + ".provenance.json")).read_text())[
-        "rule"
-    ] == ("finetune_lora")
+    adapter = workdir / f"{R}/lora/{trained('tiny_a', 'tiny_b')}/adapter_model.safetensors"
+    provenance = json.loads((adapter.parent / (adapter.name + ".provenance.json")).read_text())
+    assert provenance["rule"] == "finetune_lora"
     assert not (adapter.parent / "provenance.json").exists()
+    # the pooled probe learned from exactly the union of the columns' training answers
+    fits = [
+        json.loads(
+            Path(
+                f"{workdir}/{R}/probes/answer/{trained('tiny_a', s)}.safetensors.provenance.json"
+            ).read_text()
+        )["training_answers"]
+        for s in ("tiny_a", "tiny_b", "all")
+    ]
+    assert fits[2] == {**fits[0], **fits[1]} == {"tiny_a": 21, "tiny_b": 21}
 
 
 def test_report_builds(workdir):
@@ -179,7 +248,17 @@ def test_report_builds(workdir):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     html = (workdir / "report.html").read_text()
-    for name in ("heatmap.png", "heatmap.pdf", "grid.tsv", "grid.md", "Reading the grid"):
+    for name in (
+        "heatmap.png",
+        "heatmap.pdf",
+        "grid.tsv",
+        "grid.md",
+        "contrasts.tsv",
+        "contrasts.png",
+        "reliability",
+        "risk_coverage",
+        "Reading the grid",
+    ):
         assert name in html, name
 
 
@@ -206,8 +285,44 @@ def test_probe_setting_reruns_probes_only(workdir):
     config["probe"]["mlp"]["lr"] = 0.002
     write_config(workdir, config)
     models = ["tiny_a", "tiny_b"]
-    expected = probes(models, models) | column_tables(models, ["probe"]) | GRID_OUTPUTS
+    expected = (
+        probes(models, models) | pooled(models) | column_tables(models, PROBES) | GRID_OUTPUTS
+    )
     assert run_workflow(workdir) == expected
+
+
+def test_adding_a_training_seed_adds_only_that_seeds_jobs(workdir):
+    config = config_of(workdir)
+    config["probe"]["seeds"] = [0, 1, 2]
+    write_config(workdir, config)
+    models = ["tiny_a", "tiny_b"]
+    expected = (
+        probes(models, models, seeds=[2])
+        | pooled(models, seeds=[2])
+        | column_tables(models, PROBES)  # light: the column's tables gain the seed
+        | GRID_OUTPUTS
+    )
+    assert run_workflow(workdir) == expected
+    grid = pd.read_csv(workdir / f"{R}/tables/grid.tsv", sep="\t")
+    assert set(grid.loc[grid["method"] == "probe", "seeds"]) == {3}
+
+
+def test_a_training_size_sweep_adds_only_each_sizes_jobs(workdir):
+    config = config_of(workdir)
+    config["sweep"] = {"train_sizes": [8]}
+    write_config(workdir, config)
+    models = ["tiny_a", "tiny_b"]
+    swept = probes(models, models, seeds=[0], features=("answer",), n=8)
+    sweep_outputs = column_tables(models, ["probe"]) | outputs(sweep=True)
+    assert run_workflow(workdir) == swept | sweep_outputs
+    config["sweep"]["train_sizes"] = [4, 8]
+    write_config(workdir, config)
+    assert run_workflow(workdir) == probes(models, models, [0], ("answer",), 4) | sweep_outputs
+    sweep = pd.read_csv(workdir / f"{R}/tables/sweep.tsv", sep="\t")
+    probe = sweep[(sweep["metric"] == "auroc") & (sweep["model"] == "tiny_a")]
+    # each column: the two subsets and the grid's estimator (all 21 answers left after the hold-out)
+    assert sorted(probe.loc[probe["trained_on"] == "tiny_b", "n_train"]) == [4, 8, 21]
+    assert (workdir / f"{R}/figures/sweep.png").stat().st_size > 10_000
 
 
 def test_one_models_lora_setting_reruns_its_lora_row_only(workdir):
@@ -219,7 +334,7 @@ def test_one_models_lora_setting_reruns_its_lora_row_only(workdir):
         adapters(["tiny_a"], models)
         | lora_scores(["tiny_a"], models)
         | column_tables(models, ["lora"])
-        | GRID_OUTPUTS
+        | outputs(sweep=True)
     )
     assert run_workflow(workdir) == expected
 
@@ -227,22 +342,20 @@ def test_one_models_lora_setting_reruns_its_lora_row_only(workdir):
 def test_editing_a_library_module_reruns_the_rules_that_import_it(workdir):
     module = workdir / "scripts/crossprobe/metrics.py"
     module.write_text(module.read_text() + "\n# edited\n")
-    expected = {f"{R}/metrics/on~{s}.tsv" for s in ("tiny_a", "tiny_b")} | GRID_OUTPUTS
-    assert run_workflow(workdir) == expected
+    assert run_workflow(workdir) == column_outputs(["tiny_a", "tiny_b"]) | outputs(sweep=True)
 
 
-def test_split_files_rebuilt(changed: set, splits, models=("tiny_a", "tiny_b")) -> set:
+def test_split_files_rebuilt(splits, models=("tiny_a", "tiny_b")) -> set:
     """What a change of `splits`' questions reruns: their answers, grades, reads and LoRA
-    scores, every score table and metric, the grid; never a probe or an adapter (unless the
-    calibration split changes: the probe stops early on it)."""
+    scores, every score table and the columns' evaluations, the tables and figures; never a
+    probe or an adapter."""
     scored = [s for s in splits if s != "train"]
     return (
         split_files(models, splits)
         | reads(models, models, splits)
         | lora_scores(models, models, scored)
         | column_tables(models)
-        | GRID_OUTPUTS
-        | changed
+        | outputs(sweep=True)
     )
 
 
@@ -253,7 +366,7 @@ def test_new_test_dataset_reruns_the_test_split_and_retrains_nothing(workdir):
     config = config_of(workdir)
     config["data"]["splits"]["test"]["datasets"] = ["openbookqa"]
     write_config(workdir, config)
-    assert run_workflow(workdir) == test_split_files_rebuilt(set(), ["test"])
+    assert run_workflow(workdir) == test_split_files_rebuilt(["test"])
     questions = pd.read_parquet(workdir / f"{R}/questions/test.parquet")
     assert set(questions["dataset"]) == {"openbookqa"}
 
@@ -262,7 +375,7 @@ def test_test_size_reruns_the_test_split_and_retrains_nothing(workdir):
     config = config_of(workdir)
     config["data"]["splits"]["test"]["size"] = 20
     write_config(workdir, config)
-    assert run_workflow(workdir) == test_split_files_rebuilt(set(), ["test"])
+    assert run_workflow(workdir) == test_split_files_rebuilt(["test"])
 
 
 def test_calibration_size_reruns_what_reads_calibration(workdir):
@@ -271,7 +384,7 @@ def test_calibration_size_reruns_what_reads_calibration(workdir):
     write_config(workdir, config)
     # the test split draws from other datasets now, so only calibration changes; no estimator
     # is trained on it (checkpoints are selected on a hold-out of the training answers)
-    assert run_workflow(workdir) == test_split_files_rebuilt(set(), ["calibration"])
+    assert run_workflow(workdir) == test_split_files_rebuilt(["calibration"])
 
 
 def labelled_answers(path: Path) -> Path:
@@ -309,15 +422,21 @@ def test_adding_an_answer_set_column_computes_only_that_column(workdir):
         }
     }
     write_config(workdir, config)
-    models, trained = ["tiny_a", "tiny_b"], ["probe", "lora", "zero_shot"]
+    models = ["tiny_a", "tiny_b"]
+    in_api = ["probe", "lora", "zero_shot", "probe_question", "probe_pooled"]
     expected = (
         {f"{R}/imported/api/{s}.parquet" for s in SPLITS}
         | reads(models, ["api"], SPLITS)
-        | probes(models, ["api"])
+        | probes(models, ["api"], seeds=[0, 1, 2])
+        | probes(models, ["api"], seeds=[0], features=("answer",), n=4)
+        | probes(models, ["api"], seeds=[0], features=("answer",), n=8)
         | adapters(models, ["api"])
         | lora_scores(models, ["api"])
-        | column_tables(["api"], trained)
-        | GRID_OUTPUTS
+        | column_tables(["api"], in_api)
+        # the pooled probes learn from every column: they gain the new one's answers
+        | pooled(models, seeds=[0, 1, 2])
+        | column_tables(models, ["probe_pooled"])
+        | outputs(sweep=True)
     )
     assert run_workflow(workdir) == expected
     markdown = (workdir / f"{R}/tables/grid.md").read_text()
@@ -336,19 +455,22 @@ def test_adding_a_model_computes_only_its_row_and_column(workdir, tiny_models):
     old = ["tiny_a", "tiny_b"]
     models = old + ["tiny_c"]
     new_cells = [(m, s) for m in models for s in models + ["api"] if "tiny_c" in (m, s)]
+    seeds = [0, 1, 2]
     expected = (
         split_files(["tiny_c"], SPLITS) - {f"{R}/questions/{s}.parquet" for s in SPLITS}
         | {f"{R}/models/tiny_c/model.json"}
         | {f for m, s in new_cells for f in reads([m], [s], SPLITS)}
-        | {f for m, s in new_cells for f in probes([m], [s])}
+        | {f for m, s in new_cells for f in probes([m], [s], seeds)}
+        | {f for m, s in new_cells for n in (4, 8) for f in probes([m], [s], [0], ("answer",), n)}
         | {f for m, s in new_cells for f in adapters([m], [s])}
         | {f for m, s in new_cells for f in lora_scores([m], [s])}
+        | pooled(models, seeds)  # every pooled probe gains the new column's answers
         | column_tables(["tiny_c"])
         # the old columns gain a row: their tables are rewritten, except source confidence
         # (the source judging itself), which no other row touches
         | column_tables(old, [m for m in METHODS if m != "source_confidence"])
-        | column_tables(["api"], ["probe", "lora", "zero_shot"])
-        | GRID_OUTPUTS
+        | column_tables(["api"], ["probe", "lora", "zero_shot", "probe_question", "probe_pooled"])
+        | outputs(sweep=True)
     )
     assert built == expected
     grid = pd.read_csv(workdir / f"{R}/tables/grid.tsv", sep="\t")
@@ -441,3 +563,30 @@ def test_open_answers_graded_by_a_judge_loaded_once_per_answering_model(tiny_mod
     # the training answers' verdicts came from the store: only the new test answers met the judge
     assert "8 answers: 8 judged before, 0 to judge" in log
     assert "6 answers: 0 judged before, 6 to judge" in log
+
+
+def test_pooled_lora_is_trained_once_per_estimator_and_scored_per_column(tiny_models, tmp_path):
+    config = tiny_config(tiny_models)
+    config["methods"] = ["lora", "lora_pooled"]
+    workdir = make_workdir(tmp_path / "pooled", config)
+    built = run_workflow(workdir)
+    models = ["tiny_a", "tiny_b"]
+    assert adapters(models, ["all"]) <= built and adapters(models, models) <= built
+    assert {
+        f"{R}/lora/{trained(m, 'all')}/scored~{s}/{split}.parquet"
+        for m in models
+        for s in models
+        for split in ("calibration", "test")
+    } <= built
+    provenance = json.loads(
+        (
+            workdir
+            / f"{R}/lora/{trained('tiny_a', 'all')}/adapter_model.safetensors.provenance.json"
+        ).read_text()
+    )
+    assert provenance["training_answers"] == {"tiny_a": 21, "tiny_b": 21}
+    contrasts = pd.read_csv(workdir / f"{R}/tables/contrasts.tsv", sep="\t")
+    cell = contrasts[(contrasts["comparison"] == "within_cell") & (contrasts["metric"] == "auroc")]
+    assert len(cell) == 4 and set(zip(cell["a"], cell["b"], strict=True)) == {
+        ("lora", "lora_pooled")
+    }

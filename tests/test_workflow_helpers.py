@@ -16,6 +16,7 @@ from crossprobe.workflow import (
     generated_splits,
     lora_params,
     module_inputs,
+    replicates,
     score_inputs,
     wildcard_patterns,
 )
@@ -28,7 +29,14 @@ def names(script):
 
 
 def test_library_inputs_follow_imports_transitively_and_no_further():
-    assert names("evaluate_column.py") == {"__init__.py", "job.py", "metrics.py", "calibration.py"}
+    assert names("evaluate_column.py") == {
+        "__init__.py",
+        "job.py",
+        "metrics.py",
+        "calibration.py",
+        "evaluation.py",
+        "splits.py",
+    }
     # the probe rules read cached features: they must not depend on the model code
     assert "lm.py" not in names("fit_probe.py") and "features.py" in names("fit_probe.py")
     assert "lm.py" not in names("score_column.py")
@@ -83,14 +91,27 @@ def test_a_method_added_to_the_registry_alone_gets_cells_inputs_and_a_title(regi
     assert wildcard_patterns(config)["method"] == "probe|oracle"
 
 
-def test_score_inputs_by_scorer():
+def test_score_inputs_by_scorer_with_every_replicate():
     config = grid_config(models=("a", "b"))
+    config.update(
+        probe={"seeds": [0, 1]},
+        lora={"seeds": [3]},
+        sweep={"train_sizes": [10], "methods": ["probe"], "seeds": [0]},
+    )
+    assert replicates(config, "probe", "a") == [("all", 0), ("all", 1), ("10", 0)]
+    assert replicates(config, "probe_pooled", "a") == [("all", 0), ("all", 1)]  # not swept
+    assert replicates(config, "zero_shot", "a") == [("all", None)]
     probe = score_inputs(config, "probe", "b")
-    assert probe["probe/a/"] == "results/exp/probes/a/on~b.safetensors"
+    assert probe["probe/a/all/1"] == "results/exp/probes/answer/a/on~b/n~all/seed~1.safetensors"
+    assert probe["probe/a/10/0"] == "results/exp/probes/answer/a/on~b/n~10/seed~0.safetensors"
     assert probe["reads/a/test"] == "results/exp/activations/a/on~b/test.safetensors"
     assert "reads/a/train" not in probe  # only the scored splits are scored
+    question = score_inputs(config, "probe_question", "b")
+    assert question["probe/a/all/0"].startswith("results/exp/probes/question/a/on~b/")
+    pooled = score_inputs(config, "probe_pooled", "b")
+    assert pooled["probe/a/all/0"] == "results/exp/probes/answer/a/on~all/n~all/seed~0.safetensors"
     lora = score_inputs(config, "lora", "b")
-    assert lora["lora/a/calibration"] == "results/exp/lora/a/on~b/calibration.parquet"
+    assert lora["lora/a/all/3/test"] == "results/exp/lora/a/on~b/n~all/seed~3/scored~b/test.parquet"
     agreement = score_inputs(config, "agreement", "b")
     assert agreement["own/a/test"] == "results/exp/graded/a/test.parquet"
 
@@ -138,3 +159,57 @@ def test_a_models_lora_overrides_only_its_own_keys():
     config = {"lora": {"r": 8, "lr": 1e-4}, "models": {"a": {"lora": {"r": 2}}, "b": {}}}
     assert lora_params(config, "a") == {"r": 2, "lr": 1e-4}
     assert lora_params(config, "b") == {"r": 8, "lr": 1e-4}
+
+
+def test_sweep_subsets_are_nested_and_the_pooled_set_is_exactly_the_union():
+    import pandas as pd
+
+    from crossprobe.splits import selection_split, training_answers
+
+    ids = [f"q{i}" for i in range(50)]
+    full, held = selection_split(ids, 0.1, seed=0)
+    subsets = [selection_split(ids, 0.1, seed=0, size=n)[0] for n in (5, 10, 20)]
+    for small, large in zip(subsets, subsets[1:] + [full], strict=False):
+        assert list(large[: len(small)]) == list(small)  # a prefix: the smaller is inside
+    assert all(not set(s) & set(held) for s in subsets)
+    with pytest.raises(ValueError, match="sweep.train_sizes: 46 training answers asked"):
+        selection_split(ids, 0.1, seed=0, size=46)
+    tables = {
+        source: pd.DataFrame({"question_id": [f"{source}{i}" for i in range(20)], "correct": 1})
+        for source in ("a", "b")
+    }
+    pooled, pooled_held = training_answers(tables, 0.1, seed=0)
+    alone = {s: training_answers({s: t}, 0.1, seed=0) for s, t in tables.items()}
+    assert set(pooled["question_id"]) == set().union(*(a[0]["question_id"] for a in alone.values()))
+    assert set(pooled_held["question_id"]) == set().union(
+        *(a[1]["question_id"] for a in alone.values())
+    )
+    assert pooled.groupby("source").size().to_dict() == {"a": 18, "b": 18}
+
+
+def test_a_local_models_identity_follows_its_weights_not_its_path(tmp_path):
+    from conftest import build_tiny_model
+    from crossprobe.weights import local_files, weights_fingerprint
+
+    path = build_tiny_model(tmp_path / "model", seed=1)
+    weights = {"local": str(path)}
+    before = weights_fingerprint(weights, {"path": str(path)})
+    sizes = {p.name: p.stat().st_size for p in local_files(path)}
+    build_tiny_model(path, seed=2)  # new weights, same directory, same file sizes
+    assert {p.name: p.stat().st_size for p in local_files(path)} == sizes
+    assert weights_fingerprint(weights, {"path": str(path)}) != before
+    # the files are prepare_model's inputs: replacing them reruns it, and all that follows
+    assert {"config.json", "model.safetensors"} <= {p.name for p in local_files(path)}
+
+
+def test_a_job_removes_the_provenance_its_outputs_had(tmp_path):
+    from types import SimpleNamespace
+
+    from crossprobe.job import provenance_path, start
+
+    output = tmp_path / "adapter_model.safetensors"
+    stale = provenance_path(output)
+    stale.write_text("{}")
+    job = SimpleNamespace(output=[str(output)], log=[str(tmp_path / "job.log")], threads=1)
+    start(job)
+    assert not stale.exists()  # a job killed now leaves no provenance beside a missing output

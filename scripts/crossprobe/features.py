@@ -20,12 +20,14 @@ def save_reads(path: Path, arrays: dict, question_ids: list, layers) -> None:
 
 
 def load_reads(path: Path) -> tuple[dict, list]:
-    """({name: array}, question ids); features come flattened to float32 (n, layers * d)."""
+    """({name: array}, question ids); features ("answer_features", "question_features") come
+    flattened to float32 (n, layers * d)."""
     with safe_open(str(path), framework="numpy") as handle:
         ids = json.loads(handle.metadata()["question_ids"])
         arrays = {k: handle.get_tensor(k) for k in handle.keys()}
-    features = arrays["features"].astype(np.float32)
-    arrays["features"] = features.reshape(len(features), -1)
+    for name in ("answer_features", "question_features"):
+        features = arrays[name].astype(np.float32)
+        arrays[name] = features.reshape(len(features), -1)
     return arrays, ids
 
 
@@ -42,8 +44,11 @@ def aligned(array: np.ndarray, ids: list, graded: pd.DataFrame, what: str) -> np
     return array[[row_of[q] for q in graded["question_id"]]]
 
 
-def labelled_features(path: Path, graded: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(features, 0/1 labels) of one split, in the graded table's order."""
+def labelled_features(
+    path: Path, graded: pd.DataFrame, features: str = "answer"
+) -> tuple[np.ndarray, np.ndarray]:
+    """(features read at the answer or at the question, 0/1 labels) of one split, in the graded
+    table's order."""
     arrays, ids = load_reads(path)
-    x = aligned(arrays["features"], ids, graded, str(path))
+    x = aligned(arrays[f"{features}_features"], ids, graded, str(path))
     return x, graded["correct"].to_numpy().astype(np.int64)

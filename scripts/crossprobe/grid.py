@@ -1,14 +1,22 @@
-"""The `aggregate` stage's markdown: one AUROC grid per method, rows Model, columns Trained On."""
+"""The `aggregate` stage's markdown: one grid per method (rows Model, columns Trained On) of the
+headline AUROC, the paired within-column contrasts (the paper's claim), and the best method per
+cell."""
 
+import numpy as np
 import pandas as pd
 
-from crossprobe.methods import title
+from crossprobe.methods import METHODS, title
+
+
+def trained(method: str) -> bool:
+    return method in METHODS and METHODS[method].trained
 
 
 def cell_text(row) -> str:
     if pd.isna(row["value"]):
         return "n/a"
-    return f"{row['value']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+    sd = "" if pd.isna(row["seed_sd"]) else f" ± {row['seed_sd']:.3f}"
+    return f"{row['value']:.3f}{sd} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
 
 
 def auroc_markdown(grid: pd.DataFrame, layout: dict) -> str:
@@ -19,8 +27,9 @@ def auroc_markdown(grid: pd.DataFrame, layout: dict) -> str:
     lines = []
     for method in layout["methods"]:
         rows = auroc[auroc["method"] == method].set_index(["model", "trained_on"])
+        seeds = ": mean over training seeds ± their SD" if trained(method) else ""
         lines += [
-            f"**{title(method)}** ({layout['headline_label']} [95% CI]; "
+            f"**{title(method)}** ({layout['headline_label']}{seeds} [95% CI]; "
             "row = Model, column = Trained On)",
             "",
             "| Model \\ Trained On | " + " | ".join(names[s] for s in columns) + " |",
@@ -35,46 +44,85 @@ def auroc_markdown(grid: pd.DataFrame, layout: dict) -> str:
     return "\n".join(lines)
 
 
-def winners(grid: pd.DataFrame, metric: str = "auroc") -> pd.DataFrame:
-    """Per cell: the method with the highest AUROC, the runner-up, and whether the best one's
-    interval lies wholly above the runner-up's (the difference is then not bootstrap noise)."""
-    auroc = grid[(grid["metric"] == metric) & grid["value"].notna()]
+def difference_text(row) -> str:
+    return f"{row['difference']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]"
+
+
+def excludes_zero(row) -> bool:
+    return bool(row["ci_low"] > 0 or row["ci_high"] < 0)
+
+
+def contrasts_markdown(contrasts: pd.DataFrame, layout: dict) -> str:
+    """Within each column: each estimator against the source judging itself."""
+    names = layout["names"]
+    within = contrasts[
+        (contrasts["comparison"] == "within_column") & (contrasts["metric"] == layout["headline"])
+    ]
+    lines = [
+        f"**Judging another model vs. judging itself** ({layout['headline_label']}; paired "
+        "bootstrap over the column's test answers and the training seeds; 95% CI)",
+        "",
+        "| Method | Trained On | Model | Model − Trained On itself | interval excludes 0 |",
+        "|---|---|---|---|---|",
+    ]
+    for row in within.itertuples(index=False):
+        row = row._asdict()
+        lines.append(
+            f"| {title(row['method'])} | {names[row['column']]} | {names[row['model']]} | "
+            f"{difference_text(row)} | {'yes' if excludes_zero(row) else 'no'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def winners(grid: pd.DataFrame, contrasts: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per cell: the method with the highest value, the runner-up, and whether the paired
+    interval of their difference excludes 0."""
+    scored = grid[(grid["metric"] == metric) & grid["value"].notna()]
+    paired = contrasts[(contrasts["comparison"] == "within_cell") & (contrasts["metric"] == metric)]
     rows = []
-    for (model, source), cell in auroc.groupby(["model", "trained_on"], sort=False):
+    for (model, source), cell in scored.groupby(["model", "trained_on"], sort=False):
         ranked = cell.sort_values("value", ascending=False)
         best = ranked.iloc[0]
         second = ranked.iloc[1] if len(ranked) > 1 else None
+        separated = False
+        if second is not None:
+            pair = paired[
+                (paired["model"] == model)
+                & (paired["column"] == source)
+                & (paired[["a", "b"]].apply(set, axis=1) == {best["method"], second["method"]})
+            ]
+            separated = bool(len(pair)) and excludes_zero(pair.iloc[0])
         rows.append(
             {
                 "model": model,
                 "trained_on": source,
                 "best": best["method"],
-                "best_auroc": best["value"],
+                "best_value": best["value"],
                 "runner_up": None if second is None else second["method"],
-                "runner_up_auroc": None if second is None else second["value"],
-                "separated": second is not None and best["ci_low"] > second["ci_high"],
+                "runner_up_value": np.nan if second is None else second["value"],
+                "separated": separated,
             }
         )
     return pd.DataFrame(rows)
 
 
-def winners_markdown(grid: pd.DataFrame, layout: dict) -> str:
+def winners_markdown(grid: pd.DataFrame, contrasts: pd.DataFrame, layout: dict) -> str:
     names = layout["names"]
-    table = winners(grid, layout["headline"])
+    table = winners(grid, contrasts, layout["headline"])
     lines = [
-        "**Best method per cell** (highest AUROC; separated = its 95% interval lies above the "
-        "runner-up's)",
+        f"**Best method per cell** ({layout['headline_label']}; separated = the paired 95% "
+        "interval of best − runner-up excludes 0)",
         "",
         "| Model | Trained On | best | runner-up | separated |",
         "|---|---|---|---|---|",
     ]
     for row in table.itertuples():
         second = (
-            "—" if row.runner_up is None else f"{title(row.runner_up)} ({row.runner_up_auroc:.3f})"
+            "—" if row.runner_up is None else f"{title(row.runner_up)} ({row.runner_up_value:.3f})"
         )
         lines.append(
             f"| {names[row.model]} | {names[row.trained_on]} | "
-            f"{title(row.best)} ({row.best_auroc:.3f}) | {second} | "
+            f"{title(row.best)} ({row.best_value:.3f}) | {second} | "
             f"{'yes' if row.separated else 'no'} |"
         )
     return "\n".join(lines) + "\n"

@@ -21,10 +21,12 @@ class Method:
     name: str
     title: str  # panel title in the figure and the tables
     scorer: str  # where raw P(correct) comes from: probe | query | lora | baseline
-    trained: bool  # learns from the Trained On column's training answers
+    trained: bool  # learns from training answers: has training seeds (and a size sweep)
     diagonal: bool = True  # has cells where the estimator judges its own answers
     self_only: bool = False  # only those cells: one value per column, drawn as one row
     needs: frozenset = frozenset()
+    features: str = "answer"  # probes: the estimator's read at the answer, or at the question
+    pooled: bool = False  # trained once on every column's training answers, scored per column
 
     def has_cell(self, model: str, source: str) -> bool:
         if self.self_only:
@@ -36,7 +38,19 @@ METHODS = {
     m.name: m
     for m in (
         Method("probe", "Probe", scorer="probe", trained=True),
+        # the control: can the estimator tell correct answers from the question alone?
+        Method(
+            "probe_question",
+            "Question-only probe",
+            scorer="probe",
+            trained=True,
+            features="question",
+        ),
+        Method("probe_pooled", "Probe, all sources", scorer="probe", trained=True, pooled=True),
         Method("lora", "LoRA + Prompt", scorer="lora", trained=True),
+        Method(
+            "lora_pooled", "LoRA + Prompt, all sources", scorer="lora", trained=True, pooled=True
+        ),
         Method("zero_shot", "Zero-shot query", scorer="query", trained=False),
         Method(
             "source_confidence",

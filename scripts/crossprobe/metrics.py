@@ -1,124 +1,134 @@
-"""The `evaluate_column` stage: AUROC, ECE (two variants), Brier and accuracy of every cell of one
-column, with bootstrap CIs. AUROC ranks the log-odds (never saturated probabilities).
+"""Metrics of P(correct) against correctness, for a whole bootstrap at once.
 
-- `ece`: the paper's definition: 10 equal-width bins on P(correct), |mean P - accuracy| weighted by
-  bin size.
-- `ece_toplabel`: the variant the authors' code computes: confidence max(p, 1-p) binned against
-  whether the thresholded prediction (p >= 0.5) is right. Their code drops confidence exactly 1.0;
-  here it falls in the last bin.
-- `auroc_subject_mean`: AUROC per subject, averaged over subjects (the paper's aggregation);
-  subjects with a single class are left out.
-AUROC of a single-class sample is undefined: NaN, never 0.5.
+A bootstrap resample of n test answers is a row of counts (how often each answer is drawn), so
+every metric here takes a (draws x n) weight matrix and returns one value per draw; a row of ones
+is the sample itself. AUROC ranks the log-odds (never saturated probabilities).
+
+- `auroc`: rank-based, ties count half; NaN for a single class (never 0.5). Equals scikit-learn's.
+- `auroc_subject_mean`: the AUROC of each subject, averaged over subjects (the paper's
+  aggregation); subjects with a single class are left out (and counted).
+- `ece`: the paper's definition: 10 equal-width bins on P(correct), |mean P - accuracy|
+  weighted by bin size. `ece_toplabel`: the authors' code's variant, confidence max(p, 1-p)
+  binned against whether the thresholded prediction (p >= 0.5) is right (their code drops
+  confidence exactly 1.0; here it falls in the last bin).
+- `brier`: mean (p - correct)^2. `aurc`: area under the risk-coverage curve (keep answers from
+  the most to the least confident; the mean over coverages of the error rate among those kept).
 """
 
-import logging
-
 import numpy as np
-import pandas as pd
-from scipy.stats import rankdata
-
-from crossprobe.calibration import sigmoid
-
-log = logging.getLogger(__name__)
 
 
-def auroc(y, p) -> float:
-    """Rank-based AUROC (ties count half), NaN for a single class; equals sklearn's."""
+def _ones(n: int) -> np.ndarray:
+    return np.ones((1, n))
+
+
+def weighted_auroc(y, z, weights) -> np.ndarray:
+    """AUROC of scores `z` for 0/1 labels `y` under each row of `weights`."""
     y = np.asarray(y, dtype=bool)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(np.asarray(p, dtype=np.float64))
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    z = np.asarray(z, dtype=np.float64)
+    order = np.argsort(z, kind="stable")
+    sorted_z = z[order]
+    starts = np.flatnonzero(np.r_[True, sorted_z[1:] != sorted_z[:-1]]) if len(z) else []
+    w = np.atleast_2d(weights)[:, order]
+    if not len(z):
+        return np.full(len(w), np.nan)
+    pos = np.add.reduceat(w * y[order], starts, axis=1)
+    neg = np.add.reduceat(w * ~y[order], starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg
+    wins = (pos * (below + 0.5 * neg)).sum(axis=1)
+    total = pos.sum(axis=1) * neg.sum(axis=1)
+    return np.where(total > 0, wins / np.where(total > 0, total, 1), np.nan)
 
 
-def calibration_error(confidence, hit, bins: int) -> float:
+def weighted_subject_auroc(y, z, subjects, weights) -> tuple[np.ndarray, np.ndarray]:
+    """(mean over subjects of the per-subject AUROC, subjects used) per draw; a subject with a
+    single class in a draw is left out of that draw's mean."""
+    y, z, subjects = np.asarray(y), np.asarray(z), np.asarray(subjects)
+    w = np.atleast_2d(weights)
+    per_subject = np.stack(
+        [
+            weighted_auroc(y[subjects == s], z[subjects == s], w[:, subjects == s])
+            for s in np.unique(subjects)
+        ]
+    )
+    used = np.sum(~np.isnan(per_subject), axis=0)
+    total = np.nansum(per_subject, axis=0)
+    return np.where(used > 0, total / np.maximum(used, 1), np.nan), used
+
+
+def weighted_mean(values, weights) -> np.ndarray:
+    w = np.atleast_2d(weights)
+    return (w @ np.asarray(values, dtype=np.float64)) / w.sum(axis=1)
+
+
+def weighted_calibration_error(confidence, hit, weights, bins: int) -> np.ndarray:
+    """Expected calibration error with `bins` equal-width bins, per draw."""
     confidence = np.asarray(confidence, dtype=np.float64)
     hit = np.asarray(hit, dtype=np.float64)
-    if len(confidence) == 0:
-        return float("nan")
+    w = np.atleast_2d(weights)
     which = np.minimum((confidence * bins).astype(int), bins - 1)
-    total = 0.0
-    for b in range(bins):
-        in_bin = which == b
-        if in_bin.any():
-            total += in_bin.mean() * abs(confidence[in_bin].mean() - hit[in_bin].mean())
-    return float(total)
+    total = w.sum(axis=1)
+    error = np.zeros(len(w))
+    for b in np.unique(which):
+        inside = which == b
+        mass = w[:, inside].sum(axis=1)
+        gap = np.abs(w[:, inside] @ confidence[inside] - w[:, inside] @ hit[inside])
+        error += np.where(mass > 0, gap / total, 0.0)
+    return error
+
+
+def weighted_aurc(y, p, weights) -> np.ndarray:
+    order = np.argsort(-np.asarray(p, dtype=np.float64), kind="stable")
+    errors = 1.0 - np.asarray(y, dtype=np.float64)[order]
+    w = np.atleast_2d(weights)[:, order]
+    kept = np.cumsum(w, axis=1)
+    wrong = np.cumsum(w * errors, axis=1)
+    risk = np.where(kept > 0, wrong / np.where(kept > 0, kept, 1), 0.0)
+    return (w * risk).sum(axis=1) / w.sum(axis=1)
+
+
+def metric_draws(y, z, p, p_raw, subjects, weights, bins: int) -> dict[str, np.ndarray]:
+    """Every metric of one scored replicate, one value per row of `weights`."""
+    y = np.asarray(y)
+    p = np.asarray(p, dtype=np.float64)
+    subject_mean, used = weighted_subject_auroc(y, z, subjects, weights)
+    return {
+        "auroc": weighted_auroc(y, z, weights),
+        "auroc_subject_mean": subject_mean,
+        "subjects_used": used.astype(np.float64),
+        "ece": weighted_calibration_error(p, y, weights, bins),
+        "ece_toplabel": weighted_calibration_error(
+            np.maximum(p, 1 - p), (p >= 0.5) == y, weights, bins
+        ),
+        "ece_uncalibrated": weighted_calibration_error(p_raw, y, weights, bins),
+        "brier": weighted_mean((p - y) ** 2, weights),
+        "aurc": weighted_aurc(y, p, weights),
+        "accuracy": weighted_mean(y, weights),
+    }
+
+
+def auroc(y, z) -> float:
+    return float(weighted_auroc(y, z, _ones(len(y)))[0])
+
+
+def auroc_subject_mean(y, z, subjects) -> float:
+    return float(weighted_subject_auroc(y, z, subjects, _ones(len(y)))[0][0])
 
 
 def ece(y, p, bins: int = 10) -> float:
-    return calibration_error(p, y, bins)
+    return float(weighted_calibration_error(p, y, _ones(len(y)), bins)[0])
 
 
 def ece_toplabel(y, p, bins: int = 10) -> float:
     p = np.asarray(p, dtype=np.float64)
-    predicted = p >= 0.5
-    return calibration_error(np.maximum(p, 1 - p), predicted == np.asarray(y, dtype=bool), bins)
+    hit = (p >= 0.5) == np.asarray(y, dtype=bool)
+    return float(weighted_calibration_error(np.maximum(p, 1 - p), hit, _ones(len(p)), bins)[0])
 
 
 def brier(y, p) -> float:
-    return float(np.mean((np.asarray(p, dtype=np.float64) - np.asarray(y)) ** 2))
+    squared = (np.asarray(p, dtype=np.float64) - np.asarray(y)) ** 2
+    return float(weighted_mean(squared, _ones(len(squared)))[0])
 
 
-def macro_auroc(y, p, subjects) -> float:
-    y, p, subjects = np.asarray(y), np.asarray(p), np.asarray(subjects)
-    per_subject = [auroc(y[subjects == s], p[subjects == s]) for s in np.unique(subjects)]
-    per_subject = [a for a in per_subject if not np.isnan(a)]
-    return float(np.mean(per_subject)) if per_subject else float("nan")
-
-
-def point_metrics(y, z, p, p_raw, subjects, bins: int) -> dict:
-    return {
-        "auroc": auroc(y, z),
-        "auroc_subject_mean": macro_auroc(y, z, subjects),
-        "ece": ece(y, p, bins),
-        "ece_toplabel": ece_toplabel(y, p, bins),
-        "ece_uncalibrated": ece(y, p_raw, bins),
-        "brier": brier(y, p),
-        "accuracy": float(np.mean(y)) if len(y) else float("nan"),
-    }
-
-
-def evaluate(scores: pd.DataFrame, params: dict) -> pd.DataFrame:
-    """Tidy metrics (metric, value, ci_low, ci_high, n) on the test rows of a scores table."""
-    test = scores[scores["split"] == "test"]
-    y = test["correct"].to_numpy()
-    z = test["logodds"].to_numpy()
-    p = test["p_correct"].to_numpy()
-    p_raw = sigmoid(test["logodds_raw"].to_numpy())
-    subjects = test["subject"].to_numpy()
-    bins = params["ece_bins"]
-    point = point_metrics(y, z, p, p_raw, subjects, bins)
-    if np.isnan(point["auroc"]):
-        log.warning("the test split has a single class (%d examples): AUROC is undefined", len(y))
-    rng = np.random.default_rng(params["seed"])
-    draws = {name: [] for name in point}
-    for _ in range(params["bootstrap"]):
-        i = rng.integers(0, len(y), len(y))
-        for name, value in point_metrics(y[i], z[i], p[i], p_raw[i], subjects[i], bins).items():
-            draws[name].append(value)
-    alpha = (1 - params["ci"]) / 2
-    rows = []
-    for name, value in point.items():
-        values = np.asarray(draws[name])
-        values = values[~np.isnan(values)]
-        low, high = (
-            np.quantile(values, [alpha, 1 - alpha])
-            if len(values) and not np.isnan(value)
-            else (np.nan, np.nan)
-        )
-        rows.append({"metric": name, "value": value, "ci_low": low, "ci_high": high, "n": len(y)})
-    return pd.DataFrame(rows)
-
-
-def evaluate_column(tables: dict, params: dict) -> pd.DataFrame:
-    """Tidy metrics of every cell in {method: scores table} of one column."""
-    frames = []
-    for name, table in tables.items():
-        for (model, source), cell in table.groupby(["model", "trained_on"], sort=False):
-            metrics = evaluate(cell, params)
-            metrics.insert(0, "trained_on", source)
-            metrics.insert(0, "model", model)
-            metrics.insert(0, "method", name)
-            frames.append(metrics)
-    return pd.concat(frames, ignore_index=True)
+def aurc(y, p) -> float:
+    return float(weighted_aurc(y, p, _ones(len(y)))[0])

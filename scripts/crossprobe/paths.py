@@ -2,7 +2,10 @@
 adapters alike. Every experiment (config key `experiment`) has its own tree.
 
 {model}: an estimator (or any model that runs); {source}: whose graded answers (a column of the
-grid, "Trained On"); {split}: train, calibration or test; {method}: a method of the registry.
+grid, "Trained On"); {split}: train, calibration or test; {method}: a method of the registry;
+{train_set}: the column a trained estimator learned from, or "all" (pooled over every column);
+{n_train}: "all" its training answers, or a sweep size; {seed}: its training seed; {features}:
+what a probe reads, "answer" or "question".
 """
 
 RESULTS = "results/{experiment}"
@@ -15,14 +18,27 @@ JUDGED = RESULTS + "/judged/{model}.parquet"  # a judge's verdicts on one model'
 JUDGE_STORE = RESULTS + "/judged/store"
 READS = RESULTS + "/activations/{model}/on~{source}/{split}.safetensors"
 STORE = RESULTS + "/activations/{model}/store"
-PROBE = RESULTS + "/probes/{model}/on~{source}.safetensors"
-ADAPTER_DIR = RESULTS + "/lora/{model}/on~{source}"
+TRAINED = "{model}/on~{train_set}/n~{n_train}/seed~{seed}"
+PROBE = RESULTS + "/probes/{features}/" + TRAINED + ".safetensors"
+ADAPTER_DIR = RESULTS + "/lora/" + TRAINED
 ADAPTER = ADAPTER_DIR + "/adapter_model.safetensors"
 ADAPTER_CONFIG = ADAPTER_DIR + "/adapter_config.json"
-LORA_SCORES = ADAPTER_DIR + "/{split}.parquet"
+LORA_SCORES = ADAPTER_DIR + "/scored~{source}/{split}.parquet"
 SCORES = RESULTS + "/scores/{method}/on~{source}.parquet"
 METRICS = RESULTS + "/metrics/on~{source}.tsv"
+CONTRASTS = RESULTS + "/contrasts/on~{source}.tsv"
+SWEEP = RESULTS + "/sweep/on~{source}.tsv"
+CURVES = RESULTS + "/curves/on~{source}.tsv"
 GRID = RESULTS + "/tables/grid.tsv"
 GRID_MARKDOWN = RESULTS + "/tables/grid.md"
+CONTRASTS_TABLE = RESULTS + "/tables/contrasts.tsv"
+SWEEP_TABLE = RESULTS + "/tables/sweep.tsv"
+CURVES_TABLE = RESULTS + "/tables/curves.tsv"
 HEATMAP = RESULTS + "/figures/heatmap.png"
 HEATMAP_PDF = RESULTS + "/figures/heatmap.pdf"
+CONTRASTS_FIGURE = RESULTS + "/figures/contrasts.png"
+SWEEP_FIGURE = RESULTS + "/figures/sweep.png"
+RELIABILITY = RESULTS + "/figures/reliability/{method}.png"
+RISK_COVERAGE = RESULTS + "/figures/risk_coverage/{method}.png"
+
+ALL = "all"  # {train_set} of pooled estimators, {n_train} of the full training set

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from crossprobe.calibration import nll
+from crossprobe.calibration import logit, nll
 from crossprobe.job import atomic
 
 log = logging.getLogger(__name__)
@@ -108,10 +108,13 @@ def fit_mlp(x, y, x_sel, y_sel, params: dict, seed: int) -> dict:
 
 
 def fit_probe(x, y, x_sel, y_sel, params: dict, seed: int) -> dict:
-    """A fitted probe (standardiser included) of kind `params['kind']`."""
-    if len(np.unique(y)) < 2:
-        raise ValueError("the training split has a single class: no probe can be fitted")
+    """A fitted probe (standardiser included) of kind `params['kind']`. Training answers of a
+    single class (a small sweep subset can have them) teach nothing but that class: the probe
+    is then the constant log-odds of it (AUROC 0.5), and says so in the log."""
     mean, scale = standardiser(x)
+    if len(np.unique(y)) < 2:
+        log.warning("the %d training answers are all of one class: a constant probe", len(y))
+        return {"mean": mean, "scale": scale, "constant": logit(np.array([y.mean()]))}
     xs, xss = (x - mean) / scale, (x_sel - mean) / scale
     kind = params["kind"]
     fit = fit_logistic if kind == "logistic" else fit_mlp
@@ -123,6 +126,8 @@ def probe_logodds(probe: dict, x: np.ndarray) -> np.ndarray:
     """Log-odds of correctness (float64) for each row of `x`, computed in numpy (no torch):
     the MLP's logit difference, or the logistic model's decision value."""
     h = ((x - probe["mean"]) / probe["scale"]).astype(np.float64)
+    if "constant" in probe:
+        return np.full(len(h), float(probe["constant"][0]))
     if "coef" in probe:
         return h @ probe["coef"].astype(np.float64) + float(probe["intercept"][0])
     layers = sorted({int(k.split(".")[1]) for k in probe if k.startswith("mlp.")})

@@ -73,9 +73,35 @@ def training_order(question_ids, seed: int) -> np.ndarray:
     return np.argsort(keys, kind="stable")
 
 
-def selection_split(question_ids, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows to train on, rows held out for selection): the hold-out is the last
-    ceil(fraction * n) answers of the seeded order (at least one, fewer than all)."""
+def selection_split(
+    question_ids, fraction: float, seed: int, size: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows to train on, rows held out for selection), both in the seeded order. The hold-out
+    is its last ceil(fraction * n) answers (at least one, fewer than all); with `size`, only the
+    first `size` of the rest are trained on, so a larger size contains every smaller one."""
     order = training_order(question_ids, seed)
     held = min(max(math.ceil(fraction * len(order)), 1), len(order) - 1)
-    return np.sort(order[: len(order) - held]), np.sort(order[len(order) - held :])
+    fit = order[: len(order) - held]
+    if size is not None:
+        if size > len(fit):
+            raise ValueError(
+                f"sweep.train_sizes: {size} training answers asked, but only {len(fit)} are left "
+                "after the selection hold-out"
+            )
+        fit = fit[:size]
+    return fit, order[len(order) - held :]
+
+
+def training_answers(tables: dict, fraction: float, seed: int, size: int | None = None):
+    """(training answers, held-out answers) of a trained estimator, from {column: its graded
+    training answers}: per column the seeded split above, each row marked with its `source`
+    column and its `row` in that column's table. A pooled estimator's answers are exactly the
+    union of the per-column ones."""
+    import pandas as pd
+
+    train, held = [], []
+    for source, table in tables.items():
+        rows, selection = selection_split(table["question_id"], fraction, seed, size)
+        train.append(table.iloc[rows].assign(source=source, row=rows))
+        held.append(table.iloc[selection].assign(source=source, row=selection))
+    return pd.concat(train, ignore_index=True), pd.concat(held, ignore_index=True)

@@ -138,6 +138,12 @@ def runtime_params(config: dict, model: str) -> dict:
     return {"dtype": spec["dtype"], "device": spec["device"]}
 
 
+def without_seeds(settings: dict) -> dict:
+    """Training settings as one training job sees them: its own seed is a wildcard, so the list
+    of seeds stays out (adding a seed then adds jobs and reruns none)."""
+    return {k: v for k, v in settings.items() if k != "seeds"}
+
+
 def lora_params(config: dict, model: str) -> dict:
     """The global LoRA settings overridden by the estimator's own `models.<id>.lora`."""
     return {**config["lora"], **config["models"][model].get("lora", {})}
@@ -166,30 +172,59 @@ def grid_layout(config: dict) -> dict:
     }
 
 
-def file_key(role: str, model: str, split: str = "") -> str:
-    return f"{role}/{model}/{split}"
+def replicates(config: dict, method: str, model: str) -> list[tuple[str, int | None]]:
+    """(n_train, seed) of every estimator behind one cell of `method`: the grid's (all training
+    answers, each training seed), then the sweep's (each size, each sweep seed); untrained
+    methods have one, (all, None)."""
+    spec = methods.method(method)
+    if not spec.trained:
+        return [(paths.ALL, None)]
+    if spec.scorer == "lora":
+        seeds = lora_params(config, model)["seeds"]
+    else:
+        seeds = config["probe"]["seeds"]
+    grid = [(paths.ALL, seed) for seed in seeds]
+    if method not in config["sweep"]["methods"] or spec.pooled:
+        return grid
+    sizes = sorted(config["sweep"]["train_sizes"])
+    return grid + [(str(n), seed) for n in sizes for seed in config["sweep"]["seeds"]]
+
+
+def file_key(*parts) -> str:
+    return "/".join(str(p) for p in parts)
 
 
 def score_inputs(config: dict, method: str, source: str) -> dict[str, str]:
-    """{file_key(role, model, split): path} of what scoring `method` for every cell of column
+    """{file_key(role, model, ...): path} of what scoring `method` for every cell of column
     `source` reads, by the registry's scorer: the column's graded answers, plus the cached reads
-    and fitted probes (probe), the cached reads (query), the LoRA scores (lora), or the
-    estimators' own graded answers (baselines that need them)."""
+    and each replicate's fitted probe (probe), the cached reads (query), each replicate's LoRA
+    scores (lora), or the estimators' own graded answers (baselines that need them)."""
     spec = methods.method(method)
     fill = {"experiment": config["experiment"], "source": source}
+    train_set = paths.ALL if spec.pooled else source
     files = {file_key("answers", source, s): answers_path(config, source, s) for s in SCORED}
     for model, _ in cells(config, method, source):
-        at = {**fill, "model": model}
-        if spec.scorer == "probe":
-            files[file_key("probe", model)] = paths.PROBE.format(**at)
+        at = {**fill, "model": model, "train_set": train_set}
         for split in SCORED:
             if spec.scorer in ("probe", "query"):
                 files[file_key("reads", model, split)] = paths.READS.format(**at, split=split)
-            elif spec.scorer == "lora":
-                files[file_key("lora", model, split)] = paths.LORA_SCORES.format(**at, split=split)
             elif ESTIMATOR_ANSWERS in spec.needs:
                 files[file_key("own", model, split)] = answers_path(config, model, split)
+        for n_train, seed in replicates(config, method, model) if spec.trained else []:
+            trained = {**at, "n_train": n_train, "seed": seed}
+            if spec.scorer == "probe":
+                path = paths.PROBE.format(**trained, features=spec.features)
+                files[file_key("probe", model, n_train, seed)] = path
+            else:
+                for split in SCORED:
+                    path = paths.LORA_SCORES.format(**trained, split=split)
+                    files[file_key("lora", model, n_train, seed, split)] = path
     return files
+
+
+def training_sets(config: dict, train_set: str) -> list[str]:
+    """The columns whose training answers a trained estimator learns from."""
+    return columns(config) if train_set == paths.ALL else [train_set]
 
 
 def wildcard_patterns(config: dict) -> dict[str, str]:
@@ -202,6 +237,10 @@ def wildcard_patterns(config: dict) -> dict[str, str]:
         "experiment": re.escape(config["experiment"]),
         "model": alternatives(config["models"]),
         "source": alternatives(columns(config)),
+        "train_set": alternatives(columns(config) + [paths.ALL]),
         "split": alternatives(SPLITS),
         "method": alternatives(m for m in config["methods"] if m in methods.METHODS),
+        "features": alternatives(sorted({m.features for m in methods.METHODS.values()})),
+        "n_train": r"all|\d+",
+        "seed": r"\d+",
     }
