@@ -14,7 +14,9 @@
 Works on the results of this workflow and of the earlier layout (results/ without an
 experiment folder; zero-shot scoring in its own `score_query` rule):
 
-    python bench/roofline.py --results results/default --benchmarks benchmarks/default
+    python bench/roofline.py            # the default run
+    python bench/roofline.py --run OLD_RESULTS OLD_BENCHMARKS --run results/default \
+        benchmarks/default              # two runs against one GEMM measurement
 """
 
 import argparse
@@ -46,7 +48,7 @@ STAGES = {
 }
 
 
-def gemm_rate(dtype: torch.dtype, threads: int, seconds: float = 3.0) -> float:
+def gemm_rate(dtype: torch.dtype, threads: int, seconds: float = 6.0) -> float:
     """Best sustained GFLOP/s of (2048 x 640) @ (640 x 2048) and (2048 x 2048) @ (2048 x 640)."""
     torch.set_num_threads(threads)
     best = 0.0
@@ -155,23 +157,7 @@ def measured_seconds(benchmarks: Path, model: str) -> dict:
     return seconds
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", default=str(ROOT / "results/default"))
-    parser.add_argument("--benchmarks", default=str(ROOT / "benchmarks/default"))
-    parser.add_argument("--configfile", default=str(ROOT / "config.yaml"))
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    results, benchmarks = Path(args.results), Path(args.benchmarks)
-    rates = {
-        name: gemm_rate(dtype, args.threads)
-        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))
-    }
-    print(
-        f"GEMM rate, {args.threads} threads: "
-        + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in rates.items())
-    )
-    config = yaml.safe_load(Path(args.configfile).read_text())
+def stage_table(results: Path, benchmarks: Path, config: dict, rate: float) -> pd.DataFrame:
     models = list(config["models"])
     rows = []
     for model in models:
@@ -180,27 +166,55 @@ def main():
         flops = needed_flops(results, model, cost, config, models)
         seconds = measured_seconds(benchmarks, model)
         for stage in dict.fromkeys(list(flops) + list(seconds)):
-            floor = flops.get(stage, 0.0) / (rates["fp32"] * 1e9)
             rows.append(
                 {
                     "model": model,
                     "stage": stage,
                     "GFLOP": flops.get(stage, 0.0) / 1e9,
-                    "floor_s": floor,
+                    "floor_s": flops.get(stage, 0.0) / (rate * 1e9),
                     "measured_s": seconds.get(stage, float("nan")),
                 }
             )
     table = pd.DataFrame(rows)
     table["ratio"] = table["measured_s"] / table["floor_s"].where(table["floor_s"] > 0)
-    pd.set_option("display.width", 160)
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
-    gemm = table[table["floor_s"] > 0]
-    measured, floor = gemm["measured_s"].sum(), gemm["floor_s"].sum()
-    print(
-        f"stages with a floor: measured {measured:.0f} s, floor {floor:.0f} s, "
-        f"ratio {measured / floor:.2f}"
+    return table
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--run",
+        nargs=2,
+        action="append",
+        metavar=("RESULTS", "BENCHMARKS"),
+        help="a run's results and benchmarks folders (repeat to compare runs against one GEMM "
+        "measurement); default: results/default benchmarks/default",
     )
-    print(f"all model jobs: measured {table['measured_s'].sum():.0f} s")
+    parser.add_argument("--configfile", default=str(ROOT / "config.yaml"))
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    runs = args.run or [[ROOT / "results/default", ROOT / "benchmarks/default"]]
+    rates = {
+        name: gemm_rate(dtype, args.threads)
+        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))
+    }
+    print(
+        f"GEMM rate, {args.threads} threads: "
+        + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in rates.items())
+        + " (models run in fp32 on CPUs: the floor uses fp32)"
+    )
+    config = yaml.safe_load(Path(args.configfile).read_text())
+    pd.set_option("display.width", 160)
+    for results, benchmarks in runs:
+        table = stage_table(Path(results), Path(benchmarks), config, rates["fp32"])
+        print(f"\n{results} ({benchmarks})")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+        gemm = table[table["floor_s"] > 0]
+        measured, floor = gemm["measured_s"].sum(), gemm["floor_s"].sum()
+        print(
+            f"stages with a floor: measured {measured:.0f} s, floor {floor:.0f} s, "
+            f"ratio {measured / floor:.2f}; all model jobs: {table['measured_s'].sum():.0f} s"
+        )
 
 
 if __name__ == "__main__":

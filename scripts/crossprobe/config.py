@@ -223,6 +223,13 @@ def check_models(config: dict) -> list[str]:
 
 def check_methods(config: dict) -> list[str]:
     problems = []
+    known = set(config["models"]) | set(config["answer_sets"])
+    for name in config["figure"]["order"]:
+        if name not in known:
+            problems.append(
+                f"figure.order: {name!r} is not a model or answer set id "
+                f"(expected some of {', '.join(sorted(known))})"
+            )
     for method in config["methods"]:
         if method not in METHODS:
             problems.append(

@@ -160,10 +160,15 @@ def grid_layout(config: dict) -> dict:
     columns (sources), display names, why a method has no cells in a column, the headline
     metric and the figure's colour limits."""
     metric, label = HEADLINES[config["evaluation"]["headline"]]
+    order = config["figure"]["order"]
+
+    def ordered(ids: list[str]) -> list[str]:
+        return sorted(ids, key=lambda i: order.index(i) if i in order else len(order))
+
     return {
         "methods": list(config["methods"]),
-        "rows": grid_models(config),
-        "columns": columns(config),
+        "rows": ordered(grid_models(config)),
+        "columns": ordered(columns(config)),
         "names": display_names(config),
         "missing": missing_cells(config),
         "headline": metric,
