@@ -99,7 +99,8 @@ def test_failing_job_shows_its_log_and_leaves_no_output(tiny_models, tmp_path):
     assert "Error in rule generate_answers" in output
     # --show-failed-logs prints the job's own log, with the loader's error in it
     assert "logs/default/generate_answers/tiny_a/test.log" in output and "Traceback" in output
-    assert not list(target.parent.iterdir())
+    # Snakemake may remove the emptied folder too; either way nothing of the job is left
+    assert not target.parent.exists() or not list(target.parent.iterdir())
 
 
 def memory_is_enforced() -> bool:
