@@ -4,7 +4,7 @@ markdown summary."""
 import pandas as pd
 
 from crossprobe.grid import auroc_markdown, contrasts_markdown, winners_markdown
-from crossprobe.job import atomic, finish, start
+from crossprobe.job import atomic, finish, start, write_tsv
 
 started = start(snakemake)
 layout = snakemake.params.layout
@@ -12,14 +12,9 @@ tables = {}
 for name in ("metrics", "contrasts", "sweep", "curves"):
     parts = [pd.read_csv(p, sep="\t") for p in snakemake.input[name]]
     tables[name] = pd.concat([p for p in parts if len(p)] or parts, ignore_index=True)
-for name, output in (
-    ("metrics", snakemake.output.grid),
-    ("contrasts", snakemake.output.contrasts),
-    ("sweep", snakemake.output.sweep),
-    ("curves", snakemake.output.curves),
-):
-    with atomic(output) as tmp:
-        tables[name].to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+for name, table in tables.items():
+    # the column tables' metrics, stacked, are the grid
+    write_tsv(table, snakemake.output["grid" if name == "metrics" else name])
 grid, contrasts = tables["metrics"], tables["contrasts"]
 with atomic(snakemake.output.markdown) as tmp:
     tmp.write_text(

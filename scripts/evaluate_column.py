@@ -6,7 +6,7 @@ import logging
 import pandas as pd
 
 from crossprobe.evaluation import evaluate_column
-from crossprobe.job import atomic, finish, start
+from crossprobe.job import finish, start, write_tsv
 from crossprobe.splits import selection_split
 
 started = start(snakemake)
@@ -21,14 +21,8 @@ full_size = len(
     selection_split(train["question_id"], snakemake.params.selection["fraction"], params["seed"])[0]
 )
 results = evaluate_column(tables, source, params, full_size)
-for name, output in (
-    ("metrics", snakemake.output.metrics),
-    ("contrasts", snakemake.output.contrasts),
-    ("sweep", snakemake.output.sweep),
-    ("curves", snakemake.output.curves),
-):
-    with atomic(output) as tmp:
-        results[name].to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+for name, table in results.items():
+    write_tsv(table, snakemake.output[name])
 metrics = results["metrics"]
 for row in metrics[metrics["metric"] == params["headline_metric"]].itertuples():
     logging.info(

@@ -11,6 +11,7 @@ from crossprobe.activations import FeatureStore, cache_activations
 from crossprobe.answering import generate_answers
 from crossprobe.lm import load_model
 from crossprobe.lora import query_logodds, query_sequences, train_lora
+from test_lora import LORA
 
 pytestmark = [
     pytest.mark.gpu,
@@ -64,24 +65,7 @@ def test_reads_lora_step_and_scoring_on_the_gpu(both, tmp_path):
     scale = np.abs(cpu_reads["features"]).max()
     assert np.abs(reads["features"].astype(float) - cpu_reads["features"]).max() < 0.05 * scale
     seqs, spans = query_sequences(tokenizer, graded["prompt"], graded["answer"], 128)
-    lora = {
-        "r": 4,
-        "alpha": 16,
-        "dropout": 0.0,
-        "target_modules": ["q_proj", "v_proj"],
-        "lr": 5e-3,
-        "weight_decay": 0.0,
-        "warmup_steps": 0,
-        "batch_size": 6,
-        "grad_accum": 1,
-        "max_steps": 2,
-        "epochs": None,
-        "eval_every": 0,
-        "max_length": 128,
-        "js_weight": 0.0,
-        "log_every": 1,
-        "score_batch_size": 3,
-    }
+    lora = {**LORA, "batch_size": 6, "grad_accum": 1, "max_steps": 2}
     peft_model, history, _ = train_lora(
         model, tokenizer, device, seqs, graded["correct"].tolist(), lora, 0, spans
     )

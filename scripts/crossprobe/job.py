@@ -125,3 +125,9 @@ def atomic(path):
 def write_table(frame, path) -> None:
     with atomic(path) as tmp:
         frame.to_parquet(tmp, index=False)
+
+
+def write_tsv(frame, path) -> None:
+    """A tidy table for people and other tools: tab-separated, six significant digits."""
+    with atomic(path) as tmp:
+        frame.to_csv(tmp, sep="\t", index=False, float_format="%.6g")

@@ -215,6 +215,23 @@ def cells_frame(frame: pd.DataFrame, layout: dict) -> pd.DataFrame:
     )
 
 
+def cell_panels(data: pd.DataFrame) -> list:
+    """One panel per cell (rows: Model, columns: Trained On) on the unit square, sized to the
+    grid; shared by the per-cell curve figures."""
+    return [
+        facet_grid(rows="Model", cols="Trained_On"),
+        scale_x_continuous(limits=(0, 1)),
+        scale_y_continuous(limits=(0, 1)),
+        theme_minimal(),
+        theme(
+            figure_size=(
+                3 + 3 * max(1, data["Trained_On"].nunique()),
+                1.5 + 2.6 * max(1, data["Model"].nunique()),
+            )
+        ),
+    ]
+
+
 def reliability_figure(curves: pd.DataFrame, method: str, layout: dict):
     """Per cell of `method`: accuracy against mean P(correct) per bin, before and after
     temperature scaling (on the diagonal: calibrated)."""
@@ -226,22 +243,13 @@ def reliability_figure(curves: pd.DataFrame, method: str, layout: dict):
         + geom_abline(slope=1, intercept=0, linetype="dashed", color="#888888")
         + geom_line()
         + geom_point(aes(size="n"))
-        + facet_grid(rows="Model", cols="Trained_On")
-        + scale_x_continuous(limits=(0, 1))
-        + scale_y_continuous(limits=(0, 1))
+        + cell_panels(data)
         + labs(
             x="mean P(correct) in the bin",
             y="accuracy in the bin",
             color="",
             size="answers",
             title=f"{title(method)}: reliability on the test answers",
-        )
-        + theme_minimal()
-        + theme(
-            figure_size=(
-                3 + 3 * max(1, data["Trained_On"].nunique()),
-                1.5 + 2.6 * max(1, data["Model"].nunique()),
-            )
         )
     )
 
@@ -258,20 +266,11 @@ def risk_coverage_figure(curves: pd.DataFrame, grid: pd.DataFrame, method: str, 
         ggplot(data, aes(x="x", y="y"))
         + geom_line(color="#b2182b")
         + geom_text(area, aes(label="label"), x=0.95, y=0.95, ha="right", va="top", size=8)
-        + facet_grid(rows="Model", cols="Trained_On")
-        + scale_x_continuous(limits=(0, 1))
-        + scale_y_continuous(limits=(0, 1))
+        + cell_panels(data)
         + labs(
             x="coverage (share of answers kept)",
             y="error rate among those kept",
             title=f"{title(method)}: risk-coverage on the test answers",
-        )
-        + theme_minimal()
-        + theme(
-            figure_size=(
-                3 + 3 * max(1, data["Trained_On"].nunique()),
-                1.5 + 2.6 * max(1, data["Model"].nunique()),
-            )
         )
     )
 
