@@ -254,3 +254,17 @@ def test_a_preset_plans_exactly_its_own_experiment_from_the_repo(preset):
     assert "smollm2" not in result.stdout and "gemma3" not in result.stdout
     outputs = [x for x in result.stdout.splitlines() if x.strip().startswith("output:")]
     assert all(f"results/{preset}/" in line for line in outputs)
+    if preset == "paper":
+        assert readme_plan() == counts  # the README's table is this plan
+
+
+def readme_plan() -> dict:
+    """The job counts of the README's plan table ("| a, b | 1, 2 | what |" rows allowed)."""
+    text = (REPO / "README.md").read_text()
+    table = text.split("The plan (`snakemake -n --configfile configs/paper.yaml`")[1]
+    plan = {"all": 1}
+    for row in table.split("\n\n")[1].splitlines()[2:]:
+        jobs, counts = row.split("|")[1:3]
+        for job, count in zip(jobs.split(","), counts.split(","), strict=True):
+            plan[job.strip()] = int(count)
+    return plan
