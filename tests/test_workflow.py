@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from conftest import make_workdir, run_workflow, tiny_config, write_config
+from crossprobe.calibration import SCORE_COLUMNS
 from crossprobe.config import load_schema, validate_config
 from crossprobe.methods import METHODS as REGISTRY
 
@@ -159,21 +160,8 @@ def test_full_tiny_grid(workdir):
     )
     assert expected <= built
     scores = pd.read_parquet(workdir / f"{R}/scores/probe/on~tiny_b.parquet")
-    assert list(scores.columns) == [
-        "method",
-        "model",
-        "trained_on",
-        "n_train",
-        "seed",
-        "split",
-        "question_id",
-        "subject",
-        "correct",
-        "logodds_raw",
-        "temperature",
-        "logodds",
-        "p_correct",
-    ]
+    cell = ["method", "model", "trained_on", "n_train", "seed"]
+    assert list(scores.columns) == cell + SCORE_COLUMNS
     assert set(scores["split"]) == {"calibration", "test"} and set(scores["model"]) == set(models)
     assert set(scores["seed"]) == set(SEEDS)
     confidence = pd.read_parquet(workdir / f"{R}/scores/source_confidence/on~tiny_b.parquet")
