@@ -22,6 +22,7 @@ rule prepare_model:
 
 rule prepare_questions:
     input:
+        tables=lambda wc: dataset_files(config["data"], wc.split),
         lib=library("prepare_questions.py"),
     output:
         paths.QUESTIONS,

@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 from crossprobe import paths
 from crossprobe.config import ConfigError, check_config, load_schema, validate_config
 from crossprobe.resources import growing
-from crossprobe.splits import CALIBRATION, SCORED, SPLITS, TRAIN, split_params
+from crossprobe.splits import SCORED, SPLITS, TRAIN, dataset_files, split_params
 from crossprobe.weights import local_files
 from crossprobe.workflow import (
     answer_set,
@@ -20,7 +20,6 @@ from crossprobe.workflow import (
     columns,
     grid_layout,
     generated_splits,
-    grid_models,
     lora_params,
     module_inputs,
     runtime_params,
@@ -43,8 +42,6 @@ config.clear()
 config.update(_valid)
 
 EXPERIMENT = config["experiment"]
-MODELS = list(config["models"])
-ESTIMATORS = grid_models(config)
 COLUMNS = columns(config)
 METHODS = config["methods"]
 JUDGE = config["grading"]["judge"]

@@ -1,6 +1,7 @@
 """Bad configs fail while the DAG is built, each error naming its key; presets validate."""
 
 import copy
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -231,6 +232,28 @@ def test_bad_config_stops_the_dag_before_any_job(tmp_path, case):
     assert result.returncode != 0
     assert expected in result.stdout + result.stderr, result.stderr[-2000:]
     assert not (tmp_path / "results").exists()
+
+
+def test_a_local_question_file_is_an_input_of_the_splits_it_feeds(tmp_path):
+    questions = tmp_path / "mine.jsonl"
+    questions.write_text(
+        "".join(
+            json.dumps({"q": f"Which is number {i}?", "choices": ["one", "two"], "a": i % 2}) + "\n"
+            for i in range(300)
+        )
+    )
+    columns = {"question": "q", "choices": "choices", "answer": "a"}
+
+    def use_file(config):
+        config["data"]["datasets"] = {"mine": {"file": str(questions), "columns": columns}}
+        config["data"]["splits"]["test"]["datasets"] = ["mine"]
+
+    result = dry_run(tmp_path, mutated(use_file), None, "--forceall")
+    assert result.returncode == 0, result.stderr
+    jobs = [b for b in result.stdout.split("rule ")[1:] if b.startswith("prepare_questions:")]
+    reading = [b for b in jobs if str(questions) in b.split("output:")[0]]
+    assert len(jobs) == 3 and len(reading) == 1  # the test split's job only
+    assert "questions/test.parquet" in reading[0]
 
 
 def job_counts(stdout: str) -> dict[str, int]:

@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO
 from crossprobe.data import Catalogue
 from crossprobe.questions import prepare_questions
-from crossprobe.splits import SPLITS, split_params
+from crossprobe.splits import SPLITS, dataset_files, split_params
 from crossprobe.tables import TableError, answer_records, question_records, read_table
 
 ARC_LIKE = [
@@ -113,6 +113,9 @@ def test_a_user_dataset_in_the_splits_with_shots_from_another_and_a_header(arc_f
     }
     params = split_params(data, 0, "train")
     assert set(params["datasets"]) == {"arc", "arc_dev"}
+    # the files a split's questions come from are its inputs: editing one reruns it
+    assert dataset_files(data, "train") == [str(arc_file), str(dev)]
+    assert dataset_files(data, "test") == []
     train = prepare_questions(params, "train")
     assert len(train) == 4 and set(train["dataset"]) == {"arc"}
     for row in train.itertuples():

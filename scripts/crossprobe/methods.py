@@ -92,11 +92,6 @@ def title(name: str) -> str:
     return METHODS[name].title if name in METHODS else name
 
 
-def scored_by(scorer: str, names) -> list[str]:
-    """The methods among `names` whose raw scores come from `scorer`."""
-    return [n for n in names if method(n).scorer == scorer]
-
-
 def cells(name: str, estimators, sources, offers: dict) -> list[tuple[str, str]]:
     """(estimator, source) cells of method `name`; `offers[source]` is the set of capabilities
     the column provides (see the constants above)."""

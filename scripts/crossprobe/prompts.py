@@ -7,8 +7,6 @@ import pandas as pd
 
 from crossprobe.data import ALIAS_SEPARATOR, LETTERS
 
-ANSWER_FORMATS = ("mc_cloze", "mc_letter", "open")
-
 
 def question_block(row, answer_format: str) -> str:
     text = f"Question: {row['question']}\n"
