@@ -5,20 +5,25 @@
 # read only when no --configfile is given) and writes under results/<experiment>/.
 #
 # Results path scheme (scripts/crossprobe/paths.py; {model} = estimator, {source} = whose
-# answers it judges, "Trained On"; {split} = train, calibration, test):
+# answers it judges, "Trained On"; {split} = train, calibration, test; a trained estimator is
+# {model}/on~{train_set}/n~{n_train}/seed~{seed}, {train_set} a column or "all" (pooled),
+# {n_train} "all" or a sweep size; {features} = answer or question):
 #   results/{experiment}/models/{model}/model.json                   prepare_model
 #   results/{experiment}/questions/{split}.parquet                   prepare_questions
 #   results/{experiment}/answers/{model}/{split}.parquet             generate_answers
+#   results/{experiment}/judged/{model}.parquet                      judge_answers (with a judge)
 #   results/{experiment}/graded/{source}/{split}.parquet             grade_answers
+#   results/{experiment}/imported/{source}/{split}.parquet           import_answers (answer sets)
 #   results/{experiment}/activations/{model}/on~{source}/{split}.safetensors
 #                                                features + zero-shot query logits, cache_activations
-#   results/{experiment}/probes/{model}/on~{source}.safetensors      fit_probe
-#   results/{experiment}/lora/{model}/on~{source}/adapter_model.safetensors   finetune_lora
-#   results/{experiment}/lora/{model}/on~{source}/{split}.parquet    score_lora (calibration, test)
+#   results/{experiment}/probes/{features}/<trained>.safetensors     fit_probe
+#   results/{experiment}/lora/<trained>/adapter_model.safetensors    finetune_lora
+#   results/{experiment}/lora/<trained>/scored~{source}/{split}.parquet   score_lora
 #   results/{experiment}/scores/{method}/on~{source}.parquet         score_column
-#   results/{experiment}/metrics/on~{source}.tsv                     evaluate_column
-#   results/{experiment}/tables/grid.tsv, grid.md                    aggregate
-#   results/{experiment}/figures/heatmap.png, heatmap.pdf            plot_heatmap
+#   results/{experiment}/{metrics,contrasts,sweep,curves}/on~{source}.tsv   evaluate_column
+#   results/{experiment}/tables/{grid,contrasts,sweep,curves}.tsv, grid.md  aggregate
+#   results/{experiment}/figures/heatmap.{png,pdf}, contrasts.png, sweep.png,
+#                       reliability/{method}.png, risk_coverage/{method}.png   plot_* rules
 # Every output has a <output>.provenance.json beside it; logs and benchmarks mirror results
 # under logs/{experiment}/<rule>/ and benchmarks/{experiment}/<rule>/.
 
