@@ -5,7 +5,7 @@
 # read only when no --configfile is given) and writes under results/<experiment>/.
 #
 # Results path scheme (scripts/crossprobe/paths.py; {model} = estimator, {source} = whose
-# answers it judges, "Trained On"; {split} = train, calibration, test; a trained estimator is
+# answers it judges, "Trained On"; {split} = train, calibration, test; <trained> estimator =
 # {model}/on~{train_set}/n~{n_train}/seed~{seed}, {train_set} a column or "all" (pooled),
 # {n_train} "all" or a sweep size; {features} = answer or question):
 #   results/{experiment}/models/{model}/model.json                   prepare_model
