@@ -1,4 +1,3 @@
-import re
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from crossprobe.resources import growing
 from crossprobe.splits import SCORED, SPLITS, TRAIN, dataset_files, split_params
 from crossprobe.weights import local_files
 from crossprobe.workflow import (
+    alternatives,
     answer_set,
     answer_set_params,
     answering_params,
@@ -50,10 +50,6 @@ LAYOUT = grid_layout(config)
 
 wildcard_constraints:
     **wildcard_patterns(config),
-
-
-def alternatives(values):
-    return "|".join(map(re.escape, values))
 
 
 def library(script):

@@ -227,6 +227,11 @@ def score_inputs(config: dict, method: str, source: str) -> dict[str, str]:
     return files
 
 
+def alternatives(values) -> str:
+    """A wildcard constraint matching exactly `values`."""
+    return "|".join(map(re.escape, values))
+
+
 def training_sets(config: dict, train_set: str) -> list[str]:
     """The columns whose training answers a trained estimator learns from."""
     return columns(config) if train_set == paths.ALL else [train_set]
@@ -234,10 +239,6 @@ def training_sets(config: dict, train_set: str) -> list[str]:
 
 def wildcard_patterns(config: dict) -> dict[str, str]:
     """The global wildcard constraints: every domain derived from the config and the registry."""
-
-    def alternatives(values):
-        return "|".join(map(re.escape, values))
-
     return {
         "experiment": re.escape(config["experiment"]),
         "model": alternatives(config["models"]),
