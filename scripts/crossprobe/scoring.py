@@ -33,9 +33,11 @@ def score_column(plan: dict) -> pd.DataFrame:
         arrays, ids = load_reads(path)
         return {n: aligned(a, ids, graded[split], path) for n, a in arrays.items()}
 
+    probe_at = lru_cache(load_probe)  # one load per replicate, for both scored splits
+
     def raw(model: str, split: str, n_train: str, seed) -> np.ndarray:
         if spec.scorer == "probe":
-            probe = load_probe(files[file_key("probe", model, n_train, seed)])
+            probe = probe_at(files[file_key("probe", model, n_train, seed)])
             return probe_logodds(probe, reads(model, split)[f"{spec.features}_features"])
         if spec.scorer == "query":
             logits = reads(model, split)["query_logits"].astype(np.float64)
