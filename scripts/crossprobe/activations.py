@@ -21,8 +21,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 from crossprobe.lm import Throughput, length_sorted_batches, run_batch
-from crossprobe.prompts import answered_text, query_text
-from crossprobe.tokens import boundary, query_choice_ids, truncate
+from crossprobe.tokens import query_choice_ids, query_tokens
 
 log = logging.getLogger(__name__)
 STORE_FORMAT = 3  # bump when what a stored entry holds changes
@@ -79,11 +78,10 @@ class FeatureStore:
 def read_tokens(tokenizer, prompt: str, answer: str, max_length: int | None):
     """Token ids of the query text, and the index in them of the question's last token (the
     prompt's, before any answer token) and of the answer's last token."""
-    full = tokenizer(query_text(prompt, answer), add_special_tokens=True)["input_ids"]
-    question_end = boundary(tokenizer, prompt, full) - 1
-    answer_end = boundary(tokenizer, answered_text(prompt, answer), full) - 1
-    ids, dropped = truncate(full, max_length, tokenizer.bos_token_id)
-    return ids, max(question_end - dropped, 0), max(answer_end - dropped, 0)
+    ids, dropped, prompt_tokens, answered_tokens = query_tokens(
+        tokenizer, prompt, answer, max_length
+    )
+    return ids, max(prompt_tokens - 1 - dropped, 0), max(answered_tokens - 1 - dropped, 0)
 
 
 @torch.inference_mode()

@@ -18,8 +18,7 @@ from transformers import get_cosine_schedule_with_warmup
 
 from crossprobe.calibration import nll
 from crossprobe.lm import Throughput, length_sorted_batches, run_batch
-from crossprobe.prompts import answered_text, query_text
-from crossprobe.tokens import boundary, query_choice_ids, truncate
+from crossprobe.tokens import query_choice_ids, query_tokens
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +29,11 @@ def query_sequences(tokenizer, prompts, answers, max_length):
     regulariser looks there)."""
     seqs, spans = [], []
     for prompt, answer in zip(prompts, answers, strict=True):
-        full = tokenizer(query_text(prompt, answer), add_special_tokens=True)["input_ids"]
-        start = boundary(tokenizer, prompt, full)
-        stop = max(boundary(tokenizer, answered_text(prompt, answer), full), start + 1)
-        ids, _ = truncate(full, max_length, tokenizer.bos_token_id)
+        ids, dropped, start, stop = query_tokens(tokenizer, prompt, answer, max_length)
+        stop, whole = max(stop, start + 1), len(ids) + dropped
         seqs.append(ids)
-        back = min(len(full) - start + 1, len(ids))
-        spans.append((back, min(len(full) - stop + 1, back - 1)))
+        back = min(whole - start + 1, len(ids))
+        spans.append((back, min(whole - stop + 1, back - 1)))
     return seqs, spans
 
 

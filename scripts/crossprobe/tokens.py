@@ -4,7 +4,7 @@ prefix with its context, so no tokenizer family's quirks (sentencepiece's leadin
 Torch-free.
 """
 
-from crossprobe.prompts import QUERY_CHOICES, QUERY_SUFFIX
+from crossprobe.prompts import QUERY_CHOICES, QUERY_SUFFIX, answered_text, query_text
 
 
 def truncate(ids: list[int], max_length: int | None, bos_id) -> tuple[list[int], int]:
@@ -37,6 +37,17 @@ def boundary(tokenizer, context: str, full_ids: list[int]) -> int:
     `context`: the continuation's tokens are the rest, exactly as the model sees the whole string
     (tokenising the continuation on its own can differ, e.g. sentencepiece's leading "▁")."""
     return common_prefix(tokenizer(context, add_special_tokens=True)["input_ids"], full_ids)
+
+
+def query_tokens(tokenizer, prompt: str, answer: str, max_length: int | None):
+    """Token ids of the query text (prompt + answer + query, one string, truncated), how many
+    leading tokens truncation dropped, and how many tokens of the whole text belong to the prompt
+    and to the answered prompt."""
+    full = tokenizer(query_text(prompt, answer), add_special_tokens=True)["input_ids"]
+    prompt_tokens = boundary(tokenizer, prompt, full)
+    answered_tokens = boundary(tokenizer, answered_text(prompt, answer), full)
+    ids, dropped = truncate(full, max_length, tokenizer.bos_token_id)
+    return ids, dropped, prompt_tokens, answered_tokens
 
 
 def next_token_ids(tokenizer, context: str, words: list[str], what: str) -> list[int]:
