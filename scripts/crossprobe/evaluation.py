@@ -15,6 +15,7 @@ import pandas as pd
 
 from crossprobe.calibration import sigmoid
 from crossprobe.metrics import metric_draws
+from crossprobe.paths import ALL
 
 CONTRASTED = ("auroc", "auroc_subject_mean")
 CELL = ["method", "model", "trained_on"]
@@ -141,7 +142,7 @@ def evaluate_column(tables: dict, source: str, params: dict, full_size: int) -> 
     metrics = [
         {"method": m, "model": e, "trained_on": source, **row}
         for (m, e, n_train), entry in entries.items()
-        if n_train == "all"
+        if n_train == ALL
         for row in entry.rows(ci, n)
     ]
     sweep = [
@@ -149,11 +150,11 @@ def evaluate_column(tables: dict, source: str, params: dict, full_size: int) -> 
             "method": m,
             "model": e,
             "trained_on": source,
-            "n_train": full_size if n_train == "all" else int(n_train),
+            "n_train": full_size if n_train == ALL else int(n_train),
             **row,
         }
         for (m, e, n_train), entry in entries.items()
-        if any(k[0] == m and k[2] != "all" for k in entries)
+        if any(k[0] == m and k[2] != ALL for k in entries)
         for row in entry.rows(ci, n)
         if row["metric"] in CONTRASTED
     ]
@@ -172,9 +173,9 @@ def contrasts(entries: dict, source: str, methods: list, ci: float, n: int) -> l
     itself, per method (the paper's claim); (b) within each cell, each method against each
     other."""
     rows = []
-    grid = {k: v for k, v in entries.items() if k[2] == "all"}
+    grid = {k: v for k, v in entries.items() if k[2] == ALL}
     for (method, model, _), entry in grid.items():
-        itself = grid.get((method, source, "all"))
+        itself = grid.get((method, source, ALL))
         if itself is None or model == source:
             continue
         for metric in CONTRASTED:
@@ -192,7 +193,7 @@ def contrasts(entries: dict, source: str, methods: list, ci: float, n: int) -> l
             )
     models = list(dict.fromkeys(k[1] for k in grid))
     for model in models:
-        present = [m for m in methods if (m, model, "all") in grid]
+        present = [m for m in methods if (m, model, ALL) in grid]
         for i, a in enumerate(present):
             for b in present[i + 1 :]:
                 for metric in CONTRASTED:
@@ -204,7 +205,7 @@ def contrasts(entries: dict, source: str, methods: list, ci: float, n: int) -> l
                             "column": source,
                             "a": a,
                             "b": b,
-                            **contrast(grid[a, model, "all"], grid[b, model, "all"], metric, ci),
+                            **contrast(grid[a, model, ALL], grid[b, model, ALL], metric, ci),
                             "n": n,
                         }
                     )
@@ -216,7 +217,7 @@ def curves(tables: dict, source: str, bins: int, points: int = 50) -> list[dict]
     scaling (mean P(correct) and accuracy per bin) and the risk-coverage curve."""
     rows = []
     for method, table in tables.items():
-        test = table[(table["split"] == "test") & (table["n_train"] == "all")]
+        test = table[(table["split"] == "test") & (table["n_train"] == ALL)]
         for model, cell in test.groupby("model", sort=False):
             cell = cell[cell["seed"] == cell["seed"].min()]
             y = cell["correct"].to_numpy()
