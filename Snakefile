@@ -11,7 +11,7 @@
 #   results/{experiment}/models/{model}/model.json                   prepare_model
 #   results/{experiment}/questions/{split}.parquet                   prepare_questions
 #   results/{experiment}/answers/{model}/{split}.parquet             generate_answers
-#   results/{experiment}/judged/{model}.parquet                      judge_answers (with a judge)
+#   results/{experiment}/judged/{source}.parquet                     judge_answers (with a judge)
 #   results/{experiment}/graded/{source}/{split}.parquet             grade_answers
 #   results/{experiment}/imported/{source}/{split}.parquet           import_answers (answer sets)
 #   results/{experiment}/activations/{model}/on~{source}/{split}.safetensors
@@ -22,6 +22,7 @@
 #   results/{experiment}/scores/{method}/on~{source}.parquet         score_column
 #   results/{experiment}/{metrics,contrasts,sweep,curves}/on~{source}.tsv   evaluate_column
 #   results/{experiment}/tables/{grid,contrasts,sweep,curves}.tsv, grid.md  aggregate
+#   results/{experiment}/tables/graders.{tsv,md}, graders_auroc.tsv    compare_graders (agreement)
 #   results/{experiment}/figures/heatmap.{png,pdf}, contrasts.png, sweep.png,
 #                       reliability/{method}.png, risk_coverage/{method}.png   plot_* rules
 # Every output has a <output>.provenance.json beside it; logs and benchmarks mirror results
@@ -44,6 +45,7 @@ include: "rules/probe.smk"
 include: "rules/lora.smk"
 include: "rules/scores.smk"
 include: "rules/grid.smk"
+include: "rules/graders.smk"
 
 
 report: "report/workflow.rst"
@@ -58,6 +60,7 @@ rule all:
         target(paths.RELIABILITY, method=METHODS),
         target(paths.RISK_COVERAGE, method=METHODS),
         sweep_figure(),
+        graders_tables(),
 
 
 rule answers:

@@ -67,22 +67,17 @@ rule generate_answers:
 
 rule judge_answers:
     input:
-        answers=lambda wc: [
-            fill(paths.ANSWERS, wc, split=s)
-            for s in generated_splits(config, wc.model)
-        ],
-        questions=lambda wc: [
-            fill(paths.QUESTIONS, wc, split=s)
-            for s in generated_splits(config, wc.model)
-        ],
+        answers=lambda wc: judged_files(paths.ANSWERS, wc, "generated"),
+        questions=lambda wc: judged_files(paths.QUESTIONS, wc, "generated"),
+        imported=lambda wc: judged_files(paths.IMPORTED, wc, "imported"),
         judge=target(paths.MODEL, model=JUDGE) if JUDGE else [],
         lib=library("judge_answers.py"),
     output:
         paths.JUDGED,
     log:
-        "logs/{experiment}/judge_answers/{model}.log",
+        "logs/{experiment}/judge_answers/{source}.log",
     benchmark:
-        "benchmarks/{experiment}/judge_answers/{model}.tsv"
+        "benchmarks/{experiment}/judge_answers/{source}.tsv"
     conda:
         "../envs/models.yaml"
     threads: MODEL_THREADS
@@ -93,7 +88,9 @@ rule judge_answers:
     params:
         runtime=runtime_params(config, JUDGE) if JUDGE else None,
         grading=lookup(dpath="grading", within=config),
-        store=lambda wc: fill(paths.JUDGE_STORE, wc),
+        splits=lambda wc: judged_splits(config, wc.source),
+        seed=config["seed"],
+        store=target(paths.JUDGE_STORE)[0],
     script:
         "../scripts/judge_answers.py"
 

@@ -38,4 +38,18 @@ for row in metrics[metrics["metric"] == params["headline_metric"]].itertuples():
         row.n,
         row.seeds,
     )
+if params["headline_metric"] == "auroc_subject_mean":
+    counts = metrics.groupby("metric")["value"].max()
+    if counts["subjects_used"] < params["min_subjects"]:
+        logging.warning(
+            "the per-subject headline of %s rests on %d of %d subjects (%d with fewer than %d "
+            "test answers, %d with a single class), fewer than evaluation.min_subjects = %d",
+            source,
+            counts["subjects_used"],
+            counts["subjects_total"],
+            counts["subjects_too_small"],
+            params["min_subject_answers"],
+            counts["subjects_single_class"],
+            params["min_subjects"],
+        )
 finish(snakemake, params, started, training_answers_per_estimator=full_size)

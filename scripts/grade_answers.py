@@ -13,7 +13,9 @@ answers = pd.read_parquet(snakemake.input.answers)
 questions = pd.read_parquet(snakemake.input.questions)
 graded = grade_answers(answers, questions, snakemake.params.answer_format)
 if "judged" in snakemake.input.keys():
-    graded, changed = apply_verdicts(graded, pd.read_parquet(snakemake.input.judged))
+    verdicts = pd.read_parquet(snakemake.input.judged)
+    on_split = verdicts[(verdicts["split"] == snakemake.wildcards.split)]
+    graded, changed = apply_verdicts(graded, on_split[on_split["origin"] == "generated"])
     logging.info(
         "the judge overruled the normalised match on %d of %d answers", changed, len(graded)
     )

@@ -205,6 +205,15 @@ BAD = {
         lambda c: c["models"]["gemma3"].update(display_name="SmolLM2-135M"),
         "models.smollm2.display_name: 'SmolLM2-135M' is also the name of gemma3",
     ),
+    "judge-prompt-fields": (
+        lambda c: c.update(grading={"prompt": "Is {answer} right? {question}"}),
+        "grading.prompt: names {question}; lacks {gold} (expected a template over {problem}, "
+        "{gold} and {answer})",
+    ),
+    "agreement-without-judge": (
+        lambda c: c.update(grading={"agreement": {"split": "calibration"}}),
+        "grading.agreement: set, but there is no judge (expected grading.judge)",
+    ),
     "negative-seed": (lambda c: c.update(seed=-1), "seed: -1 is out of range (expected >= 0)"),
     "split-larger-than-data": (
         lambda c: c["data"]["splits"]["train"].update(size=5000),
@@ -291,3 +300,14 @@ def readme_plan() -> dict:
         for job, count in zip(jobs.split(","), counts.split(","), strict=True):
             plan[job.strip()] = int(count)
     return plan
+
+
+def test_the_paper_preset_needs_the_gold_answers_it_regularises_and_grades_on():
+    preset = yaml.safe_load((REPO / "configs/paper.yaml").read_text())
+    assert problems(copy.deepcopy(preset)) == ""
+    for spec in preset["answer_sets"].values():
+        spec["columns"].pop("gold", None)  # the sets share one mapping (a YAML anchor)
+    message = problems(preset)
+    assert "answer_sets.mistral_released.columns.gold: not mapped, but llama2's LoRA" in message
+    assert "regularises on gold answers (lora.js_tokens: gold, js_weight > 0" in message
+    assert "the judge grades this set (grading.agreement)" in message

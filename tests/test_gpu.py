@@ -62,12 +62,13 @@ def test_reads_lora_step_and_scoring_on_the_gpu(both, tmp_path):
     cpu_reads, _ = cache_activations(
         cpu_model, tokenizer, cpu, FeatureStore(tmp_path / "c"), graded, params
     )
-    scale = np.abs(cpu_reads["features"]).max()
-    assert np.abs(reads["features"].astype(float) - cpu_reads["features"]).max() < 0.05 * scale
-    seqs, spans = query_sequences(tokenizer, graded["prompt"], graded["answer"], 128)
+    scale = np.abs(cpu_reads["answer_features"]).max()
+    gap = reads["answer_features"].astype(float) - cpu_reads["answer_features"]
+    assert np.abs(gap).max() < 0.05 * scale
+    seqs, _ = query_sequences(tokenizer, graded["prompt"], graded["answer"], 128)
     lora = {**LORA, "batch_size": 6, "grad_accum": 1, "max_steps": 2}
     peft_model, history, _ = train_lora(
-        model, tokenizer, device, seqs, graded["correct"].tolist(), lora, 0, spans
+        model, tokenizer, device, seqs, graded["correct"].tolist(), lora, 0
     )
     assert np.isfinite(history).all()
     assert np.isfinite(query_logodds(peft_model, tokenizer, device, seqs, 3)).all()

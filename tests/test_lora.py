@@ -30,6 +30,7 @@ LORA = {
     "eval_every": 0,
     "max_length": 128,
     "js_weight": 0.0,
+    "js_tokens": "gold",
     "log_every": 1,
     "score_batch_size": 3,
 }
@@ -52,14 +53,12 @@ def test_choice_tokens_resolve_on_several_tokenizers():
 @pytest.mark.parametrize("family", ["tiny_a", "tiny_b"])
 def test_one_step_lowers_the_loss_and_the_adapter_round_trips(tiny_models, tmp_path, family):
     model, tokenizer, device = load_model({"path": str(tiny_models[family])}, "cpu", "float32")
-    seqs, spans = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+    seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
     assert all(
         s[-1] == tokenizer(QUERY_SUFFIX, add_special_tokens=False)["input_ids"][-1] for s in seqs
     )
     params = {**LORA, "batch_size": 8, "grad_accum": 1, "max_steps": 2}
-    peft_model, history, _ = train_lora(
-        model, tokenizer, device, seqs, LABELS, params, seed=0, spans=spans
-    )
+    peft_model, history, _ = train_lora(model, tokenizer, device, seqs, LABELS, params, seed=0)
     assert len(history) == 2 and history[1] < history[0]  # same full batch twice: loss falls
     scores = query_logodds(peft_model, tokenizer, device, seqs, batch_size=3)
     save_adapter(peft_model, tmp_path / "adapter")
@@ -74,36 +73,53 @@ def test_one_step_lowers_the_loss_and_the_adapter_round_trips(tiny_models, tmp_p
     )
 
 
-def test_js_regulariser_runs_and_is_zero_before_training(tiny_models):
-    from crossprobe.lora import js_divergence
+GOLDS = ["carbon dioxide", "light", "salt ||| sodium chloride", "water", "sound", "heat", "of", "a"]
+
+
+def test_js_regulariser_reads_the_gold_answer_and_is_zero_until_the_adapter_moves(tiny_models):
+    from crossprobe.lora import attach_lora, gold_sequences, js_divergence, js_penalty
 
     logits = torch.randn(3, 11)
-    assert js_divergence(logits, logits).item() == pytest.approx(0.0, abs=1e-6)
-    assert js_divergence(logits, torch.randn(3, 11)).item() > 0
+    assert js_divergence(logits, logits).sum().item() == pytest.approx(0.0, abs=1e-6)
+    assert (js_divergence(logits, torch.randn(3, 11)) > 0).all()
     model, tokenizer, device = load_model({"path": str(tiny_models["tiny_a"])}, "cpu", "float32")
+    # the answer-token spans inside the query text (js_tokens: answer) ...
     seqs, spans = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
-    # each span covers exactly the positions that predict the answer's tokens
     for seq, (back, stop), answer in zip(seqs, spans, ANSWERS, strict=True):
         answer_ids = tokenizer(" " + answer, add_special_tokens=False)["input_ids"]
         assert back - stop == len(answer_ids)
         assert seq[len(seq) - back + 1 : len(seq) - stop + 1] == answer_ids
-    params = {**LORA, "js_weight": 1.0, "max_steps": 1}
-    _, history, _ = train_lora(model, tokenizer, device, seqs, LABELS, params, seed=0, spans=spans)
+    # ... and the gold answer after the prompt (js_tokens: gold, the paper's): logits at
+    # [-back, -1) predict exactly the first alias's tokens
+    golds, gold_spans = gold_sequences(tokenizer, PROMPTS, GOLDS, 128)
+    for seq, (back, stop), gold in zip(golds, gold_spans, GOLDS, strict=True):
+        gold_ids = tokenizer(" " + gold.split(" ||| ")[0], add_special_tokens=False)["input_ids"]
+        assert stop == 1 and seq[len(seq) - back + 1 :] == gold_ids
+    fresh, _, _ = load_model({"path": str(tiny_models["tiny_a"])}, "cpu", "float32")
+    peft_model = attach_lora(fresh, {**LORA, "dropout": 0.1})
+    peft_model.train()
+    before = js_penalty(peft_model, tokenizer, device, golds, gold_spans).item()
+    assert before == pytest.approx(0.0, abs=1e-7)  # LoRA starts as the identity
+    params = {**LORA, "js_weight": 1.0, "max_steps": 3, "lr": 5e-2}
+    tuned, history, _ = train_lora(
+        model, tokenizer, device, seqs, LABELS, params, seed=0, regularised=(golds, gold_spans)
+    )
     assert np.isfinite(history).all()
+    assert js_penalty(tuned, tokenizer, device, golds, gold_spans).item() > 1e-6
 
 
 def test_the_adapter_kept_is_the_best_on_held_out_answers(tiny_models):
     from crossprobe.lora import training_steps
 
     model, tokenizer, device = load_model({"path": str(tiny_models["tiny_a"])}, "cpu", "float32")
-    seqs, spans = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+    seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
     # every training answer labelled correct, every held-out one wrong: training makes the
     # held-out loss worse, so the adapter kept must be an early one, not the last
     held = (seqs[:4], np.zeros(4))
     params = {**LORA, "lr": 0.05, "batch_size": 8, "grad_accum": 1, "epochs": 3, "eval_every": 1}
     assert training_steps(params, len(seqs)) == 3  # 3 epochs of 8 answers, 8 per step
     peft_model, history, kept = train_lora(
-        model, tokenizer, device, seqs, [1] * 8, params, seed=0, spans=spans, held=held
+        model, tokenizer, device, seqs, [1] * 8, params, seed=0, held=held
     )
     assert kept["steps"] == 3 and len(history) == 3 and set(kept["held_out_losses"]) == {1, 2, 3}
     losses = kept["held_out_losses"]

@@ -127,7 +127,7 @@ def column(n=200, seed=0, noise=(1.0, 1.0), seeds=(0,), subjects=2):
     return {"probe": pd.concat(frames, ignore_index=True)}
 
 
-PARAMS = {"bootstrap": 1000, "ci": 0.95, "ece_bins": 10, "seed": 0}
+PARAMS = {"bootstrap": 1000, "ci": 0.95, "ece_bins": 10, "seed": 0, "min_subject_answers": 1}
 
 
 def test_a_column_is_evaluated_with_shared_paired_resamples():
@@ -195,3 +195,32 @@ def test_single_class_subjects_are_counted_and_left_out():
     assert metrics.loc[("a", "auroc_subject_mean"), "value"] == pytest.approx(
         roc_auc_score(test["correct"], test["logodds"])
     )
+
+
+def test_subjects_with_too_few_answers_are_left_out_and_counted():
+    """The per-subject mean counts only subjects with enough test answers (and both classes),
+    and says how many it used of how many."""
+    tables = column(n=200)
+    table = tables["probe"]
+
+    def subject(question_id: str) -> str:  # two subjects of 40 test answers, the rest of ~2
+        i = int(question_id[1:])
+        return ("big_a", "big_b")[i % 5] if i % 5 < 2 else f"small{i % 60}"
+
+    table["subject"] = table["question_id"].map(subject)
+    strict = {**PARAMS, "min_subject_answers": 20}
+    metrics = evaluate_column(tables, "a", strict, 100)["metrics"].set_index(["model", "metric"])
+    test = table[(table["model"] == "a") & (table["split"] == "test")]
+    counts = test["subject"].value_counts()
+    eligible = counts[counts >= 20].index
+    assert metrics.loc[("a", "subjects_total"), "value"] == len(counts)
+    assert metrics.loc[("a", "subjects_too_small"), "value"] == (counts < 20).sum()
+    assert metrics.loc[("a", "subjects_used"), "value"] == len(eligible) == 2
+    expected = np.mean(
+        [
+            roc_auc_score(g["correct"], g["logodds"])
+            for s, g in test.groupby("subject")
+            if s in eligible
+        ]
+    )
+    assert metrics.loc[("a", "auroc_subject_mean"), "value"] == pytest.approx(expected)

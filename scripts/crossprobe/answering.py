@@ -2,7 +2,9 @@
 
 - mc_cloze: the option whose text has the highest mean token log-likelihood after the prompt.
 - mc_letter: the first greedy token, read as a letter (anything else is an invalid answer).
-- open: greedy generation cut at the first newline.
+- open: greedy generation, cleaned to its first line as the paper's code cleans it.
+
+A few-shot prompt too long for `max_length` loses whole solved examples, the first ones first.
 
 Besides the answer, each row keeps what the free baselines need later (so no model runs twice):
 `option_scores` (per-option mean log-likelihoods, or letter log-probabilities) and
@@ -15,10 +17,11 @@ import logging
 import numpy as np
 import pandas as pd
 import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 from crossprobe.data import LETTERS
 from crossprobe.lm import Throughput, length_sorted_batches, pad_left, run_batch
-from crossprobe.prompts import continuations
+from crossprobe.prompts import clean_open_answer, continuations, without_first_shots
 from crossprobe.tokens import boundary, encode, next_token_ids, truncate
 
 log = logging.getLogger(__name__)
@@ -166,22 +169,47 @@ def answer_letter(model, tokenizer, device, questions, batch_size, max_length):
     return answers, chosen, scores, answer_lp
 
 
-def answer_length(tokens, decode, stop_ids) -> int:
-    """How many generated tokens form the answer: up to a stop token or the first newline."""
-    for t, token in enumerate(tokens):
-        if token in stop_ids or "\n" in decode(tokens[: t + 1]):
-            return t
-    return len(tokens)
+class FirstLineComplete(StoppingCriteria):
+    """Stops a row once its cleaned answer (`clean_open_answer`) can no longer change: its
+    generated text, folded as the cleaning folds it, has a line break after some content."""
+
+    def __init__(self, tokenizer, width: int):
+        self.tokenizer, self.width = tokenizer, width
+
+    def __call__(self, input_ids, scores, **kwargs):
+        texts = self.tokenizer.batch_decode(input_ids[:, self.width :], skip_special_tokens=True)
+        done = [
+            "\n" in t.strip().replace("\n\n", "\n").replace(":\n", ":").strip("\n") for t in texts
+        ]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+def answer_tokens(tokens: list[int], decode, stop_ids) -> tuple[str, int, int]:
+    """The cleaned answer of a greedy continuation and the span [first, end) of its tokens that
+    the answer is made of (for its mean log-probability): generation stops at a stop token; the
+    answer is the continuation's text cleaned as the paper's code cleans it."""
+    stop = next((t for t, token in enumerate(tokens) if token in stop_ids), len(tokens))
+    tokens = tokens[:stop]
+    answer = clean_open_answer(decode(tokens))
+    if not answer:
+        return "", 0, 0
+    first = next(t for t in range(len(tokens)) if decode(tokens[: t + 1]).strip())
+    ends = range(first + 1, len(tokens) + 1)
+    end = next(e for e in ends if clean_open_answer(decode(tokens[:e])) == answer)
+    return answer, first, end
 
 
 @torch.inference_mode()
-def greedy_lines(model, tokenizer, device, prompts, batch_size, max_length, max_new_tokens):
-    """Greedy continuation of each prompt, cut at its first newline (or a stop token): the
-    texts, and the mean token log-probability of each."""
-    encoded = [encode(tokenizer, p, max_length) for p in prompts]
+def greedy_lines(model, tokenizer, device, encoded, batch_size, max_new_tokens):
+    """Greedy continuation of each token sequence in `encoded`, cleaned to its first line (see
+    `clean_open_answer`): the texts, and the mean token log-probability of each."""
     texts, mean_lp = [""] * len(encoded), [float("nan")] * len(encoded)
     meter = Throughput(len(encoded), "greedy generation")
     stop_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id}
+
+    def decode(tokens):
+        return tokenizer.decode(tokens, skip_special_tokens=True)
+
     for batch in length_sorted_batches([len(e) for e in encoded], batch_size):
         seqs = [encoded[i] for i in batch]
         ids, mask, _ = pad_left(seqs, tokenizer.pad_token_id, device)
@@ -194,24 +222,52 @@ def greedy_lines(model, tokenizer, device, prompts, batch_size, max_length, max_
             output_scores=True,
             return_dict_in_generate=True,
             pad_token_id=tokenizer.pad_token_id,
+            stopping_criteria=StoppingCriteriaList([FirstLineComplete(tokenizer, width)]),
         )
         new_tokens = out.sequences[:, width:]
         step_lp = torch.stack([torch.log_softmax(s.float(), -1) for s in out.scores], dim=1)
         for row, i in enumerate(batch):
             tokens = new_tokens[row].tolist()
-            kept = tokens[: answer_length(tokens, tokenizer.decode, stop_ids)]
-            lps = [float(step_lp[row, t, token]) for t, token in enumerate(kept)]
-            texts[i] = tokenizer.decode(kept).strip()
+            texts[i], first, end = answer_tokens(tokens, decode, stop_ids)
+            lps = [float(step_lp[row, t, tokens[t]]) for t in range(first, end)]
             mean_lp[i] = float(np.mean(lps)) if lps else float("nan")
         meter.update(len(batch), sum(len(s) for s in seqs) + new_tokens.numel())
     return texts, mean_lp
 
 
 def answer_open(model, tokenizer, device, questions, batch_size, max_length, max_new_tokens):
-    answers, answer_lp = greedy_lines(
-        model, tokenizer, device, list(questions["prompt"]), batch_size, max_length, max_new_tokens
-    )
+    encoded = [encode(tokenizer, p, max_length) for p in questions["prompt"]]
+    answers, answer_lp = greedy_lines(model, tokenizer, device, encoded, batch_size, max_new_tokens)
     return answers, [-1] * len(answers), [[] for _ in answers], answer_lp
+
+
+def fit_prompts(tokenizer, questions: pd.DataFrame, max_length: int, reserve: int) -> list[str]:
+    """Each question's prompt, less as many of its first solved examples (whole ones) as it takes
+    to leave `reserve` tokens (the answer's) within `max_length`; the log says how many
+    questions lost how many examples."""
+    prompts, lost = [], {}
+    shots = questions["shots"] if "shots" in questions else [[]] * len(questions)
+    for prompt, examples in zip(questions["prompt"], shots, strict=True):
+        dropped = 0
+        while dropped < len(examples):
+            fitted = without_first_shots(prompt, examples, dropped)
+            if len(encode(tokenizer, fitted)) + reserve <= max_length:
+                break
+            dropped += 1
+        prompts.append(without_first_shots(prompt, examples, dropped))
+        if dropped:
+            lost[dropped] = lost.get(dropped, 0) + 1
+    if lost:
+        log.warning(
+            "%d of %d prompts are too long for max_length %d with %d tokens left for the answer: "
+            "%s",
+            sum(lost.values()),
+            len(prompts),
+            max_length,
+            reserve,
+            ", ".join(f"{n} lost {k} example(s)" for k, n in sorted(lost.items())),
+        )
+    return prompts
 
 
 def generate_answers(
@@ -219,6 +275,8 @@ def generate_answers(
 ) -> pd.DataFrame:
     """Answer every question of `questions` in `params['answer_format']`."""
     fmt, batch, max_len = params["answer_format"], params["batch_size"], params["max_length"]
+    reserve = params["max_new_tokens"] if fmt == "open" else 1
+    questions = questions.assign(prompt=fit_prompts(tokenizer, questions, max_len, reserve))
     if fmt == "mc_cloze":
         result = answer_cloze(model, tokenizer, device, questions, batch, max_len)
     elif fmt == "mc_letter":

@@ -11,12 +11,22 @@ import jsonschema
 import yaml
 
 from crossprobe.data import Catalogue
+from crossprobe.grading import prompt_problems
 from crossprobe.methods import METHODS
 from crossprobe.questions import check_data_params
-from crossprobe.splits import SPLITS, earlier
+from crossprobe.splits import SPLITS, TRAIN, earlier
 from crossprobe.tables import TableError, check_columns, mapped_columns, read_file
 from crossprobe.weights import WeightsError, check_weights
-from crossprobe.workflow import cells, display_names, grid_models
+from crossprobe.workflow import (
+    agreement_splits,
+    answer_set,
+    cells,
+    columns,
+    display_names,
+    grid_models,
+    imported_splits,
+    lora_params,
+)
 
 
 def mapped(spec: dict) -> list[str]:
@@ -255,6 +265,54 @@ def check_methods(config: dict) -> list[str]:
     return problems
 
 
+def check_grading(config: dict) -> list[str]:
+    """The judge's prompt template, the graders' agreement and the gold answers the JS
+    regulariser reads."""
+    problems = []
+    grading = config["grading"]
+    if grading["prompt"]:
+        wrong = prompt_problems(grading["prompt"])
+        if wrong:
+            problems.append(
+                f"grading.prompt: {'; '.join(wrong)} (expected a template over {{problem}}, "
+                "{gold} and {answer})"
+            )
+    if grading["agreement"]:
+        split = grading["agreement"]["split"]
+        if not grading["judge"]:
+            problems.append(
+                "grading.agreement: set, but there is no judge (expected grading.judge)"
+            )
+        elif not any(agreement_splits(config, c) for c in columns(config)):
+            problems.append(
+                f"grading.agreement.split: no column's {split} answers come from an answer set "
+                "(expected a split that answer_sets provide, with their own labels)"
+            )
+    tuned = any(METHODS[m].scorer == "lora" for m in config["methods"] if m in METHODS)
+    regularised = [
+        m
+        for m in grid_models(config)
+        if lora_params(config, m)["js_weight"] > 0 and lora_params(config, m)["js_tokens"] == "gold"
+    ]
+    for source in columns(config):
+        name = answer_set(config, source)
+        spec = config["answer_sets"].get(name or "")
+        if spec is None or "gold" in spec["columns"]:
+            continue
+        if tuned and regularised and TRAIN in imported_splits(config, source):
+            problems.append(
+                f"answer_sets.{name}.columns.gold: not mapped, but {regularised[0]}'s LoRA "
+                "regularises on gold answers (lora.js_tokens: gold, js_weight > 0; expected the "
+                "column of correct answers, e.g. target)"
+            )
+        if agreement_splits(config, source):
+            problems.append(
+                f"answer_sets.{name}.columns.gold: not mapped, but the judge grades this set "
+                "(grading.agreement) against its gold answers (expected e.g. target)"
+            )
+    return problems
+
+
 def check_tables(config: dict) -> list[str]:
     """Local files of answer sets and datasets exist and have their mapped columns."""
     problems = []
@@ -297,6 +355,7 @@ def check_sizes(data: dict) -> list[str]:
 def check_config(config: dict) -> None:
     """What the schema cannot say, checked before any job runs; ConfigError naming the key."""
     problems = check_models(config) + check_methods(config) + check_tables(config)
+    problems += check_grading(config)
     if not problems:
         try:
             check_data_params(config["data"])

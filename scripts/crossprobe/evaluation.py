@@ -57,8 +57,8 @@ class Entry:
     """One estimator's scores in the column, for one training size: its replicates' metrics on
     every resample, and each metric's statistic per resample (mean over the resampled seeds)."""
 
-    def __init__(self, replicates: list[pd.DataFrame], weights, picks, bins: int, subjects: int):
-        self.seeds, self.subjects = len(replicates), subjects
+    def __init__(self, replicates: list[pd.DataFrame], weights, picks, params: dict, support):
+        self.seeds, self.support = len(replicates), support
         per = [
             metric_draws(
                 r["correct"].to_numpy(),
@@ -67,7 +67,8 @@ class Entry:
                 sigmoid(r["logodds_raw"].to_numpy()),
                 r["subject"].to_numpy(),
                 weights,
-                bins,
+                params["ece_bins"],
+                params["min_subject_answers"],
             )
             for r in replicates
         ]
@@ -78,8 +79,9 @@ class Entry:
         }
 
     def rows(self, ci: float, n: int) -> list[dict]:
-        """One row per metric: value (mean over seeds), seed SD, interval; and how many
-        subjects had a single class (left out of the per-subject mean)."""
+        """One row per metric: value (mean over seeds), seed SD, interval; and the per-subject
+        mean's support: the column's subjects, those with too few test answers and those with
+        a single class (both left out)."""
         out = []
         for metric, stat in self.stat.items():
             low, high = interval(stat, ci)
@@ -96,18 +98,24 @@ class Entry:
                     "seeds": self.seeds,
                 }
             )
-        left_out = self.subjects - self.values["subjects_used"][0, 0]
-        out.append(
-            {
-                "metric": "subjects_single_class",
-                "value": float(left_out),
-                "seed_sd": np.nan,
-                "ci_low": np.nan,
-                "ci_high": np.nan,
-                "n": n,
-                "seeds": self.seeds,
-            }
-        )
+        used = self.values["subjects_used"][0, 0]
+        counts = {
+            "subjects_total": self.support["total"],
+            "subjects_too_small": self.support["too_small"],
+            "subjects_single_class": self.support["total"] - self.support["too_small"] - used,
+        }
+        for metric, count in counts.items():
+            out.append(
+                {
+                    "metric": metric,
+                    "value": float(count),
+                    "seed_sd": np.nan,
+                    "ci_low": np.nan,
+                    "ci_high": np.nan,
+                    "n": n,
+                    "seeds": self.seeds,
+                }
+            )
         return out
 
 
@@ -123,7 +131,11 @@ def evaluate_column(tables: dict, source: str, params: dict, full_size: int) -> 
     test = {m: t[t["split"] == "test"] for m, t in tables.items()}
     first = next(iter(test.values()))
     order = np.sort(first["question_id"].unique())  # every cell scores these same answers
-    subjects = first.drop_duplicates("question_id")["subject"].nunique()
+    counts = first.drop_duplicates("question_id")["subject"].value_counts()
+    support = {
+        "total": len(counts),
+        "too_small": int((counts < params["min_subject_answers"]).sum()),
+    }
     n = len(order)
     rng = np.random.default_rng([params["seed"], zlib.crc32(source.encode())])
     weights = question_draws(n, params["bootstrap"], rng)
@@ -135,9 +147,7 @@ def evaluate_column(tables: dict, source: str, params: dict, full_size: int) -> 
                 for _, r in cell.groupby("seed", sort=True)
             ]
             picks = seed_draws(len(replicates), params["bootstrap"], rng)
-            entries[method, model, n_train] = Entry(
-                replicates, weights, picks, params["ece_bins"], subjects
-            )
+            entries[method, model, n_train] = Entry(replicates, weights, picks, params, support)
     ci = params["ci"]
     metrics = [
         {"method": m, "model": e, "trained_on": source, **row}

@@ -2,15 +2,52 @@
 
 Multiple choice: the chosen option index equals the gold index. Open-ended: a normalised match
 (answer equals, or contains, one of the gold aliases: the paper's cheap option), or the verdicts
-of a judge model (`crossprobe.judge`) where one is configured.
+of a judge model (`crossprobe.judge`, asked what is defined here) where one is configured.
 """
 
 import re
 import string
 
+import numpy as np
 import pandas as pd
 
 from crossprobe.data import ALIAS_SEPARATOR
+from crossprobe.splits import training_order
+
+# What the paper's judge (GPT-3.5) was told and asked, in the authors' wording; the config's
+# grading.system and grading.prompt replace them.
+SYSTEM = "You are an automated grading assistant helping a teacher grade student answers."
+PROMPT = (
+    "The problem is: {problem}\n\n The correct answer for this problem is: {gold}\n "
+    "A student submitted the answer: {answer}\n "
+    "The student's answer must be correct and specific but not overcomplete "
+    "(for example, if they provide two different answers, they did not get the question right). "
+    "However, small differences in formatting should not be penalized "
+    "(for example, 'New York City' is equivalent to 'NYC'). "
+    "Did the student provide an equivalent answer to the ground truth? "
+    "Please answer yes or no without any explanation: "
+)
+PROMPT_FIELDS = ("problem", "gold", "answer")
+YES = re.compile(r"\byes\b", re.IGNORECASE)
+
+
+def judge_texts(grading: dict) -> tuple[str, str]:
+    """(system line, prompt template) of the judge: the config's, or the paper's."""
+    return grading.get("system") or SYSTEM, grading.get("prompt") or PROMPT
+
+
+def prompt_problems(template: str) -> list[str]:
+    """What is wrong with a judge prompt template (empty if nothing)."""
+    fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    problems = [f"names {{{f}}}" for f in sorted(fields - set(PROMPT_FIELDS))]
+    problems += [f"lacks {{{f}}}" for f in ("gold", "answer") if f not in fields]
+    return problems
+
+
+def judged(reply: str) -> bool:
+    """The paper's rule: the answer is correct iff the judge's reply says yes."""
+    return bool(YES.search(reply))
+
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
@@ -58,3 +95,25 @@ def apply_verdicts(graded: pd.DataFrame, verdicts: pd.DataFrame) -> tuple[pd.Dat
     judged = verdict.loc[graded["question_id"]].to_numpy().astype("int64")
     changed = int((judged != graded["correct"].to_numpy()).sum())
     return graded.assign(correct=judged), changed
+
+
+def judged_table(answers, split: str, grading: dict, seed: int, questions=None) -> pd.DataFrame:
+    """What the judge is shown of one split's answers (problem, gold, answer), with the split,
+    the answers' origin and, for answers labelled by another grader, that `label`.
+
+    Generated answers come with their question table; the problem is the text the model saw
+    (`grading.problem: prompt`, the paper's choice) or the bare question. Imported answers (an
+    answer set's, graded to measure the graders) are a seeded sample of `grading.agreement.size`
+    of them (all by default); their problem is the text their model saw."""
+    if questions is not None:
+        table = answers.merge(
+            questions[["question_id", "question", "gold"]], on="question_id", validate="one_to_one"
+        )
+        problem = table["prompt"] if grading["problem"] == "prompt" else table["question"]
+        return table.assign(problem=problem, split=split, origin="generated", label=-1)
+    size = grading["agreement"]["size"]
+    if size and size < len(answers):
+        answers = answers.iloc[np.sort(training_order(answers["question_id"], seed)[:size])]
+    return answers.assign(
+        problem=answers["prompt"], split=split, origin="imported", label=answers["correct"]
+    ).reset_index(drop=True)

@@ -19,12 +19,39 @@ def cell_text(row) -> str:
     return f"{row['value']:.3f}{sd} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
 
 
+def subject_support(grid: pd.DataFrame, layout: dict) -> str:
+    """For a per-subject headline: what its mean rests on in each column ("mean over K of N
+    subjects"), and a warning where that is fewer subjects than `min_subjects`; "" otherwise."""
+    if layout["headline"] != "auroc_subject_mean":
+        return ""
+    counts = grid.pivot_table(index="trained_on", columns="metric", values="value", aggfunc="max")
+    parts, thin = [], []
+    for column in layout["columns"]:
+        if column not in counts.index:
+            continue
+        used, total = counts.loc[column, "subjects_used"], counts.loc[column, "subjects_total"]
+        parts.append(f"{layout['names'][column]}: mean over {used:.0f} of {total:.0f} subjects")
+        if used < layout["min_subjects"]:
+            thin.append(layout["names"][column])
+    text = (
+        "; ".join(parts)
+        + f" (those with at least {layout['min_subject_answers']} test answers and both classes)."
+    )
+    if thin:
+        text += (
+            f" Warning: the headline rests on fewer than {layout['min_subjects']} subjects in "
+            f"{', '.join(thin)}."
+        )
+    return text
+
+
 def auroc_markdown(grid: pd.DataFrame, layout: dict) -> str:
     """One table per method of `layout` (workflow.grid_layout): rows Model, columns Trained On;
     "—" where the method has no cell (a reason is given below the table)."""
     auroc = grid[grid["metric"] == layout["headline"]]
     names, columns = layout["names"], layout["columns"]
-    lines = []
+    support = subject_support(grid, layout)
+    lines = [support, ""] if support else []
     for method in layout["methods"]:
         rows = auroc[auroc["method"] == method].set_index(["model", "trained_on"])
         seeds = ": mean over training seeds ± their SD" if trained(method) else ""

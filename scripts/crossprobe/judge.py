@@ -1,62 +1,68 @@
 """The judge for open-ended answers: a model asked, as in the paper, whether a student's answer
 is equivalent to the correct one. An answer is correct iff the judge's greedy reply contains
-the word "yes". Instruct models get the question through their chat template (a system line
-and a user message); base models get the same text as a plain prompt.
+the word "yes". Instruct models get the question through their chat template (the system line,
+then the user message; folded into one user message where the template has no system role),
+tokenised by the template itself so that a template that writes its BOS gets exactly one; base
+models get the same text as a plain prompt.
 
-Verdicts are kept in a content-addressed store keyed by the judge's weights and the prompt, so
+What the judge reads is the config's `grading.prompt` (`crossprobe.grading`), a template over
+{problem} (by default the whole text the answering model saw, as the paper's judge saw it), {gold}
+and {answer}.
+
+Verdicts are kept in a content-addressed store keyed by the judge's weights and its input ids, so
 re-judging a model's answers after one split changed judges only the new ones.
 """
 
 import hashlib
 import json
 import logging
-import re
 
 import numpy as np
 import pandas as pd
+from jinja2.exceptions import TemplateError
 
-from crossprobe.activations import FeatureStore
+from crossprobe.activations import FeatureStore, sequence_key
 from crossprobe.answering import greedy_lines
 from crossprobe.data import ALIAS_SEPARATOR
+from crossprobe.grading import judge_texts, judged
+from crossprobe.tokens import encode
 
 log = logging.getLogger(__name__)
 
-SYSTEM = "You are an automated grading assistant helping a teacher grade student answers."
-USER = (
-    "The problem is: {question}\n\n"
-    "The correct answer for this problem is: {gold}\n"
-    "A student submitted the answer: {answer}\n\n"
-    "Decide whether the student's answer is correct. It must be correct and specific, but not "
-    "over-complete: an answer that offers several different answers is not correct. Differences "
-    'of form alone do not matter: for example, "New York City" and "NYC" are equivalent. '
-    "Reply yes or no, without any explanation."
-)
-YES = re.compile(r"\byes\b", re.IGNORECASE)
 
-
-def judge_prompt(tokenizer, question: str, gold: str, answer: str) -> str:
-    """The judge's input for one answer (its chat template if it has one)."""
-    user = USER.format(question=question, gold=gold.split(ALIAS_SEPARATOR)[0], answer=answer)
-    if getattr(tokenizer, "chat_template", None):
-        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return f"{SYSTEM}\n\n{user}\nReply:"
-
-
-def judged(reply: str) -> bool:
-    return bool(YES.search(reply))
+def judge_ids(tokenizer, system: str, user: str) -> list[int]:
+    """The judge's input ids for one answer: its chat template (which writes its own special
+    tokens) if it has one, else the plain text with the tokenizer's special tokens."""
+    if not getattr(tokenizer, "chat_template", None):
+        return encode(tokenizer, f"{system}\n\n{user}\nReply:")
+    conversations = (
+        [{"role": "system", "content": system}, {"role": "user", "content": user}],
+        [{"role": "user", "content": f"{system}\n\n{user}"}],
+    )
+    for messages in conversations:
+        try:
+            return list(
+                tokenizer.apply_chat_template(
+                    messages, tokenize=True, add_generation_prompt=True, return_dict=True
+                )["input_ids"]
+            )
+        except TemplateError:  # e.g. Mistral-Instruct's template rejects a system role
+            continue
+    raise ValueError("the judge's chat template accepts neither a system nor a user message")
 
 
 def judge_answers(model, tokenizer, device, store: FeatureStore, graded: pd.DataFrame, params):
-    """A 0/1 verdict per row of `graded` (question, gold, answer), judging only prompts the
-    store has not seen."""
-    prompts = [
-        judge_prompt(tokenizer, q, g, a)
-        for q, g, a in zip(graded["question"], graded["gold"], graded["answer"], strict=True)
+    """A 0/1 verdict per row of `graded` (problem, gold, answer), judging only inputs the store
+    has not seen; `params` holds the judge's system line and prompt template."""
+    system, prompt = judge_texts(params)
+    users = [
+        prompt.format(problem=p, gold=g.split(ALIAS_SEPARATOR)[0], answer=a)
+        for p, g, a in zip(graded["problem"], graded["gold"], graded["answer"], strict=True)
     ]
-    keys = [hashlib.sha256(p.encode()).hexdigest()[:32] for p in prompts]
+    inputs = [judge_ids(tokenizer, system, u) for u in users]
+    keys = [sequence_key(ids) for ids in inputs]
     known = store.lookup(keys)
-    todo = sorted({k: p for k, p in zip(keys, prompts, strict=True) if k not in known}.items())
+    todo = sorted({k: ids for k, ids in zip(keys, inputs, strict=True) if k not in known}.items())
     log.info(
         "%d answers: %d judged before, %d to judge", len(keys), len(keys) - len(todo), len(todo)
     )
@@ -64,13 +70,12 @@ def judge_answers(model, tokenizer, device, store: FeatureStore, graded: pd.Data
         model,
         tokenizer,
         device,
-        [p for _, p in todo],
+        [ids for _, ids in todo],
         params["batch_size"],
-        None,
         params["max_new_tokens"],
     )
-    for (_, prompt), reply in list(zip(todo, replies, strict=True))[:3]:
-        log.info("judge reply %r to ...%r", reply, prompt[-80:])
+    for (_, ids), reply in list(zip(todo, replies, strict=True))[:3]:
+        log.info("judge reply %r to ...%r", reply, tokenizer.decode(ids[-40:]))
     fresh = {k: {"verdict": np.int8(judged(r))} for (k, _), r in zip(todo, replies, strict=True)}
     store.add(fresh)
     verdicts = {**known, **fresh}
@@ -78,7 +83,7 @@ def judge_answers(model, tokenizer, device, store: FeatureStore, graded: pd.Data
 
 
 def verdict_store(judge_record: dict, params: dict) -> str:
-    """The store folder of this judge's verdicts: its weights and how long it may reply (the
-    prompt itself is in each entry's key)."""
+    """The store folder of this judge's verdicts: its weights and how long it may reply (its
+    input, prompt included, is in each entry's key)."""
     identity = {"judge": judge_record["fingerprint"], "max_new_tokens": params["max_new_tokens"]}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]

@@ -17,16 +17,18 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import get_cosine_schedule_with_warmup
 
 from crossprobe.calibration import nll
+from crossprobe.data import ALIAS_SEPARATOR
 from crossprobe.lm import Throughput, length_sorted_batches, run_batch
-from crossprobe.tokens import query_choice_ids, query_tokens
+from crossprobe.prompts import answered_text
+from crossprobe.tokens import boundary, encode, query_choice_ids, query_tokens, truncate
 
 log = logging.getLogger(__name__)
 
 
 def query_sequences(tokenizer, prompts, answers, max_length):
     """Token ids of each query text (answered prompt + query, one string) and where its answer
-    sits, counted from the end: logits at [-back[0], -back[1]) predict the answer's tokens (the
-    regulariser looks there)."""
+    sits, counted from the end: logits at [-back, -stop) predict the answer's tokens (the
+    regulariser with `js_tokens: answer` looks there)."""
     seqs, spans = [], []
     for prompt, answer in zip(prompts, answers, strict=True):
         ids, dropped, start, stop = query_tokens(tokenizer, prompt, answer, max_length)
@@ -37,11 +39,44 @@ def query_sequences(tokenizer, prompts, answers, max_length):
     return seqs, spans
 
 
+def gold_sequences(tokenizer, prompts, golds, max_length):
+    """Token ids of each prompt followed by its gold answer (as the paper's regulariser reads
+    them) and where the gold answer sits, counted from the end as in `query_sequences`: logits
+    at [-back, -1) predict its tokens."""
+    seqs, spans = [], []
+    for prompt, gold in zip(prompts, golds, strict=True):
+        full = encode(tokenizer, answered_text(prompt, gold.split(ALIAS_SEPARATOR)[0]))
+        start = boundary(tokenizer, prompt, full)
+        ids, _ = truncate(full, max_length, tokenizer.bos_token_id)
+        seqs.append(ids)
+        spans.append((min(len(full) - start + 1, len(ids)), 1))
+    return seqs, spans
+
+
 def js_divergence(logits_p, logits_q):
-    """Jensen-Shannon divergence between two batches of next-token distributions (mean)."""
+    """Jensen-Shannon divergence between next-token distributions, one value per position."""
     lp, lq = torch.log_softmax(logits_p.float(), -1), torch.log_softmax(logits_q.float(), -1)
     lm = torch.logsumexp(torch.stack([lp, lq]), 0) - np.log(2.0)
-    return 0.5 * ((lp.exp() * (lp - lm)).sum(-1) + (lq.exp() * (lq - lm)).sum(-1)).mean()
+    return 0.5 * ((lp.exp() * (lp - lm)).sum(-1) + (lq.exp() * (lq - lm)).sum(-1))
+
+
+def js_penalty(peft_model, tokenizer, device, seqs, spans):
+    """The JS regulariser of a batch, as the paper's code computes it: the divergence between the
+    tuned and the frozen model's next-token distributions, summed over the positions that
+    predict each text's regularised tokens (`spans`), averaged over the batch."""
+    keep = max(back for back, _ in spans)
+    tuned = run_batch(peft_model, seqs, tokenizer.pad_token_id, device, logits_to_keep=keep).logits
+    with torch.no_grad(), peft_model.disable_adapter():
+        frozen = run_batch(
+            peft_model, seqs, tokenizer.pad_token_id, device, logits_to_keep=keep
+        ).logits
+    terms = [
+        js_divergence(
+            tuned[row, keep - back : keep - stop], frozen[row, keep - back : keep - stop]
+        ).sum()
+        for row, (back, stop) in enumerate(spans)
+    ]
+    return torch.stack(terms).mean()
 
 
 def attach_lora(model, params: dict):
@@ -77,13 +112,14 @@ def train_lora(
     labels,
     params: dict,
     seed: int,
-    spans=None,
+    regularised=None,
     held=None,
 ):
     """LoRA-tune `model` on (sequence, correct) pairs; returns (peft model, loss per step,
-    selection record). `spans` (from `query_sequences`) locate the answers for the JS
-    regulariser. With `held` = (sequences, labels) and `eval_every` > 0, the query loss on the
-    held-out answers is measured every `eval_every` steps and the best adapter is kept."""
+    selection record). `regularised` = (sequences, spans), one per training pair, are the texts
+    and tokens the JS regulariser reads (see `js_penalty`). With `held` = (sequences, labels)
+    and `eval_every` > 0, the query loss on the held-out answers is measured every `eval_every`
+    steps and the best adapter is kept."""
     torch.manual_seed(seed)
     peft_model = attach_lora(model, params)
     peft_model.train()
@@ -105,14 +141,17 @@ def train_lora(
         for _ in range(params["grad_accum"]):
             idx = next(batches)
             batch = [seqs[i] for i in idx]
-            keep = max(spans[i][0] for i in idx) if kappa > 0 else 1
-            out = run_batch(peft_model, batch, tokenizer.pad_token_id, device, logits_to_keep=keep)
+            out = run_batch(peft_model, batch, tokenizer.pad_token_id, device)
             loss = torch.nn.functional.cross_entropy(
                 out.logits[:, -1, choice_ids].float(), targets[idx]
             )
             if kappa > 0:
-                loss = loss + kappa * _js_term(
-                    peft_model, tokenizer, device, batch, [spans[i] for i in idx], out.logits
+                loss = loss + kappa * js_penalty(
+                    peft_model,
+                    tokenizer,
+                    device,
+                    [regularised[0][i] for i in idx],
+                    [regularised[1][i] for i in idx],
                 )
             (loss / params["grad_accum"]).backward()
             step_loss += loss.item() / params["grad_accum"]
@@ -152,26 +191,19 @@ def train_lora(
     return peft_model, history, record
 
 
-def _js_term(peft_model, tokenizer, device, batch, spans, tuned_logits):
-    """JS divergence to the frozen model at the positions that predict each answer's tokens."""
-    keep = tuned_logits.shape[1]
-    with torch.no_grad(), peft_model.disable_adapter():
-        frozen_logits = run_batch(
-            peft_model, batch, tokenizer.pad_token_id, device, logits_to_keep=keep
-        ).logits
-    terms = []
-    for row, (back, stop) in enumerate(spans):
-        span = slice(keep - back, keep - stop)
-        terms.append(js_divergence(tuned_logits[row, span], frozen_logits[row, span]))
-    return torch.stack(terms).mean()
-
-
 def train_on_answers(model, tokenizer, device, graded, params: dict, seed: int, held=None):
-    """LoRA + Prompt training on a graded answers table (prompt, answer, correct); `held`, a
-    table of the same shape, selects the adapter kept."""
+    """LoRA + Prompt training on a graded answers table (prompt, answer, correct, gold); `held`,
+    a table of the same shape, selects the adapter kept. The JS regulariser reads the gold
+    answer after the prompt (`js_tokens: gold`, the paper's) or the answer given inside the
+    query text (`answer`)."""
     seqs, spans = query_sequences(
         tokenizer, graded["prompt"], graded["answer"], params["max_length"]
     )
+    regularised = (seqs, spans)
+    if params["js_weight"] > 0 and params["js_tokens"] == "gold":
+        regularised = gold_sequences(
+            tokenizer, graded["prompt"], graded["gold"], params["max_length"]
+        )
     selection = None
     if held is not None and len(held):
         selection = (
@@ -180,7 +212,7 @@ def train_on_answers(model, tokenizer, device, graded, params: dict, seed: int, 
         )
     labels = graded["correct"].tolist()
     return train_lora(
-        model, tokenizer, device, seqs, labels, params, seed, spans=spans, held=selection
+        model, tokenizer, device, seqs, labels, params, seed, regularised, held=selection
     )
 
 

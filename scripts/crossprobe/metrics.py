@@ -6,7 +6,8 @@ is the sample itself. AUROC ranks the log-odds (never saturated probabilities).
 
 - `auroc`: rank-based, ties count half; NaN for a single class (never 0.5). Equals scikit-learn's.
 - `auroc_subject_mean`: the AUROC of each subject, averaged over subjects (the paper's
-  aggregation); subjects with a single class are left out (and counted).
+  aggregation); subjects with fewer answers than a minimum, or with a single class, are left
+  out (and counted).
 - `ece`: the paper's definition: 10 equal-width bins on P(correct), |mean P - accuracy|
   weighted by bin size. `ece_toplabel`: the authors' code's variant, confidence max(p, 1-p)
   binned against whether the thresholded prediction (p >= 0.5) is right (their code drops
@@ -40,16 +41,20 @@ def weighted_auroc(y, z, weights) -> np.ndarray:
     return np.where(total > 0, wins / np.where(total > 0, total, 1), np.nan)
 
 
-def weighted_subject_auroc(y, z, subjects, weights) -> tuple[np.ndarray, np.ndarray]:
-    """(mean over subjects of the per-subject AUROC, subjects used) per draw; a subject with a
-    single class in a draw is left out of that draw's mean."""
+def weighted_subject_auroc(
+    y, z, subjects, weights, min_answers: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """(mean over subjects of the per-subject AUROC, subjects used) per draw. Only subjects with
+    at least `min_answers` answers in the sample count; one with a single class in a draw is
+    left out of that draw's mean."""
     y, z, subjects = np.asarray(y), np.asarray(z), np.asarray(subjects)
     w = np.atleast_2d(weights)
+    names, counts = np.unique(subjects, return_counts=True)
+    eligible = names[counts >= min_answers]
+    if not len(eligible):
+        return np.full(len(w), np.nan), np.zeros(len(w), dtype=np.int64)
     per_subject = np.stack(
-        [
-            weighted_auroc(y[subjects == s], z[subjects == s], w[:, subjects == s])
-            for s in np.unique(subjects)
-        ]
+        [weighted_auroc(y[subjects == s], z[subjects == s], w[:, subjects == s]) for s in eligible]
     )
     used = np.sum(~np.isnan(per_subject), axis=0)
     total = np.nansum(per_subject, axis=0)
@@ -87,11 +92,13 @@ def weighted_aurc(y, p, weights) -> np.ndarray:
     return (w * risk).sum(axis=1) / w.sum(axis=1)
 
 
-def metric_draws(y, z, p, p_raw, subjects, weights, bins: int) -> dict[str, np.ndarray]:
+def metric_draws(
+    y, z, p, p_raw, subjects, weights, bins: int, min_answers: int = 1
+) -> dict[str, np.ndarray]:
     """Every metric of one scored replicate, one value per row of `weights`."""
     y = np.asarray(y)
     p = np.asarray(p, dtype=np.float64)
-    subject_mean, used = weighted_subject_auroc(y, z, subjects, weights)
+    subject_mean, used = weighted_subject_auroc(y, z, subjects, weights, min_answers)
     return {
         "auroc": weighted_auroc(y, z, weights),
         "auroc_subject_mean": subject_mean,
@@ -111,8 +118,8 @@ def auroc(y, z) -> float:
     return float(weighted_auroc(y, z, _ones(len(y)))[0])
 
 
-def auroc_subject_mean(y, z, subjects) -> float:
-    return float(weighted_subject_auroc(y, z, subjects, _ones(len(y)))[0][0])
+def auroc_subject_mean(y, z, subjects, min_answers: int = 1) -> float:
+    return float(weighted_subject_auroc(y, z, subjects, _ones(len(y)), min_answers)[0][0])
 
 
 def ece(y, p, bins: int = 10) -> float:

@@ -7,6 +7,7 @@ shows the headline AUROC and its interval. Every panel shares one fixed colour s
 the interval does not. A method with one value per column (the source judging itself) is one row.
 """
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ from plotnine import (
 )
 from plotnine.composition import Beside, plot_spacer
 
+from crossprobe.grid import subject_support
 from crossprobe.job import atomic
 from crossprobe.methods import METHODS, title
 
@@ -120,6 +122,9 @@ def heatmap(grid: pd.DataFrame, layout: dict):
         panel(tile_table(grid, m, layout), title(m), layout, axis_label(m))
         for m in layout["methods"]
     ]
+    support = subject_support(grid, layout)
+    if support:  # what a per-subject headline rests on, under the last panel
+        panels[-1] = panels[-1] + labs(caption=textwrap.fill(support, 70))
     while len(panels) > PANELS_PER_ROW and len(panels) % PANELS_PER_ROW:
         panels.append(plot_spacer())
     rows = [Beside(panels[i : i + PANELS_PER_ROW]) for i in range(0, len(panels), PANELS_PER_ROW)]

@@ -1,9 +1,11 @@
 """Prompt text: few-shot prompts ending in "Answer:", the answers that follow, the answered text.
 
 One place builds every string a model sees, so answering, probing and LoRA see the same text.
-"""
 
-import pandas as pd
+A few-shot prompt is laid out as the paper's code lays out MMLU-OE: a header line, the solved
+examples, a closing line, each followed by a blank line, then the question. Without shots the
+prompt is the question alone (no header).
+"""
 
 from crossprobe.data import ALIAS_SEPARATOR, LETTERS
 
@@ -24,16 +26,45 @@ def gold_answer(row, answer_format: str) -> str:
     return row["gold"]
 
 
-def build_prompt(row, shots: pd.DataFrame, answer_format: str, header: str | None = None) -> str:
-    """The shots, then the question, ending in "Answer:"; `header` (with {subject} filled in)
-    comes first."""
-    parts = [header.format(subject=row["subject"].replace("_", " ")) + "\n\n" if header else ""]
-    for _, shot in shots.iterrows():
-        parts.append(
-            f"{question_block(shot, answer_format)} {gold_answer(shot, answer_format)}\n\n"
-        )
-    parts.append(question_block(row, answer_format))
-    return "".join(parts)
+def shot_text(shot, answer_format: str) -> str:
+    """One solved example: its question block and the gold answer (outer whitespace stripped,
+    as the paper's code writes its examples)."""
+    return f"{question_block(shot, answer_format)} {gold_answer(shot, answer_format)}".strip()
+
+
+def subject_label(subject: str) -> str:
+    """A subject as headers name it: "abstract_algebra" -> "Abstract algebra"."""
+    return subject.replace("_", " ").capitalize()
+
+
+def compose(question: str, shots: list[str], header: str | None, closing: str | None) -> str:
+    """The text before a model's answer: with shots, the header, the shots and the closing line
+    (each followed by a blank line) before the question; without shots, the question alone."""
+    if not len(shots):
+        return question
+    return "".join(f"{part}\n\n" for part in [header, *shots, closing] if part) + question
+
+
+def build_prompt(row, shots: list[str], answer_format: str, header=None, closing=None) -> str:
+    """The prompt of question `row` after the solved examples `shots` (texts, in order);
+    `header` may name the row's {subject}."""
+    if header:
+        header = header.format(subject=subject_label(row["subject"]))
+    return compose(question_block(row, answer_format), shots, header, closing)
+
+
+def without_first_shots(prompt: str, shots, dropped: int) -> str:
+    """`prompt` (built from `shots`) without its first `dropped` examples."""
+    if not dropped:
+        return prompt
+    return prompt.replace("".join(f"{s}\n\n" for s in shots[:dropped]), "", 1)
+
+
+def clean_open_answer(text: str) -> str:
+    """An open answer as the paper's code keeps it: surrounding whitespace stripped, blank lines
+    folded, a line break after a colon joined, leading newlines dropped, then the first line."""
+    text = text.strip().replace("\n\n", "\n").replace(":\n", ":")
+    return text.strip("\n").split("\n")[0]
 
 
 def answered_text(prompt: str, answer: str) -> str:

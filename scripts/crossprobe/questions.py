@@ -3,14 +3,16 @@
 Splits are carved in their fixed order (see `crossprobe.splits`): each split takes the first
 `size` questions of a seeded shuffle of its datasets that no earlier split took, then its few-shot
 examples (the next unused questions of the same dataset and subject, or the dataset's own shot
-pool, e.g. MMLU's dev split). So a split depends only on itself and the earlier splits that share
-its datasets: a new test set leaves the training questions, and everything trained on them, alone.
+pool, e.g. MMLU's dev split), which each question sees in an order of its own. So a split depends
+only on itself and the earlier splits that share its datasets: a new test set leaves the training
+questions, and everything trained on them, alone.
 """
 
+import numpy as np
 import pandas as pd
 
 from crossprobe.data import DATASETS, Catalogue
-from crossprobe.prompts import build_prompt
+from crossprobe.prompts import build_prompt, shot_text
 from crossprobe.splits import SPLITS
 
 
@@ -38,32 +40,47 @@ def check_data_params(data: dict) -> None:
                 )
 
 
-def pick_shots(chosen: pd.DataFrame, unused: pd.DataFrame, k: int, catalogue: Catalogue) -> dict:
-    """{(dataset, subject): k solved examples} for the groups of `chosen`: from the dataset's own
-    shot pool when it has one (matched by subject), else the first unused questions of the group."""
-    shots = {}
+def shot_pools(chosen: pd.DataFrame, unused: pd.DataFrame, k: int, catalogue: Catalogue) -> dict:
+    """{(dataset, subject): the solved examples its questions draw k shots from} for the groups
+    of `chosen`: the dataset's own shot pool when it has one (matched by subject; e.g. MMLU's dev
+    split), else the first k unused questions of the group."""
+    pools = {}
     for dataset, subject in chosen[["dataset", "subject"]].drop_duplicates().itertuples(False):
         pool = catalogue.shot_pool(dataset)
-        if pool is None:
-            pool = unused[unused["dataset"] == dataset]
-        group = pool[pool["subject"] == subject].head(k)
+        group = (
+            unused[(unused["dataset"] == dataset) & (unused["subject"] == subject)].head(k)
+            if pool is None
+            else pool[pool["subject"] == subject]
+        )
         if len(group) < k:
             raise ValueError(
                 f"num_fewshot is {k}, but only {len(group)} unused questions of "
                 f"{dataset}/{subject} remain for examples"
             )
-        shots[(dataset, subject)] = group
-    return shots
+        pools[(dataset, subject)] = group
+    return pools
+
+
+def shots_of(row, pool: pd.DataFrame, k: int, seed: int, answer_format: str) -> list[str]:
+    """The k solved examples of one question, in an order of its own: a permutation of its pool
+    seeded by the seed plus the question's row in its dataset and subject, as the paper's code
+    draws MMLU's shots."""
+    if not k:
+        return []
+    picks = np.random.default_rng(seed + int(row["row"])).permutation(len(pool))[:k]
+    return [shot_text(pool.iloc[i], answer_format) for i in picks]
 
 
 def carve(params: dict, catalogue: Catalogue):
-    """Yield (split, questions, shots) for the linked splits of `params`, in split order."""
+    """Yield (split, questions, shot pools) for the linked splits of `params`, in split order;
+    each question carries its `row` in its dataset and subject."""
     taken: set = set()
     for split in SPLITS:
         if split not in params["splits"]:
             continue
         spec = params["splits"][split]
         pool = pd.concat([catalogue.load(n) for n in spec["datasets"]], ignore_index=True)
+        pool["row"] = pool.groupby(["dataset", "subject"], sort=False).cumcount()
         order = pool.sample(frac=1.0, random_state=params["seed"]).reset_index(drop=True)
         free = order[~order["question_id"].isin(taken)]
         if len(free) < spec["size"]:
@@ -73,27 +90,31 @@ def carve(params: dict, catalogue: Catalogue):
             )
         chosen = free.head(spec["size"]).reset_index(drop=True)
         taken |= set(chosen["question_id"])
-        shots = {}
+        pools = {}
         if spec["num_fewshot"]:
-            shots = pick_shots(chosen, free.iloc[spec["size"] :], spec["num_fewshot"], catalogue)
-            taken |= {q for group in shots.values() for q in group["question_id"]}
-        yield split, chosen, shots
+            pools = shot_pools(chosen, free.iloc[spec["size"] :], spec["num_fewshot"], catalogue)
+            taken |= {q for group in pools.values() for q in group["question_id"]}
+        yield split, chosen, pools
 
 
 def prepare_questions(params: dict, split: str, root=None) -> pd.DataFrame:
-    """The question table of `split` (params: `crossprobe.splits.split_params`)."""
+    """The question table of `split` (params: `crossprobe.splits.split_params`), with each
+    question's prompt and the solved examples in it (`shots`, in their order)."""
     catalogue = Catalogue(params.get("datasets"), params["seed"], root)
-    for name, chosen, shots in carve(params, catalogue):
-        if name == split:
-            empty = chosen.head(0)
-            prompts = [
-                build_prompt(
-                    row,
-                    shots.get((row["dataset"], row["subject"]), empty),
-                    params["answer_format"],
-                    catalogue.header(row["dataset"]),
-                )
-                for _, row in chosen.iterrows()
-            ]
-            return chosen.assign(prompt=prompts, split=split)
+    fmt = params["answer_format"]
+    for name, chosen, pools in carve(params, catalogue):
+        if name != split:
+            continue
+        k = params["splits"][split]["num_fewshot"]
+        shots = [
+            shots_of(row, pools[(row["dataset"], row["subject"])], k, params["seed"], fmt)
+            if k
+            else []
+            for _, row in chosen.iterrows()
+        ]
+        prompts = [
+            build_prompt(row, s, fmt, *catalogue.framing(row["dataset"]))
+            for (_, row), s in zip(chosen.iterrows(), shots, strict=True)
+        ]
+        return chosen.drop(columns="row").assign(prompt=prompts, shots=shots, split=split)
     raise ValueError(f"{split!r} is not among the splits of these params")

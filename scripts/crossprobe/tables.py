@@ -202,8 +202,10 @@ def label(value, where: str) -> int:
 
 def answer_records(frame: pd.DataFrame, spec: dict, source: str, split: str, key: str):
     """A graded answers table (the shape `grade_answers` writes) from labelled answers: these
-    answers stand in for a model's generated and graded ones."""
-    from crossprobe.prompts import build_prompt
+    answers stand in for a model's generated and graded ones. Answers are cleaned as the paper's
+    code cleans them when it loads such a set (the paper's released answers are already clean, so
+    they pass unchanged); `gold` is the correct answer where the set has one."""
+    from crossprobe.prompts import build_prompt, clean_open_answer
 
     columns = spec["columns"]
     if not columns.get("prompt") and not columns.get("question"):
@@ -214,12 +216,10 @@ def answer_records(frame: pd.DataFrame, spec: dict, source: str, split: str, key
     rows = []
     for index, row in frame.iterrows():
         if columns.get("prompt"):
-            prompt = str(mapped(row, columns["prompt"])).rstrip()
+            prompt = str(mapped(row, columns["prompt"])).strip()
         else:
             question = {"question": str(mapped(row, columns["question"])).strip(), "choices": []}
-            prompt = build_prompt(
-                question | {"subject": "", "dataset": source}, pd.DataFrame(), "open"
-            )
+            prompt = build_prompt(question, [], "open")
         ident = mapped(row, columns["id"]) if columns.get("id") else f"{split}/{index}"
         rows.append(
             {
@@ -229,7 +229,8 @@ def answer_records(frame: pd.DataFrame, spec: dict, source: str, split: str, key
                 if columns.get("subject")
                 else source,
                 "prompt": prompt,
-                "answer": str(mapped(row, columns["answer"])).strip(),
+                "answer": clean_open_answer(str(mapped(row, columns["answer"]))),
+                "gold": str(mapped(row, columns["gold"])).strip() if columns.get("gold") else "",
                 "answer_index": -1,
                 "answer_logprob": float("nan"),
                 "correct": label(

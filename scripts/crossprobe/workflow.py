@@ -75,6 +75,25 @@ def generated_splits(config: dict, model: str) -> list[str]:
     return [s for s in SPLITS if s not in imported_splits(config, model)]
 
 
+def agreement_splits(config: dict, source: str) -> list[str]:
+    """The splits of column `source` whose labels from another grader (an answer set's) the
+    judge grades too, to measure how far the two graders agree (`grading.agreement`)."""
+    agreement = config["grading"]["agreement"]
+    if not config["grading"]["judge"] or not agreement:
+        return []
+    return [s for s in imported_splits(config, source) if s == agreement["split"]]
+
+
+def judged_splits(config: dict, source: str) -> dict[str, list[str]]:
+    """What the judge grades of column `source`: {"generated": the splits its model answered,
+    "imported": the answer set's splits it grades to measure the graders}."""
+    generated = generated_splits(config, source) if source in config["models"] else []
+    return {
+        "generated": generated if config["grading"]["judge"] else [],
+        "imported": agreement_splits(config, source),
+    }
+
+
 def answering_params(config: dict, split: str) -> dict:
     """How models answer `split`: the answers settings, the format, and the split's own
     max_new_tokens if it has one (the paper: 30 for training answers, 100 for MMLU)."""
@@ -158,7 +177,7 @@ HEADLINES = {  # evaluation.headline -> (metric in grid.tsv, how tables and figu
 def grid_layout(config: dict) -> dict:
     """What the tables and the figure show, in order: methods (panels), rows (estimators),
     columns (sources), display names, why a method has no cells in a column, the headline
-    metric and the figure's colour limits."""
+    metric (and what a per-subject mean needs to count), and the figure's colour limits."""
     metric, label = HEADLINES[config["evaluation"]["headline"]]
     order = config["figure"]["order"]
 
@@ -173,6 +192,8 @@ def grid_layout(config: dict) -> dict:
         "missing": missing_cells(config),
         "headline": metric,
         "headline_label": label,
+        "min_subject_answers": config["evaluation"]["min_subject_answers"],
+        "min_subjects": config["evaluation"]["min_subjects"],
         "limits": list(config["figure"]["auroc_limits"]),
     }
 

