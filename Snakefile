@@ -4,7 +4,11 @@
 # A config file is a whole experiment: `snakemake --configfile X` runs X alone (config.yaml is
 # read only when no --configfile is given) and writes under results/<experiment>/.
 #
-# Results path scheme (scripts/crossprobe/paths.py; {model} = estimator, {source} = whose
+# Rule files, adapters and library code share their stage's name: rules/<stage>.smk,
+# scripts/<stage>/<verb>_<object>.py, scripts/crossprobe/<stage>/ (intake, answers, reads, lora,
+# scores, evaluation, figures; scripts/crossprobe/contract/ is what every stage agrees on).
+#
+# Results path scheme (scripts/crossprobe/contract/paths.py; {model} = estimator, {source} = whose
 # answers it judges, "Trained On"; {split} = train, calibration, test; <trained> estimator =
 # {model}/on~{train_set}/n~{n_train}/seed~{seed}, {train_set} a column or "all" (pooled),
 # {n_train} "all" or a sweep size; {features} = answer or question):
@@ -26,7 +30,7 @@
 #   results/{experiment}/figures/heatmap.{png,pdf}, contrasts.png, sweep.png,
 #                       reliability/{method}.png, risk_coverage/{method}.png   plot_* rules
 # Every output has a <output>.provenance.json beside it; logs and benchmarks mirror results
-# under logs/{experiment}/<rule>/ and benchmarks/{experiment}/<rule>/.
+# under logs/{experiment}/<rule>/ and benchmarks/{experiment}/<rule>/ (paths.log, paths.benchmark).
 
 
 from snakemake.utils import min_version
@@ -40,12 +44,13 @@ if not workflow.overwrite_configfiles:
 
 
 include: "rules/common.smk"
+include: "rules/intake.smk"
 include: "rules/answers.smk"
-include: "rules/probe.smk"
+include: "rules/reads.smk"
 include: "rules/lora.smk"
 include: "rules/scores.smk"
-include: "rules/grid.smk"
-include: "rules/graders.smk"
+include: "rules/evaluation.smk"
+include: "rules/figures.smk"
 
 
 report: "report/workflow.rst"
@@ -59,13 +64,15 @@ rule all:
         target(paths.CONTRASTS_FIGURE),
         target(paths.RELIABILITY, method=METHODS),
         target(paths.RISK_COVERAGE, method=METHODS),
-        sweep_figure(),
-        graders_tables(),
+        target(paths.SWEEP_FIGURE) if config["sweep"]["train_sizes"] else [],
+        target(paths.GRADERS_TABLE) + target(paths.GRADERS_AUROC)
+        if AGREEMENT_COLUMNS
+        else [],
 
 
 rule answers:
     input:
-        graded_tables(),
+        dag.graded_tables(config),
 
 
 rule probe:

@@ -19,8 +19,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from crossprobe.lm import load_model  # noqa: E402
-from crossprobe.lora import query_logodds, query_sequences, train_on_answers  # noqa: E402
+from crossprobe.lora.tuning import query_logodds, query_sequences, train_on_answers  # noqa: E402
+from crossprobe.models.lm import load_model  # noqa: E402
 
 
 def main():

@@ -32,7 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from crossprobe.prompts import query_text  # noqa: E402
+from crossprobe.contract.prompts import query_text  # noqa: E402
 
 SPLITS = ("train", "calibration", "test")
 SCORED = ("calibration", "test")

@@ -28,6 +28,30 @@ ROOT = Path(__file__).resolve().parents[1]
 OLD_REF = "011cb78"  # main before the per-split DAG and the shared passes
 
 
+def staged_layout() -> dict:
+    """The functions timed, from the package on sys.path: the staged layout of today, or the
+    flat one of the old code."""
+    try:
+        from crossprobe.answers.answering import answer_cloze
+        from crossprobe.contract.formats import FORMATS
+        from crossprobe.models.lm import load_model
+        from crossprobe.models.store import FeatureStore
+        from crossprobe.reads.activations import cache_activations
+    except ImportError:
+        from crossprobe.activations import FeatureStore, cache_activations
+        from crossprobe.answering import answer_cloze
+        from crossprobe.lm import load_model
+
+        FORMATS = None
+    return {
+        "answer_cloze": answer_cloze,
+        "FORMATS": FORMATS,
+        "load_model": load_model,
+        "FeatureStore": FeatureStore,
+        "cache_activations": cache_activations,
+    }
+
+
 def worker(args) -> dict:
     """Time one stage of one implementation (the crossprobe on sys.path) on one model."""
     import numpy as np
@@ -35,21 +59,29 @@ def worker(args) -> dict:
     import torch
 
     torch.set_num_threads(args.threads)
-    from crossprobe.lm import load_model
+    layout = staged_layout()
+    load_model = layout["load_model"]
 
     model, tokenizer, device = load_model(
         json.loads(Path(args.model_json).read_text()), "cpu", "float32"
     )
     table = pd.read_parquet(args.table).head(args.questions)
     if args.stage == "cloze":
-        from crossprobe.answering import answer_cloze
+        answer_cloze = layout["answer_cloze"]
 
         def run(frame):
-            return np.asarray(sum(answer_cloze(model, tokenizer, device, frame, 16, 1024)[2], []))
+            if args.impl == "new":
+                cloze, params = (
+                    layout["FORMATS"]["mc_cloze"],
+                    {"batch_size": 16, "max_length": 1024},
+                )
+                scores = answer_cloze(model, tokenizer, device, frame, cloze, params)[2]
+            else:
+                scores = answer_cloze(model, tokenizer, device, frame, 16, 1024)[2]
+            return np.asarray(sum(scores, []))
 
     else:
-        from crossprobe.activations import FeatureStore, cache_activations
-
+        FeatureStore, cache_activations = layout["FeatureStore"], layout["cache_activations"]
         params = {"layers": [-1], "batch_size": 16, "max_length": 1024}
 
         def run(frame):
@@ -59,7 +91,7 @@ def worker(args) -> dict:
                     reads, _ = cache_activations(model, tokenizer, device, store, frame, params)
                     logits = reads["query_logits"].astype(np.float64)
                     return np.concatenate(
-                        [reads["features"].reshape(-1), logits[:, 1] - logits[:, 0]]
+                        [reads["answer_features"].reshape(-1), logits[:, 1] - logits[:, 0]]
                     )
                 from crossprobe.calibration import logit
                 from crossprobe.lora import query_p_correct, query_sequences

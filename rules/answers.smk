@@ -1,56 +1,14 @@
-rule prepare_model:
-    input:
-        unpack(lambda wc: local_weight_files(wc.model)),
-        lib=library("prepare_model.py"),
-    output:
-        paths.MODEL,
-    log:
-        "logs/{experiment}/prepare_model/{model}.log",
-    benchmark:
-        "benchmarks/{experiment}/prepare_model/{model}.tsv"
-    conda:
-        "../envs/models.yaml"
-    threads: MODEL_THREADS
-    resources:
-        mem_mb=model_mem_mb,
-        runtime=model_runtime_min,
-    params:
-        weights=lambda wc: config["models"][wc.model]["weights"],
-    script:
-        "../scripts/prepare_model.py"
-
-
-rule prepare_questions:
-    input:
-        tables=lambda wc: dataset_files(config["data"], wc.split),
-        lib=library("prepare_questions.py"),
-    output:
-        paths.QUESTIONS,
-    log:
-        "logs/{experiment}/prepare_questions/{split}.log",
-    localrule: True
-    conda:
-        "../envs/analysis.yaml"
-    resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime_min,
-    params:
-        data=lambda wc: split_params(config["data"], config["seed"], wc.split),
-    script:
-        "../scripts/prepare_questions.py"
-
-
 rule generate_answers:
     input:
         model=paths.MODEL,
         questions=paths.QUESTIONS,
-        lib=library("generate_answers.py"),
+        lib=library("answers/generate_answers.py"),
     output:
         paths.ANSWERS,
     log:
-        "logs/{experiment}/generate_answers/{model}/{split}.log",
+        paths.log("generate_answers", paths.ANSWERS),
     benchmark:
-        "benchmarks/{experiment}/generate_answers/{model}/{split}.tsv"
+        paths.benchmark("generate_answers", paths.ANSWERS)
     conda:
         "../envs/models.yaml"
     threads: MODEL_THREADS
@@ -60,9 +18,9 @@ rule generate_answers:
         gpu=MODEL_GPUS,
     params:
         runtime=model_runtime,
-        answers=lambda wc: answering_params(config, wc.split),
+        answers=lambda wc: dag.answering_params(config, wc.split),
     script:
-        "../scripts/generate_answers.py"
+        "../scripts/answers/generate_answers.py"
 
 
 rule judge_answers:
@@ -71,13 +29,13 @@ rule judge_answers:
         questions=lambda wc: judged_files(paths.QUESTIONS, wc, "generated"),
         imported=lambda wc: judged_files(paths.IMPORTED, wc, "imported"),
         judge=target(paths.MODEL, model=JUDGE) if JUDGE else [],
-        lib=library("judge_answers.py"),
+        lib=library("answers/judge_answers.py"),
     output:
         paths.JUDGED,
     log:
-        "logs/{experiment}/judge_answers/{source}.log",
+        paths.log("judge_answers", paths.JUDGED),
     benchmark:
-        "benchmarks/{experiment}/judge_answers/{source}.tsv"
+        paths.benchmark("judge_answers", paths.JUDGED)
     conda:
         "../envs/models.yaml"
     threads: MODEL_THREADS
@@ -86,13 +44,13 @@ rule judge_answers:
         runtime=model_runtime_min,
         gpu=MODEL_GPUS,
     params:
-        runtime=runtime_params(config, JUDGE) if JUDGE else None,
+        runtime=dag.runtime_params(config, JUDGE) if JUDGE else None,
         grading=lookup(dpath="grading", within=config),
-        splits=lambda wc: judged_splits(config, wc.source),
+        splits=lambda wc: grid.judged_splits(config, wc.source),
         seed=config["seed"],
         store=target(paths.JUDGE_STORE)[0],
     script:
-        "../scripts/judge_answers.py"
+        "../scripts/answers/judge_answers.py"
 
 
 rule grade_answers:
@@ -100,11 +58,11 @@ rule grade_answers:
         unpack(judge_inputs),
         answers=lambda wc: fill(paths.ANSWERS, wc, model=wc.source),
         questions=paths.QUESTIONS,
-        lib=library("grade_answers.py"),
+        lib=library("answers/grade_answers.py"),
     output:
         paths.GRADED,
     log:
-        "logs/{experiment}/grade_answers/{source}/{split}.log",
+        paths.log("grade_answers", paths.GRADED),
     localrule: True
     conda:
         "../envs/analysis.yaml"
@@ -120,24 +78,4 @@ rule grade_answers:
             else None
         ),
     script:
-        "../scripts/grade_answers.py"
-
-
-rule import_answers:
-    input:
-        unpack(lambda wc: answer_set_files(wc.source)),
-        lib=library("import_answers.py"),
-    output:
-        paths.IMPORTED,
-    log:
-        "logs/{experiment}/import_answers/{source}/{split}.log",
-    localrule: True
-    conda:
-        "../envs/analysis.yaml"
-    resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime_min,
-    params:
-        answer_set=lambda wc: answer_set_params(config, wc.source, wc.split),
-    script:
-        "../scripts/import_answers.py"
+        "../scripts/answers/grade_answers.py"

@@ -1,15 +1,19 @@
+from crossprobe.contract.config import lora_params
+from crossprobe.contract.splits import SCORED
+
+
 rule finetune_lora:
     input:
         model=paths.MODEL,
-        answers=lambda wc: training_files(None, wc),
-        lib=library("finetune_lora.py"),
+        answers=training_answers,
+        lib=library("lora/finetune_lora.py"),
     output:
         adapter=paths.ADAPTER,
         config=paths.ADAPTER_CONFIG,
     log:
-        "logs/{experiment}/finetune_lora/{model}/on~{train_set}/n~{n_train}/seed~{seed}.log",
+        paths.log("finetune_lora", paths.ADAPTER),
     benchmark:
-        "benchmarks/{experiment}/finetune_lora/{model}/on~{train_set}/n~{n_train}/seed~{seed}.tsv"
+        paths.benchmark("finetune_lora", paths.ADAPTER)
     conda:
         "../envs/models.yaml"
     threads: MODEL_THREADS
@@ -19,12 +23,10 @@ rule finetune_lora:
         gpu=MODEL_GPUS,
     params:
         runtime=model_runtime,
-        lora=lambda wc: without_seeds(lora_params(config, wc.model)),
-        selection=lookup(dpath="selection", within=config),
-        split_seed=config["seed"],
-        sources=lambda wc: training_sets(config, wc.train_set),
+        lora=lambda wc: dag.without_seeds(lora_params(config, wc.model)),
+        training=training,
     script:
-        "../scripts/finetune_lora.py"
+        "../scripts/lora/finetune_lora.py"
 
 
 rule score_lora:
@@ -32,15 +34,15 @@ rule score_lora:
         adapter=paths.ADAPTER,
         graded=answers_of(),
         model=paths.MODEL,
-        lib=library("score_lora.py"),
+        lib=library("lora/score_lora.py"),
     output:
         paths.LORA_SCORES,
     log:
-        "logs/{experiment}/score_lora/{model}/on~{train_set}/n~{n_train}/seed~{seed}/scored~{source}/{split}.log",
+        paths.log("score_lora", paths.LORA_SCORES),
     benchmark:
-        "benchmarks/{experiment}/score_lora/{model}/on~{train_set}/n~{n_train}/seed~{seed}/scored~{source}/{split}.tsv"
+        paths.benchmark("score_lora", paths.LORA_SCORES)
     wildcard_constraints:
-        split=alternatives(SCORED),
+        split=dag.alternatives(SCORED),
     conda:
         "../envs/models.yaml"
     threads: MODEL_THREADS
@@ -55,4 +57,4 @@ rule score_lora:
             for k in ("max_length", "score_batch_size")
         },
     script:
-        "../scripts/score_lora.py"
+        "../scripts/lora/score_lora.py"

@@ -1,11 +1,11 @@
 rule score_column:
     input:
-        score_files,
-        lib=library("score_column.py"),
+        lambda wc: sorted(set(dag.score_inputs(config, wc.method, wc.source).values())),
+        lib=library("scores/score_column.py"),
     output:
         paths.SCORES,
     log:
-        "logs/{experiment}/score_column/{method}/on~{source}.log",
+        paths.log("score_column", paths.SCORES),
     localrule: True
     conda:
         "../envs/analysis.yaml"
@@ -13,6 +13,6 @@ rule score_column:
         mem_mb=light_mem_mb,
         runtime=light_runtime_min,
     params:
-        plan=score_plan,
+        plan=lambda wc: dag.score_plan(config, wc.method, wc.source),
     script:
-        "../scripts/score_column.py"
+        "../scripts/scores/score_column.py"

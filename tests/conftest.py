@@ -39,7 +39,14 @@ def build_sentencepiece_tokenizer(vocab_size: int = 400, corpus=CORPUS):
     """A real Llama/Mistral-style tokenizer (BPE with byte fallback behind a Metaspace
     pre-tokenizer that prepends "▁" to the first word): tokenising a piece of text on its own
     gives it a leading "▁" that the same text inside a longer string does not have."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     bpe = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))

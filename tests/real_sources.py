@@ -44,9 +44,9 @@ def released_answer_set(path: Path, sizes: dict, seed: int) -> Path:
     """A `save_to_disk` DatasetDict with the released sets' five features and splits."""
     import datasets
 
-    from crossprobe.data import load_dataset
+    from crossprobe.intake.shipped import load_shipped
 
-    questions = load_dataset("sciq").sample(frac=1.0, random_state=seed)
+    questions = load_shipped("sciq").sample(frac=1.0, random_state=seed)
     rng = np.random.default_rng(seed)
     splits, start = {}, 0
     for split in RELEASED_SPLITS:
@@ -71,7 +71,7 @@ def hub_standin(path: Path, hub: str, name: str | None, split: str) -> Path:
     """The shipped rows of hub dataset `hub` (config `name`) as a DatasetDict with `split`."""
     import datasets
 
-    from crossprobe.data import datasets_root
+    from crossprobe.intake.shipped import datasets_root
 
     shipped = datasets.load_from_disk(str(datasets_root() / HUB_STANDINS[hub, name]))
     datasets.DatasetDict({split: shipped}).save_to_disk(str(path))

@@ -6,13 +6,14 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from crossprobe.activations import FeatureStore, cache_activations
-from crossprobe.features import labelled_features, save_reads
-from crossprobe.lm import load_model
-from crossprobe.lora import query_logodds, query_sequences
-from crossprobe.probes import fit_probe, probe_logodds
-from crossprobe.prompts import answered_text
-from crossprobe.tokens import encode
+from crossprobe.contract.prompts import answered_text
+from crossprobe.lora.tuning import query_logodds, query_sequences
+from crossprobe.models.lm import load_model
+from crossprobe.models.store import FeatureStore
+from crossprobe.models.tokens import encode
+from crossprobe.reads.activations import cache_activations
+from crossprobe.reads.features import labelled_features, save_reads
+from crossprobe.reads.probes import fit_probe, probe_logodds
 
 PROBE = {
     "kind": "mlp",
@@ -56,7 +57,7 @@ def test_logistic_probe_matches_sklearn():
 
 
 def test_numpy_mlp_log_odds_equal_the_torch_network():
-    from crossprobe.probes import mlp
+    from crossprobe.reads.probes import mlp
 
     x, y = separable(seed=2)
     probe = fit_probe(x[:300], y[:300], x[300:350], y[300:350], PROBE, seed=0)

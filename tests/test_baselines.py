@@ -4,8 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossprobe.baselines import NEVER, agreement, agreement_prob, option_logodds, source_confidence
-from crossprobe.calibration import sigmoid
+from crossprobe.logodds import sigmoid
+from crossprobe.scores.baselines import (
+    NEVER,
+    agreement,
+    agreement_prob,
+    option_logodds,
+    source_confidence,
+)
 
 
 def table(indices, scores, answers=None, logprobs=None):

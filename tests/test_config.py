@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from conftest import REPO
-from crossprobe.config import ConfigError, check_config, load_schema, validate_config
+from crossprobe.checks import check_config
+from crossprobe.contract.config import ConfigError, load_schema, validate_config
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 SCHEMA = load_schema(REPO / "schemas/config.schema.yaml")
@@ -138,7 +139,8 @@ BAD = {
     ),
     "judge-without-open-answers": (
         lambda c: c.update(grading={"judge": "gemma3"}),
-        "grading.judge: set, but only open answers are judged",
+        "grading.judge: set, but 'mc_cloze' answers pick an option; only written answers are "
+        "judged (expected data.answer_format: open)",
     ),
     "format-vs-data": (
         lambda c: c["data"]["splits"]["test"].update(datasets=["trivia_qa"]),

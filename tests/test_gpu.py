@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from crossprobe.activations import FeatureStore, cache_activations
-from crossprobe.answering import generate_answers
-from crossprobe.lm import load_model
-from crossprobe.lora import query_logodds, query_sequences, train_lora
+from crossprobe.answers.answering import generate_answers
+from crossprobe.lora.tuning import query_logodds, query_sequences, train_lora
+from crossprobe.models.lm import load_model
+from crossprobe.models.store import FeatureStore
+from crossprobe.reads.activations import cache_activations
 from test_lora import LORA
 
 pytestmark = [

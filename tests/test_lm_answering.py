@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
-from crossprobe.answering import generate_answers, option_logprobs
-from crossprobe.lm import load_model, prepare_model, run_batch
-from crossprobe.tokens import boundary, encode, next_token_ids
+from crossprobe.answers.answering import generate_answers, option_logprobs
+from crossprobe.models.lm import load_model, prepare_model, run_batch
+from crossprobe.models.tokens import boundary, encode, next_token_ids
 
 QUESTIONS = pd.DataFrame(
     {
@@ -166,3 +167,50 @@ def test_auto_dtype_is_bf16_on_a_gpu_and_scores_match_fp32(tiny_models):
     gpu_scores = option_logprobs(model, tokenizer, device, prompts, options, 4, None)
     cpu_scores = option_logprobs(cpu_model, tokenizer, cpu, prompts, options, 4, None)
     assert sum(gpu_scores, []) == pytest.approx(sum(cpu_scores, []), abs=0.1)
+
+
+def test_an_answer_format_added_through_the_registry_alone(tiny, monkeypatch):
+    """A new answer format is one registry entry and its functions. Here letter answers
+    constrained to the options' letters: the likeliest letter, never an invalid answer."""
+    from dataclasses import replace
+
+    from conftest import REPO
+    from crossprobe.answers import answering
+    from crossprobe.answers.grading import grade_answers
+    from crossprobe.checks import check_config
+    from crossprobe.contract import formats
+    from crossprobe.contract.config import load_schema, validate_config
+    from crossprobe.contract.grid import cells
+    from crossprobe.contract.prompts import question_block
+
+    def answer_constrained_letter(model, tokenizer, device, questions, fmt, params):
+        _, _, scores, _ = answering.answer_letter(model, tokenizer, device, questions, fmt, params)
+        chosen = [int(np.argmax(s)) for s in scores]
+        letters = [fmt.continuations(row) for _, row in questions.iterrows()]
+        answers = [options[c] for options, c in zip(letters, chosen, strict=True)]
+        return answers, chosen, scores, [s[c] for s, c in zip(scores, chosen, strict=True)]
+
+    entry = replace(
+        formats.FORMATS["mc_letter"], name="mc_constrained", answerer="answer_constrained_letter"
+    )
+    monkeypatch.setitem(formats.FORMATS, "mc_constrained", entry)
+    monkeypatch.setattr(answering, "answer_constrained_letter", answer_constrained_letter, False)
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["data"]["answer_format"] = "mc_constrained"
+    valid = validate_config(config, load_schema(REPO / "schemas/config.schema.yaml"))
+    check_config(valid)  # a known format, asking multiple-choice datasets
+    assert cells(valid, "agreement_prob")  # its answers come with option scores
+    row = {"question": "Which gas?", "choices": ["carbon dioxide", "salt"]}
+    assert question_block(row, "mc_constrained") == (
+        "Question: Which gas?\nA. carbon dioxide\nB. salt\nAnswer:"
+    )
+    model, tokenizer, device = tiny
+    params = {"answer_format": "mc_constrained", "batch_size": 2, "max_length": 128}
+    answers = generate_answers(model, tokenizer, device, QUESTIONS, params)
+    assert (answers["answer_index"] >= 0).all()
+    graded = grade_answers(answers, QUESTIONS.assign(gold="x"), "mc_constrained")
+    assert (
+        graded["correct"].tolist()
+        == (answers["answer_index"] == QUESTIONS["gold_index"]).astype(int).tolist()
+    )

@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from crossprobe.lm import load_model
-from crossprobe.lora import (
+from crossprobe.contract.prompts import QUERY_SUFFIX
+from crossprobe.lora.tuning import (
     load_adapter,
     query_logodds,
     query_sequences,
     save_adapter,
     train_lora,
 )
-from crossprobe.prompts import QUERY_SUFFIX
-from crossprobe.tokens import query_choice_ids
+from crossprobe.models.lm import load_model
+from crossprobe.models.tokens import query_choice_ids
 
 LORA = {
     "r": 4,
@@ -77,7 +77,12 @@ GOLDS = ["carbon dioxide", "light", "salt ||| sodium chloride", "water", "sound"
 
 
 def test_js_regulariser_reads_the_gold_answer_and_is_zero_until_the_adapter_moves(tiny_models):
-    from crossprobe.lora import attach_lora, gold_sequences, js_divergence, js_penalty
+    from crossprobe.lora.tuning import (
+        attach_lora,
+        gold_sequences,
+        js_divergence,
+        js_penalty,
+    )
 
     logits = torch.randn(3, 11)
     assert js_divergence(logits, logits).sum().item() == pytest.approx(0.0, abs=1e-6)
@@ -109,7 +114,7 @@ def test_js_regulariser_reads_the_gold_answer_and_is_zero_until_the_adapter_move
 
 
 def test_the_adapter_kept_is_the_best_on_held_out_answers(tiny_models):
-    from crossprobe.lora import training_steps
+    from crossprobe.lora.tuning import training_steps
 
     model, tokenizer, device = load_model({"path": str(tiny_models["tiny_a"])}, "cpu", "float32")
     seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
@@ -125,7 +130,7 @@ def test_the_adapter_kept_is_the_best_on_held_out_answers(tiny_models):
     losses = kept["held_out_losses"]
     assert kept["kept_step"] == min(losses, key=losses.get) < 3
     # the adapter returned is the kept one: it reproduces that step's held-out loss
-    from crossprobe.calibration import nll
+    from crossprobe.logodds import nll
 
     again = nll(query_logodds(peft_model, tokenizer, device, held[0], 4), held[1])
     assert again == pytest.approx(losses[kept["kept_step"]], abs=1e-4)

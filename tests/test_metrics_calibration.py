@@ -6,9 +6,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from crossprobe.calibration import fit_temperature, logit, nll, scores_table, sigmoid
-from crossprobe.evaluation import evaluate_column, question_draws
-from crossprobe.metrics import (
+from crossprobe.evaluation.column import evaluate_column, question_draws
+from crossprobe.evaluation.metrics import (
     aurc,
     auroc,
     auroc_subject_mean,
@@ -18,6 +17,8 @@ from crossprobe.metrics import (
     metric_draws,
     weighted_auroc,
 )
+from crossprobe.logodds import logit, nll, sigmoid
+from crossprobe.scores.calibration import fit_temperature, scores_table
 
 
 def test_auroc_hand_case_ties_and_single_class():

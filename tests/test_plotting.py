@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from plotnine import ggplot
 
-from crossprobe.grid import auroc_markdown
-from crossprobe.plotting import SELF, heatmap, save_figure, tile_table
+from crossprobe.evaluation.markdown import auroc_markdown
+from crossprobe.figures.plotting import SELF, heatmap, save_figure, tile_table
 
 
 def fake_grid(models, methods, sources=None, seed=0):
@@ -132,7 +132,7 @@ def test_markdown_grid_lists_rows_and_columns():
 def test_a_method_added_to_the_registry_appears_in_the_grid_and_the_figure(monkeypatch):
     from dataclasses import replace
 
-    from crossprobe import methods
+    from crossprobe.contract import methods
 
     oracle = replace(methods.METHODS["zero_shot"], name="oracle", title="Oracle")
     monkeypatch.setitem(methods.METHODS, "oracle", oracle)

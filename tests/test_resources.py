@@ -2,7 +2,7 @@
 
 import pytest
 
-from crossprobe.resources import growing, grown
+from crossprobe.contract.resources import growing, grown
 
 
 def test_requests_grow_with_each_attempt():

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from crossprobe.data import Catalogue
-from crossprobe.questions import prepare_questions
-from crossprobe.splits import SPLITS, dataset_files, split_params
-from crossprobe.tables import TableError, answer_records, question_records, read_table
+from crossprobe.contract.splits import SPLITS, dataset_files, split_params
+from crossprobe.intake.answer_sets import answer_records
+from crossprobe.intake.external import TableError, question_records, read_table
+from crossprobe.intake.questions import Catalogue, prepare_questions
 
 ARC_LIKE = [
     {
@@ -148,7 +148,7 @@ def test_a_datasets_dataset_written_to_disk(tmp_path):
 def test_a_hub_dataset_missing_from_the_cache_offline_names_key_and_cache(tmp_path):
     code = (
         "import sys; sys.path.insert(0, 'scripts')\n"
-        "from crossprobe.tables import read_table, TableError\n"
+        "from crossprobe.intake.external import read_table, TableError\n"
         "try:\n"
         "    read_table({'hub': 'cais/mmlu', 'name': 'all', 'revision': None, 'split': 'test',"
         " 'columns': {}}, 'data.datasets.mmlu_hub')\n"
@@ -217,10 +217,10 @@ class CountingGenerate:
 
 def test_the_judge_is_asked_the_papers_question_with_one_bos_and_remembers(tiny_models, tmp_path):
     from conftest import build_sentencepiece_tokenizer, build_tokenizer
-    from crossprobe.activations import FeatureStore
-    from crossprobe.grading import judge_texts, judged, prompt_problems
-    from crossprobe.judge import judge_answers, judge_ids
-    from crossprobe.lm import load_model
+    from crossprobe.answers.grading import judge_texts, judged, prompt_problems
+    from crossprobe.answers.judge import judge_answers, judge_ids
+    from crossprobe.models.lm import load_model
+    from crossprobe.models.store import FeatureStore
 
     system, prompt = judge_texts({"system": None, "prompt": None})
     user = prompt.format(problem="Question: Capital of France?\nAnswer:", gold="Paris", answer="p")
@@ -277,7 +277,7 @@ def test_the_judge_is_asked_the_papers_question_with_one_bos_and_remembers(tiny_
 def test_graders_agreement_kappa_and_confusion():
     from sklearn.metrics import cohen_kappa_score
 
-    from crossprobe.graders import agreement, cohen_kappa
+    from crossprobe.evaluation.graders import agreement, cohen_kappa
 
     rng = np.random.default_rng(0)
     label = rng.integers(0, 2, 200)
@@ -300,7 +300,7 @@ def test_graders_agreement_kappa_and_confusion():
 
 
 def test_splits_hold_out_the_same_answers_whatever_their_order():
-    from crossprobe.splits import selection_split
+    from crossprobe.contract.splits import selection_split
 
     ids = [f"q{i}" for i in range(40)]
     fit, held = selection_split(ids, 0.1, seed=0)

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from conftest import make_workdir, run_workflow, tiny_config, write_config
-from crossprobe.calibration import SCORE_COLUMNS
-from crossprobe.config import load_schema, validate_config
-from crossprobe.methods import METHODS as REGISTRY
+from crossprobe.contract.config import load_schema, validate_config
+from crossprobe.contract.methods import METHODS as REGISTRY
+from crossprobe.scores.calibration import SCORE_COLUMNS
 
 pytestmark = pytest.mark.slow
 R = "results/default"
@@ -328,9 +328,19 @@ def test_one_models_lora_setting_reruns_its_lora_row_only(workdir):
 
 
 def test_editing_a_library_module_reruns_the_rules_that_import_it(workdir):
-    module = workdir / "scripts/crossprobe/metrics.py"
+    module = workdir / "scripts/crossprobe/evaluation/metrics.py"
     module.write_text(module.read_text() + "\n# edited\n")
     assert run_workflow(workdir) == column_outputs(["tiny_a", "tiny_b"]) | outputs(sweep=True)
+
+
+def test_the_headline_is_a_display_choice_and_reruns_only_what_draws(workdir):
+    config = config_of(workdir)
+    config["evaluation"]["headline"] = "per_subject_mean"
+    write_config(workdir, config)
+    # aggregate (the tables and grid.md) and the figures; no column's bootstrap, no score
+    assert run_workflow(workdir) == outputs(sweep=True)
+    markdown = (workdir / f"{R}/tables/grid.md").read_text()
+    assert "AUROC, mean over subjects" in markdown and "subjects (those with at least" in markdown
 
 
 def test_split_files_rebuilt(splits, models=("tiny_a", "tiny_b")) -> set:

@@ -7,44 +7,120 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from crossprobe import methods
-from crossprobe.splits import linked_splits, split_params
-from crossprobe.workflow import (
-    answers_path,
-    cells,
-    columns,
-    generated_splits,
-    lora_params,
-    module_inputs,
-    replicates,
-    score_inputs,
-    wildcard_patterns,
-)
+from crossprobe.contract import methods
+from crossprobe.contract.config import lora_params
+from crossprobe.contract.grid import answers_path, cells, columns, generated_splits
+from crossprobe.contract.splits import linked_splits, split_params
+from crossprobe.dag import module_inputs, replicates, score_inputs, wildcard_patterns
 
 SCRIPTS = REPO / "scripts"
 
 
 def names(script):
-    return {Path(p).name for p in module_inputs(SCRIPTS / script, SCRIPTS / "crossprobe")}
+    """The package modules (relative paths) an adapter's rule depends on."""
+    package = SCRIPTS / "crossprobe"
+    return {
+        str(Path(p).relative_to(package))
+        for p in module_inputs(SCRIPTS / script, package)
+        if not p.endswith("__init__.py")
+    }
 
 
 def test_library_inputs_follow_imports_transitively_and_no_further():
-    assert names("evaluate_column.py") == {
-        "__init__.py",
+    assert names("evaluation/evaluate_column.py") == {
         "job.py",
-        "metrics.py",
-        "calibration.py",
-        "evaluation.py",
-        "paths.py",
-        "splits.py",
+        "logodds.py",
+        "contract/paths.py",
+        "contract/splits.py",
+        "evaluation/column.py",
+        "evaluation/metrics.py",
     }
+    # a module's package __init__ files count too
+    inits = set(module_inputs(SCRIPTS / "reads/fit_probe.py", SCRIPTS / "crossprobe"))
+    assert str(SCRIPTS / "crossprobe/reads/__init__.py") in inits
     # the probe rules read cached features: they must not depend on the model code
-    assert "lm.py" not in names("fit_probe.py") and "features.py" in names("fit_probe.py")
-    assert "lm.py" not in names("score_column.py")
+    assert "models/lm.py" not in names("reads/fit_probe.py")
+    assert "reads/features.py" in names("reads/fit_probe.py")
+    assert "models/lm.py" not in names("scores/score_column.py")
     # generate_answers -> answering -> lm -> weights (imported by lm, not by the script)
-    assert {"answering.py", "lm.py", "weights.py", "prompts.py"} <= names("generate_answers.py")
+    assert {
+        "answers/answering.py",
+        "models/lm.py",
+        "intake/weights.py",
+        "contract/prompts.py",
+    } <= names("answers/generate_answers.py")
     # the tables do not depend on the figure code (nor the other way round)
-    assert "plotting.py" not in names("aggregate.py")
+    assert "figures/plotting.py" not in names("evaluation/aggregate.py")
+
+
+# The stages in workflow order: a module imports from its own stage and earlier ones only
+# (`job` and `logodds` below them all, `dag` and `checks` above: the workflow's, not a job's).
+STAGES = [
+    "job",
+    "logodds",
+    "contract",
+    "intake",
+    "models",
+    "answers",
+    "reads",
+    "lora",
+    "scores",
+    "evaluation",
+    "figures",
+    "dag",
+    "checks",
+]
+
+
+def package_imports() -> dict[str, set[str]]:
+    """{module: the crossprobe modules it imports, at any depth of its code}."""
+    import ast
+
+    package = SCRIPTS / "crossprobe"
+    modules = {
+        ".".join(("crossprobe",) + p.relative_to(package).with_suffix("").parts): p
+        for p in package.rglob("*.py")
+        if p.name != "__init__.py"
+    }
+    graph = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                candidates = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                found |= {c for c in candidates if c in modules}
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name in modules}
+        graph[name] = found - {name}
+    return graph
+
+
+def stage(module: str) -> int:
+    return STAGES.index(module.split(".")[1])
+
+
+def test_the_package_has_no_import_cycle_and_imports_point_down_the_stages():
+    graph = package_imports()
+    assert {m.split(".")[1] for m in graph} == set(STAGES)
+    upward = [(m, i) for m, imported in graph.items() for i in imported if stage(i) > stage(m)]
+    assert upward == []
+    # no cycle, within a stage either: a depth-first walk never meets a module on its path
+    done, path = set(), []
+
+    def walk(module):
+        assert module not in path, " -> ".join(path + [module])
+        if module in done:
+            return
+        path.append(module)
+        for imported in graph[module]:
+            walk(imported)
+        path.pop()
+        done.add(module)
+
+    for module in graph:
+        walk(module)
+    # no module imports the DAG helpers: only the workflow does
+    assert [m for m, imported in graph.items() if "crossprobe.dag" in imported] == []
 
 
 def grid_config(models=("a", "b", "c"), answer_format="mc_cloze", answer_sets=None):
@@ -164,7 +240,7 @@ def test_a_models_lora_overrides_only_its_own_keys():
 def test_sweep_subsets_are_nested_and_the_pooled_set_is_exactly_the_union():
     import pandas as pd
 
-    from crossprobe.splits import selection_split, training_answers
+    from crossprobe.contract.splits import selection_split, training_answers
 
     ids = [f"q{i}" for i in range(50)]
     full, held = selection_split(ids, 0.1, seed=0)
@@ -189,7 +265,7 @@ def test_sweep_subsets_are_nested_and_the_pooled_set_is_exactly_the_union():
 
 def test_a_local_models_identity_follows_its_weights_not_its_path(tmp_path):
     from conftest import build_tiny_model
-    from crossprobe.weights import local_files, weights_fingerprint
+    from crossprobe.intake.weights import local_files, weights_fingerprint
 
     path = build_tiny_model(tmp_path / "model", seed=1)
     weights = {"local": str(path)}
@@ -213,3 +289,53 @@ def test_a_job_removes_the_provenance_its_outputs_had(tmp_path):
     job = SimpleNamespace(output=[str(output)], log=[str(tmp_path / "job.log")], threads=1)
     start(job)
     assert not stale.exists()  # a job killed now leaves no provenance beside a missing output
+
+
+def test_a_scorer_kind_added_in_one_place_serves_the_dag_and_the_job(monkeypatch, tmp_path):
+    """A scorer kind is one class (what a cell reads, how a replicate's log-odds are read);
+    the DAG helpers and score_column both use it. Here: the source model's own confidence
+    in its answer, read from its graded answers' answer_logprob."""
+    import numpy as np
+    import pandas as pd
+
+    from crossprobe.scores import scorers
+    from crossprobe.scores.scoring import score_column
+
+    class Confidence(scorers.Scorer):
+        name = "confidence"
+
+        def files(self, method, at, replicates):
+            return {}
+
+        def raw(self, method, column, model, split, n_train, seed):
+            return column.graded[split]["answer_logprob"].to_numpy()
+
+    monkeypatch.setitem(scorers.SCORERS, "confidence", Confidence())
+    spec = replace(methods.METHODS["zero_shot"], name="confident", scorer="confidence")
+    monkeypatch.setitem(methods.METHODS, "confident", spec)
+    config = grid_config(models=("a", "b"))
+    config["experiment"] = str(tmp_path / "exp")
+    files = score_inputs(config, "confident", "b")
+    assert {k.split("/")[0] for k in files} == {"answers"}
+    rng = np.random.default_rng(0)
+    for key, path in files.items():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        n = 40
+        pd.DataFrame(
+            {
+                "question_id": [f"{key}/{i}" for i in range(n)],
+                "subject": "s",
+                "correct": rng.integers(0, 2, n),
+                "answer_logprob": rng.normal(size=n),
+            }
+        ).to_parquet(path)
+    plan = {
+        "method": "confident",
+        "source": "b",
+        "replicates": {m: replicates(config, "confident", m) for m in ("a", "b")},
+        "files": files,
+    }
+    scores = score_column(plan)
+    test = scores[(scores["split"] == "test") & (scores["model"] == "a")]
+    expected = pd.read_parquet(files["answers/b/test"])["answer_logprob"].to_numpy()
+    assert np.allclose(test["logodds_raw"], expected)

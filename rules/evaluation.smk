@@ -1,0 +1,100 @@
+GRADED_SCORES = dag.graded_scores(
+    config
+)  # learned methods' scores where the judge grades a set
+
+
+rule evaluate_column:
+    input:
+        scores=lambda wc: [
+            fill(paths.SCORES, wc, method=m)
+            for m in dag.column_methods(config, wc.source)
+        ],
+        train=answers_of(TRAIN),
+        lib=library("evaluation/evaluate_column.py"),
+    output:
+        metrics=paths.METRICS,
+        contrasts=paths.CONTRASTS,
+        sweep=paths.SWEEP,
+        curves=paths.CURVES,
+    log:
+        paths.log("evaluate_column", paths.METRICS),
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime_min,
+    params:
+        methods=lambda wc: dag.column_methods(config, wc.source),
+        evaluation=dag.evaluation_params(config),
+        training=lambda wc: dag.training_params(config, wc.source),
+    script:
+        "../scripts/evaluation/evaluate_column.py"
+
+
+rule aggregate:
+    input:
+        metrics=target(paths.METRICS, source=COLUMNS),
+        contrasts=target(paths.CONTRASTS, source=COLUMNS),
+        sweep=target(paths.SWEEP, source=COLUMNS),
+        curves=target(paths.CURVES, source=COLUMNS),
+        lib=library("evaluation/aggregate.py"),
+    output:
+        grid=report(paths.GRID, caption="../report/grid.rst", category="Tables"),
+        markdown=report(
+            paths.GRID_MARKDOWN, caption="../report/grid_md.rst", category="Tables"
+        ),
+        contrasts=report(
+            paths.CONTRASTS_TABLE, caption="../report/contrasts.rst", category="Tables"
+        ),
+        sweep=report(
+            paths.SWEEP_TABLE, caption="../report/sweep.rst", category="Tables"
+        ),
+        curves=report(
+            paths.CURVES_TABLE, caption="../report/curves.rst", category="Tables"
+        ),
+    log:
+        paths.log("aggregate", paths.GRID),
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime_min,
+    params:
+        layout=LAYOUT,
+    script:
+        "../scripts/evaluation/aggregate.py"
+
+
+rule compare_graders:
+    input:
+        judged=target(paths.JUDGED, source=AGREEMENT_COLUMNS),
+        scores=[target(paths.SCORES, method=m, source=s)[0] for m, s in GRADED_SCORES],
+        lib=library("evaluation/compare_graders.py"),
+    output:
+        agreement=report(
+            paths.GRADERS_TABLE, caption="../report/graders.rst", category="Graders"
+        ),
+        auroc=report(
+            paths.GRADERS_AUROC, caption="../report/graders.rst", category="Graders"
+        ),
+        markdown=report(
+            paths.GRADERS_MARKDOWN, caption="../report/graders.rst", category="Graders"
+        ),
+    log:
+        paths.log("compare_graders", paths.GRADERS_TABLE),
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime_min,
+    params:
+        plan={
+            "columns": AGREEMENT_COLUMNS,
+            "scores": GRADED_SCORES,
+            "names": LAYOUT["names"],
+        },
+    script:
+        "../scripts/evaluation/compare_graders.py"

@@ -1,0 +1,102 @@
+rule plot_heatmap:
+    input:
+        grid=paths.GRID,
+        lib=library("figures/plot_heatmap.py"),
+    output:
+        png=report(paths.HEATMAP, caption="../report/heatmap.rst", category="Figures"),
+        pdf=report(
+            paths.HEATMAP_PDF, caption="../report/heatmap.rst", category="Figures"
+        ),
+    log:
+        paths.log("plot_heatmap", paths.HEATMAP),
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime_min,
+    params:
+        layout=LAYOUT,
+    script:
+        "../scripts/figures/plot_heatmap.py"
+
+
+rule plot_contrasts:
+    input:
+        contrasts=paths.CONTRASTS_TABLE,
+        lib=library("figures/plot_contrasts.py"),
+    output:
+        report(
+            paths.CONTRASTS_FIGURE,
+            caption="../report/contrasts_figure.rst",
+            category="Figures",
+        ),
+    log:
+        paths.log("plot_contrasts", paths.CONTRASTS_FIGURE),
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime_min,
+    params:
+        layout=LAYOUT,
+    script:
+        "../scripts/figures/plot_contrasts.py"
+
+
+rule plot_sweep:
+    input:
+        sweep=paths.SWEEP_TABLE,
+        grid=paths.GRID,
+        lib=library("figures/plot_sweep.py"),
+    output:
+        report(
+            paths.SWEEP_FIGURE,
+            caption="../report/sweep_figure.rst",
+            category="Figures",
+        ),
+    log:
+        paths.log("plot_sweep", paths.SWEEP_FIGURE),
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime_min,
+    params:
+        layout=LAYOUT,
+    script:
+        "../scripts/figures/plot_sweep.py"
+
+
+rule plot_curves:
+    input:
+        curves=paths.CURVES_TABLE,
+        grid=paths.GRID,
+        lib=library("figures/plot_curves.py"),
+    output:
+        reliability=report(
+            paths.RELIABILITY,
+            caption="../report/reliability.rst",
+            category="Reliability",
+            subcategory="{method}",
+        ),
+        risk_coverage=report(
+            paths.RISK_COVERAGE,
+            caption="../report/risk_coverage.rst",
+            category="Risk-coverage",
+            subcategory="{method}",
+        ),
+    log:
+        paths.log("plot_curves", paths.RELIABILITY),
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime_min,
+    params:
+        layout=LAYOUT,
+    script:
+        "../scripts/figures/plot_curves.py"

@@ -1,0 +1,63 @@
+from crossprobe.contract.splits import dataset_files, split_params
+
+
+rule prepare_model:
+    input:
+        unpack(lambda wc: dag.local_weight_files(config, wc.model)),
+        lib=library("intake/prepare_model.py"),
+    output:
+        paths.MODEL,
+    log:
+        paths.log("prepare_model", paths.MODEL),
+    benchmark:
+        paths.benchmark("prepare_model", paths.MODEL)
+    conda:
+        "../envs/models.yaml"
+    threads: MODEL_THREADS
+    resources:
+        mem_mb=model_mem_mb,
+        runtime=model_runtime_min,
+    params:
+        weights=lambda wc: config["models"][wc.model]["weights"],
+    script:
+        "../scripts/intake/prepare_model.py"
+
+
+rule prepare_questions:
+    input:
+        tables=lambda wc: dataset_files(config["data"], wc.split),
+        lib=library("intake/prepare_questions.py"),
+    output:
+        paths.QUESTIONS,
+    log:
+        paths.log("prepare_questions", paths.QUESTIONS),
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime_min,
+    params:
+        data=lambda wc: split_params(config["data"], config["seed"], wc.split),
+    script:
+        "../scripts/intake/prepare_questions.py"
+
+
+rule import_answers:
+    input:
+        unpack(lambda wc: dag.answer_set_files(config, wc.source)),
+        lib=library("intake/import_answers.py"),
+    output:
+        paths.IMPORTED,
+    log:
+        paths.log("import_answers", paths.IMPORTED),
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime_min,
+    params:
+        answer_set=lambda wc: dag.answer_set_params(config, wc.source, wc.split),
+    script:
+        "../scripts/intake/import_answers.py"

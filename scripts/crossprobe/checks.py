@@ -1,0 +1,243 @@
+"""The config checks that need more than the schema: every stage's contract (models and their
+weights, methods and formats, the judge, answer sets, datasets and split sizes), checked before
+any job runs; each problem names its key. Imported only by the workflow."""
+
+from crossprobe.answers.grading import prompt_problems
+from crossprobe.contract.config import ConfigError, lora_params
+from crossprobe.contract.formats import FORMATS, answer_format
+from crossprobe.contract.grid import (
+    agreement_splits,
+    answer_set,
+    cells,
+    columns,
+    display_names,
+    grid_models,
+    imported_splits,
+)
+from crossprobe.contract.methods import METHODS
+from crossprobe.contract.splits import SPLITS, TRAIN, earlier
+from crossprobe.intake.external import (
+    TableError,
+    check_columns,
+    mapped_columns,
+    read_file,
+)
+from crossprobe.intake.questions import Catalogue
+from crossprobe.intake.shipped import DATASETS
+from crossprobe.intake.weights import WeightsError, check_weights
+
+
+def mapped(spec: dict) -> list[str]:
+    return [c for v in spec["columns"].values() for c in mapped_columns(v)]
+
+
+def check_models(config: dict) -> list[str]:
+    problems = []
+    models, sets = config["models"], config["answer_sets"]
+    grid = grid_models(config)
+    if len(grid) < 2:
+        problems.append(
+            f"models: {len(grid)} model(s) in the grid (expected at least 2 with in_grid: true)"
+        )
+    for key, spec in models.items():
+        try:
+            check_weights(f"models.{key}.weights", spec["weights"])
+        except WeightsError as err:
+            problems.append(str(err))
+        if spec["answers_from"] is not None and spec["answers_from"] not in sets:
+            problems.append(
+                f"models.{key}.answers_from: {spec['answers_from']!r} is not a key of answer_sets "
+                f"(expected one of {', '.join(sets) or 'none defined'})"
+            )
+    for key in sorted(set(models) & set(sets)):
+        problems.append(f"answer_sets.{key}: a model has this id (expected an id of its own)")
+    for key, spec in sets.items():
+        if spec["in_grid"] and set(spec["splits"]) != set(SPLITS):
+            problems.append(
+                f"answer_sets.{key}.splits: a column needs train, calibration and test, got "
+                f"{sorted(spec['splits'])} (expected all three, or in_grid: false and "
+                "models.<id>.answers_from)"
+            )
+    names = display_names(config)
+    shown = list(names.values())
+    for name in sorted({n for n in shown if shown.count(n) > 1}):
+        holders = [c for c, n in names.items() if n == name]
+        section = "models" if holders[1] in models else "answer_sets"
+        problems.append(
+            f"{section}.{holders[1]}.display_name: {name!r} is also the name of {holders[0]} "
+            "(expected a name of its own: the figure's axes would collide)"
+        )
+    return problems
+
+
+def check_methods(config: dict) -> list[str]:
+    problems = []
+    known = set(config["models"]) | set(config["answer_sets"])
+    for name in config["figure"]["order"]:
+        if name not in known:
+            problems.append(
+                f"figure.order: {name!r} is not a model or answer set id "
+                f"(expected some of {', '.join(sorted(known))})"
+            )
+    for method in config["methods"]:
+        if method not in METHODS:
+            problems.append(
+                f"methods: {method!r} is not a method (expected one of {', '.join(METHODS)})"
+            )
+        elif not cells(config, method):
+            problems.append(
+                f"methods: {method!r} has no cell in this grid "
+                f"(it needs {', '.join(sorted(METHODS[method].needs))}; "
+                f"data.answer_format is {config['data']['answer_format']!r})"
+            )
+    judge = config["grading"]["judge"]
+    if judge is not None and judge not in config["models"]:
+        problems.append(
+            f"grading.judge: {judge!r} is not a key of models "
+            f"(expected one of {', '.join(config['models'])})"
+        )
+    fmt = config["data"]["answer_format"]
+    if judge is not None and not answer_format(fmt).judged:
+        written = ", ".join(f.name for f in FORMATS.values() if f.judged)
+        problems.append(
+            f"grading.judge: set, but {fmt!r} answers pick an option; only written answers are "
+            f"judged (expected data.answer_format: {written})"
+        )
+    return problems
+
+
+def check_grading(config: dict) -> list[str]:
+    """The judge's prompt template, the graders' agreement and the gold answers the JS
+    regulariser reads."""
+    problems = []
+    grading = config["grading"]
+    if grading["prompt"]:
+        wrong = prompt_problems(grading["prompt"])
+        if wrong:
+            problems.append(
+                f"grading.prompt: {'; '.join(wrong)} (expected a template over {{problem}}, "
+                "{gold} and {answer})"
+            )
+    if grading["agreement"]:
+        split = grading["agreement"]["split"]
+        if not grading["judge"]:
+            problems.append(
+                "grading.agreement: set, but there is no judge (expected grading.judge)"
+            )
+        elif not any(agreement_splits(config, c) for c in columns(config)):
+            problems.append(
+                f"grading.agreement.split: no column's {split} answers come from an answer set "
+                "(expected a split that answer_sets provide, with their own labels)"
+            )
+    tuned = any(METHODS[m].scorer == "lora" for m in config["methods"] if m in METHODS)
+    regularised = [
+        m
+        for m in grid_models(config)
+        if lora_params(config, m)["js_weight"] > 0 and lora_params(config, m)["js_tokens"] == "gold"
+    ]
+    for source in columns(config):
+        name = answer_set(config, source)
+        spec = config["answer_sets"].get(name or "")
+        if spec is None or "gold" in spec["columns"]:
+            continue
+        if tuned and regularised and TRAIN in imported_splits(config, source):
+            problems.append(
+                f"answer_sets.{name}.columns.gold: not mapped, but {regularised[0]}'s LoRA "
+                "regularises on gold answers (lora.js_tokens: gold, js_weight > 0; expected the "
+                "column of correct answers, e.g. target)"
+            )
+        if agreement_splits(config, source):
+            problems.append(
+                f"answer_sets.{name}.columns.gold: not mapped, but the judge grades this set "
+                "(grading.agreement) against its gold answers (expected e.g. target)"
+            )
+    return problems
+
+
+def check_tables(config: dict) -> list[str]:
+    """Local files of answer sets and datasets exist and have their mapped columns."""
+    problems = []
+    tables = [(f"answer_sets.{k}", v) for k, v in config["answer_sets"].items()]
+    tables += [(f"data.datasets.{k}", v) for k, v in config["data"]["datasets"].items()]
+    for key, spec in tables:
+        if "file" in spec:
+            try:
+                check_columns(read_file(spec["file"], key), mapped(spec), spec, key)
+            except TableError as err:
+                problems.append(str(err))
+    return problems
+
+
+def check_sizes(data: dict) -> list[str]:
+    """Each split's size against the questions its datasets can still supply (datasets on the
+    hub are counted by the job that loads them)."""
+    problems = []
+    catalogue, specs = Catalogue(data["datasets"]), data["splits"]
+    for split in SPLITS:
+        spec = specs[split]
+        sizes = [catalogue.size(d) for d in spec["datasets"]]
+        if None in sizes:
+            continue
+        available = sum(sizes)
+        consumed = sum(
+            specs[e]["size"]
+            for e in earlier(split)
+            if set(specs[e]["datasets"]) <= set(spec["datasets"])
+        )
+        if spec["size"] > available - consumed:
+            problems.append(
+                f"data.splits.{split}.size: {spec['size']} questions asked, but "
+                f"{spec['datasets']} have {available} of which earlier splits take {consumed} "
+                f"(expected at most {available - consumed})"
+            )
+    return problems
+
+
+def check_format(config: dict) -> list[str]:
+    fmt = config["data"]["answer_format"]
+    if fmt in FORMATS:
+        return []
+    return [f"data.answer_format: {fmt!r} is not allowed (expected one of {', '.join(FORMATS)})"]
+
+
+def check_config(config: dict) -> None:
+    """What the schema cannot say, checked before any job runs; ConfigError naming the key."""
+    problems = check_format(config)
+    if problems:  # every later check reads the format
+        raise ConfigError("\n".join(problems))
+    problems = check_models(config) + check_methods(config) + check_tables(config)
+    problems += check_grading(config)
+    if not problems:
+        try:
+            check_data_params(config["data"])
+        except ValueError as err:
+            problems.append(str(err))
+        else:
+            problems += check_sizes(config["data"])
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def check_data_params(data: dict) -> None:
+    """Raise ValueError naming the config key when a split names an unknown dataset, or one
+    that the answer format cannot ask (open answers can ask any: multiple-choice questions are
+    then asked without their options, as in MMLU-OE)."""
+    catalogue = Catalogue(data.get("datasets"))
+    for name in data.get("datasets", {}):
+        if name in DATASETS:
+            raise ValueError(
+                f"data.datasets.{name}: a shipped dataset has this name (expected another id)"
+            )
+    for split in SPLITS:
+        for name in data["splits"][split]["datasets"]:
+            if not catalogue.known(name):
+                raise ValueError(
+                    f"data.splits.{split}.datasets: {name!r} is neither a shipped dataset "
+                    f"({', '.join(DATASETS)}) nor an id of data.datasets"
+                )
+            picks = answer_format(data["answer_format"]).picks_option
+            if picks and not catalogue.has_options(name):
+                raise ValueError(
+                    f"data.splits.{split}.datasets: {name!r} has no options, but "
+                    f"data.answer_format {data['answer_format']!r} needs multiple-choice datasets"
+                )

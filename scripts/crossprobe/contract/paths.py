@@ -1,0 +1,68 @@
+"""The results path scheme: one template per artifact, filled in by rules, input functions and
+adapters alike. Every experiment (config key `experiment`) has its own tree.
+
+{model}: an estimator (or any model that runs); {source}: whose graded answers (a column of the
+grid, "Trained On"); {split}: train, calibration or test; {method}: a method of the registry;
+{train_set}: the column a trained estimator learned from, or "all" (pooled over every column);
+{n_train}: "all" its training answers, or a sweep size; {seed}: its training seed; {features}:
+what a probe reads, "answer" or "question".
+"""
+
+RESULTS = "results/{experiment}"
+MODEL = RESULTS + "/models/{model}/model.json"
+QUESTIONS = RESULTS + "/questions/{split}.parquet"
+ANSWERS = RESULTS + "/answers/{model}/{split}.parquet"
+GRADED = RESULTS + "/graded/{source}/{split}.parquet"
+IMPORTED = RESULTS + "/imported/{source}/{split}.parquet"  # labelled answers from an answer set
+JUDGED = RESULTS + "/judged/{source}.parquet"  # a judge's verdicts on one column's answers
+JUDGE_STORE = RESULTS + "/judged/store"
+READS = RESULTS + "/activations/{model}/on~{source}/{split}.safetensors"
+STORE = RESULTS + "/activations/{model}/store"
+TRAINED = "{model}/on~{train_set}/n~{n_train}/seed~{seed}"
+PROBE = RESULTS + "/probes/{features}/" + TRAINED + ".safetensors"
+ADAPTER_DIR = RESULTS + "/lora/" + TRAINED
+ADAPTER = ADAPTER_DIR + "/adapter_model.safetensors"
+ADAPTER_CONFIG = ADAPTER_DIR + "/adapter_config.json"
+LORA_SCORES = ADAPTER_DIR + "/scored~{source}/{split}.parquet"
+SCORES = RESULTS + "/scores/{method}/on~{source}.parquet"
+METRICS = RESULTS + "/metrics/on~{source}.tsv"
+CONTRASTS = RESULTS + "/contrasts/on~{source}.tsv"
+SWEEP = RESULTS + "/sweep/on~{source}.tsv"
+CURVES = RESULTS + "/curves/on~{source}.tsv"
+GRID = RESULTS + "/tables/grid.tsv"
+GRID_MARKDOWN = RESULTS + "/tables/grid.md"
+CONTRASTS_TABLE = RESULTS + "/tables/contrasts.tsv"
+SWEEP_TABLE = RESULTS + "/tables/sweep.tsv"
+CURVES_TABLE = RESULTS + "/tables/curves.tsv"
+GRADERS_TABLE = RESULTS + "/tables/graders.tsv"  # the judge against an answer set's labels
+GRADERS_AUROC = RESULTS + "/tables/graders_auroc.tsv"
+GRADERS_MARKDOWN = RESULTS + "/tables/graders.md"
+HEATMAP = RESULTS + "/figures/heatmap.png"
+HEATMAP_PDF = RESULTS + "/figures/heatmap.pdf"
+CONTRASTS_FIGURE = RESULTS + "/figures/contrasts.png"
+SWEEP_FIGURE = RESULTS + "/figures/sweep.png"
+RELIABILITY = RESULTS + "/figures/reliability/{method}.png"
+RISK_COVERAGE = RESULTS + "/figures/risk_coverage/{method}.png"
+
+ALL = "all"  # {train_set} of pooled estimators, {n_train} of the full training set
+
+
+def wildcard_part(template: str) -> str:
+    """What of an output's path names its job: the path below results/{experiment}/<artifact
+    folder>/ without its extension, less a trailing fixed file name ("models/{model}/model.json"
+    -> "{model}")."""
+    parts = template.removeprefix(RESULTS + "/").split("/")[1:]
+    parts[-1] = parts[-1].split(".")[0]
+    if len(parts) > 1 and "{" not in parts[-1]:
+        parts = parts[:-1]
+    return "/".join(parts)
+
+
+def log(rule: str, output: str) -> str:
+    """The log of `rule`, whose output is `output`: it mirrors the output's path."""
+    return f"logs/{{experiment}}/{rule}/{wildcard_part(output)}.log"
+
+
+def benchmark(rule: str, output: str) -> str:
+    """The benchmark file of `rule`, beside its log."""
+    return f"benchmarks/{{experiment}}/{rule}/{wildcard_part(output)}.tsv"

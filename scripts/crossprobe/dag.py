@@ -1,0 +1,228 @@
+"""Torch-free helpers for building the DAG: who is a row and who a column of the grid, the cells
+of each method, per-rule param slices, and the library modules each script imports (declared as
+inputs so that editing them reruns their rules).
+"""
+
+import ast
+import re
+from pathlib import Path
+
+from crossprobe.contract import methods, paths
+from crossprobe.contract.grid import (
+    agreement_splits,
+    answer_set,
+    answers_path,
+    cells,
+    columns,
+    display_names,
+    grid_models,
+    missing_cells,
+    training_sets,
+)
+from crossprobe.contract.splits import SCORED, SPLITS
+from crossprobe.evaluation.column import HEADLINES
+from crossprobe.intake.weights import local_files
+from crossprobe.scores.scorers import SCORERS, file_key
+
+PACKAGE = "crossprobe"
+
+
+def module_inputs(script: Path, package_dir: Path) -> list[str]:
+    """Files of `package_dir` that `script` imports, directly or through other modules, with the
+    `__init__.py` of every package they sit in."""
+    package_dir = Path(package_dir)
+    seen, todo = set(), [Path(script)]
+    while todo:
+        tree = ast.parse(todo.pop().read_text())
+        for node in ast.walk(tree):
+            names = []
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.split(".")[0] == PACKAGE
+            ):
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names if a.name.split(".")[0] == PACKAGE]
+            for name in names:
+                parts = name.split(".")[1:]
+                module = package_dir.joinpath(*parts).with_suffix(".py") if parts else None
+                if module is not None and module.is_file() and module not in seen:
+                    seen.add(module)
+                    todo.append(module)
+    packages = {p / "__init__.py" for m in seen for p in m.parents if p.is_relative_to(package_dir)}
+    return sorted(str(p) for p in seen | packages)
+
+
+def answering_params(config: dict, split: str) -> dict:
+    """How models answer `split`: the answers settings, the format, and the split's own
+    max_new_tokens if it has one (the paper: 30 for training answers, 100 for MMLU)."""
+    own = config["data"]["splits"][split].get("max_new_tokens")
+    return {
+        **config["answers"],
+        "answer_format": config["data"]["answer_format"],
+        "max_new_tokens": own or config["answers"]["max_new_tokens"],
+    }
+
+
+def local_weight_files(config: dict, model: str) -> dict:
+    """A local model's files are inputs of prepare_model: replacing them reruns it."""
+    weights = config["models"][model]["weights"]
+    return {"weights": local_files(weights["local"])} if "local" in weights else {}
+
+
+def answer_set_files(config: dict, source: str) -> dict:
+    """A local answers file is an input of import_answers: editing it re-imports."""
+    spec = config["answer_sets"].get(answer_set(config, source) or "", {})
+    return {"table": spec["file"]} if "file" in spec else {}
+
+
+def answer_set_params(config: dict, source: str, split: str) -> dict:
+    """What import_answers needs: the set's table spec, which of its splits is ours, and the
+    config key to name in errors."""
+    name = answer_set(config, source)
+    spec = config["answer_sets"][name]
+    table = {k: v for k, v in spec.items() if k not in ("display_name", "in_grid", "splits")}
+    return {"key": f"answer_sets.{name}", "table": table, "split": spec["splits"][split]}
+
+
+def runtime_params(config: dict, model: str) -> dict:
+    """How a model runs (not where its weights come from: that reaches jobs through model.json)."""
+    spec = config["models"][model]
+    return {"dtype": spec["dtype"], "device": spec["device"]}
+
+
+def without_seeds(settings: dict) -> dict:
+    """Training settings as one training job sees them: its own seed is a wildcard, so the list
+    of seeds stays out (adding a seed then adds jobs and reruns none)."""
+    return {k: v for k, v in settings.items() if k != "seeds"}
+
+
+def grid_layout(config: dict) -> dict:
+    """What the tables and the figure show, in order: methods (panels), rows (estimators),
+    columns (sources), display names, why a method has no cells in a column, the headline
+    metric (and what a per-subject mean needs to count), and the figure's colour limits."""
+    metric, label = HEADLINES[config["evaluation"]["headline"]]
+    order = config["figure"]["order"]
+
+    def ordered(ids: list[str]) -> list[str]:
+        return sorted(ids, key=lambda i: order.index(i) if i in order else len(order))
+
+    return {
+        "methods": list(config["methods"]),
+        "rows": ordered(grid_models(config)),
+        "columns": ordered(columns(config)),
+        "names": display_names(config),
+        "missing": missing_cells(config),
+        "headline": metric,
+        "headline_label": label,
+        "min_subject_answers": config["evaluation"]["min_subject_answers"],
+        "min_subjects": config["evaluation"]["min_subjects"],
+        "limits": list(config["figure"]["auroc_limits"]),
+    }
+
+
+def replicates(config: dict, method: str, model: str) -> list[tuple[str, int | None]]:
+    """(n_train, seed) of every estimator behind one cell of `method`: the grid's (all training
+    answers, each training seed of its scorer kind), then the sweep's (each size, each sweep
+    seed); untrained methods have one, (all, None)."""
+    spec = methods.method(method)
+    if not spec.trained:
+        return [(paths.ALL, None)]
+    grid = [(paths.ALL, seed) for seed in SCORERS[spec.scorer].seeds(config, model)]
+    if method not in config["sweep"]["methods"] or spec.pooled:
+        return grid
+    sizes = sorted(config["sweep"]["train_sizes"])
+    return grid + [(str(n), seed) for n in sizes for seed in config["sweep"]["seeds"]]
+
+
+def score_inputs(config: dict, method: str, source: str) -> dict[str, str]:
+    """{file_key(role, model, ...): path} of what scoring `method` for every cell of column
+    `source` reads: the column's graded answers, and what the method's scorer kind reads for
+    each cell and replicate (`crossprobe.scores.scorers`)."""
+    spec = methods.method(method)
+    scorer = SCORERS[spec.scorer]
+    train_set = paths.ALL if spec.pooled else source
+    files = {file_key("answers", source, s): answers_path(config, source, s) for s in SCORED}
+    for model, _ in cells(config, method, source):
+        at = {"experiment": config["experiment"], "source": source, "model": model}
+        files |= scorer.files(
+            spec, at | {"train_set": train_set}, replicates(config, method, model)
+        )
+    return files
+
+
+def score_plan(config: dict, method: str, source: str) -> dict:
+    """What the score_column job of one (method, column) needs: each cell model's replicates
+    and the files to read."""
+    models = [m for m, _ in cells(config, method, source)]
+    return {
+        "method": method,
+        "source": source,
+        "replicates": {m: replicates(config, method, m) for m in models},
+        "files": score_inputs(config, method, source),
+    }
+
+
+def column_methods(config: dict, source: str) -> list[str]:
+    """The configured methods with at least one cell in column `source`."""
+    return [m for m in config["methods"] if cells(config, m, source)]
+
+
+def graded_tables(config: dict) -> list[str]:
+    """Every column's graded answers, every split."""
+    return [answers_path(config, s, split) for s in columns(config) for split in SPLITS]
+
+
+def agreement_columns(config: dict) -> list[str]:
+    """The columns whose answer-set labels the judge grades too."""
+    return [c for c in columns(config) if agreement_splits(config, c)]
+
+
+def graded_scores(config: dict) -> list[tuple[str, str]]:
+    """(method, column) of the learned methods' score tables in those columns."""
+    return [
+        (m, c)
+        for c in agreement_columns(config)
+        for m in config["methods"]
+        if methods.method(m).trained and cells(config, m, c)
+    ]
+
+
+def training_params(config: dict, train_set: str) -> dict:
+    """What a trained estimator's job needs to know of its training answers: the columns they
+    come from (in its input order), the share held out to select its checkpoint, the seed."""
+    return {
+        "sources": training_sets(config, train_set),
+        "fraction": config["selection"]["fraction"],
+        "seed": config["seed"],
+    }
+
+
+COMPUTED = ("bootstrap", "ci", "ece_bins", "min_subject_answers")  # the rest only displays
+
+
+def evaluation_params(config: dict) -> dict:
+    """The evaluation settings the numbers depend on; display choices (the headline, the
+    minimum subjects a headline is flagged below) reach only the rules that draw."""
+    return {k: config["evaluation"][k] for k in COMPUTED} | {"seed": config["seed"]}
+
+
+def alternatives(values) -> str:
+    """A wildcard constraint matching exactly `values`."""
+    return "|".join(map(re.escape, values))
+
+
+def wildcard_patterns(config: dict) -> dict[str, str]:
+    """The global wildcard constraints: every domain derived from the config and the registry."""
+    return {
+        "experiment": re.escape(config["experiment"]),
+        "model": alternatives(config["models"]),
+        "source": alternatives(columns(config)),
+        "train_set": alternatives(columns(config) + [paths.ALL]),
+        "split": alternatives(SPLITS),
+        "method": alternatives(m for m in config["methods"] if m in methods.METHODS),
+        "features": alternatives(sorted({m.features for m in methods.METHODS.values()})),
+        "n_train": r"all|\d+",
+        "seed": r"\d+",
+    }

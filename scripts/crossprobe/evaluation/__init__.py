@@ -1,0 +1,2 @@
+"""Metrics with bootstrap intervals, paired contrasts, the graders' agreement, and the markdown
+tables."""

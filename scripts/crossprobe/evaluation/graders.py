@@ -1,0 +1,124 @@
+"""How far two graders agree: the judge against the labels an answer set came with (the paper's
+released answers were labelled by GPT-3.5), on the answers both graded, and what that does to
+the learned estimators' AUROC. Torch-free.
+
+Per set: agreement, Cohen's kappa and the confusion counts (the set's label x the judge's
+verdict). Per learned method and cell: the test AUROC (against the column's test labels, which
+the judge gives where it grades them) and the calibration AUROC against either grader's labels
+on the same answers, averaged over the method's training seeds.
+"""
+
+import numpy as np
+import pandas as pd
+
+from crossprobe.contract.paths import ALL
+from crossprobe.evaluation.metrics import auroc
+
+AGREEMENT_COLUMNS = ["trained_on", "split", "n", "agreement", "kappa"]
+AGREEMENT_COLUMNS += ["both_correct", "set_only", "judge_only", "both_wrong"]
+AGREEMENT_COLUMNS += ["set_accuracy", "judge_accuracy"]
+AUROC_COLUMNS = ["method", "model", "trained_on", "seeds", "test_auroc", "n_test"]
+AUROC_COLUMNS += ["agreement_split", "auroc_set_labels", "auroc_judge_labels", "n_judged"]
+
+
+def cohen_kappa(a, b) -> float:
+    """Cohen's kappa of two 0/1 label vectors: agreement beyond what their rates give by chance
+    (NaN when both graders give one and the same label throughout)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    observed = float(np.mean(a == b))
+    chance = float(a.mean() * b.mean() + (1 - a.mean()) * (1 - b.mean()))
+    return (observed - chance) / (1 - chance) if chance < 1 else float("nan")
+
+
+def agreement(judged: pd.DataFrame, source: str) -> dict:
+    """One row of the agreement table from the judge's verdicts on imported answers (their own
+    `label` beside each `verdict`)."""
+    rows = judged[judged["origin"] == "imported"]
+    label, verdict = rows["label"].to_numpy(), rows["verdict"].to_numpy()
+    return {
+        "trained_on": source,
+        "split": rows["split"].iloc[0],
+        "n": len(rows),
+        "agreement": float(np.mean(label == verdict)),
+        "kappa": cohen_kappa(label, verdict),
+        "both_correct": int(((label == 1) & (verdict == 1)).sum()),
+        "set_only": int(((label == 1) & (verdict == 0)).sum()),
+        "judge_only": int(((label == 0) & (verdict == 1)).sum()),
+        "both_wrong": int(((label == 0) & (verdict == 0)).sum()),
+        "set_accuracy": float(label.mean()),
+        "judge_accuracy": float(verdict.mean()),
+    }
+
+
+def method_aurocs(scores: pd.DataFrame, judged: pd.DataFrame, method: str, source: str):
+    """Rows of the AUROC table for one method's score table in column `source`: per estimator,
+    the mean over its training seeds of the test AUROC and of the AUROC on the judged answers
+    of the agreement split against the set's labels and against the judge's."""
+    rows = judged[judged["origin"] == "imported"]
+    split = rows["split"].iloc[0]
+    verdict = rows.set_index("question_id")["verdict"]
+    out = []
+    grid = scores[scores["n_train"].astype(str) == ALL]
+    for model, cell in grid.groupby("model", sort=False):
+        per_seed = []
+        for _, replicate in cell.groupby("seed", sort=True):
+            test = replicate[replicate["split"] == "test"]
+            on = replicate[replicate["question_id"].isin(verdict.index)]
+            on = on[on["split"] == split]
+            per_seed.append(
+                (
+                    auroc(test["correct"], test["logodds"]),
+                    auroc(on["correct"], on["logodds"]),
+                    auroc(verdict.loc[on["question_id"]].to_numpy(), on["logodds"]),
+                    len(test),
+                    len(on),
+                )
+            )
+        values = np.asarray(per_seed, dtype=float)
+        out.append(
+            {
+                "method": method,
+                "model": model,
+                "trained_on": source,
+                "seeds": len(per_seed),
+                "test_auroc": values[:, 0].mean(),
+                "n_test": int(values[0, 3]),
+                "agreement_split": split,
+                "auroc_set_labels": values[:, 1].mean(),
+                "auroc_judge_labels": values[:, 2].mean(),
+                "n_judged": int(values[0, 4]),
+            }
+        )
+    return out
+
+
+def graders_markdown(agreements: pd.DataFrame, aurocs: pd.DataFrame, names: dict, title) -> str:
+    lines = [
+        "**The judge against the answer sets' own labels** (the same answers graded by both; "
+        "set = the labels the answers came with)",
+        "",
+        "| Trained On | split | n | agreement | Cohen's κ | both correct | set only | "
+        "judge only | both wrong |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in agreements.itertuples():
+        lines.append(
+            f"| {names[r.trained_on]} | {r.split} | {r.n} | {r.agreement:.3f} | {r.kappa:.3f} | "
+            f"{r.both_correct} | {r.set_only} | {r.judge_only} | {r.both_wrong} |"
+        )
+    lines += [
+        "",
+        "**Learned estimators under either grader** (pooled AUROC, mean over training seeds; "
+        "test: the column's test labels; the agreement split: the set's labels and the judge's "
+        "on the same answers)",
+        "",
+        "| Method | Model | Trained On | test | set labels | judge labels | n judged |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in aurocs.itertuples():
+        lines.append(
+            f"| {title(r.method)} | {names[r.model]} | {names[r.trained_on]} | "
+            f"{r.test_auroc:.3f} | {r.auroc_set_labels:.3f} | {r.auroc_judge_labels:.3f} | "
+            f"{r.n_judged} |"
+        )
+    return "\n".join(lines) + "\n"

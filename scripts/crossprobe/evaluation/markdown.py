@@ -1,0 +1,160 @@
+"""The `aggregate` stage's markdown: one grid per method (rows Model, columns Trained On) of the
+headline AUROC, the paired within-column contrasts (the paper's claim), and the best method per
+cell."""
+
+import numpy as np
+import pandas as pd
+
+from crossprobe.contract.methods import METHODS, title
+
+
+def trained(method: str) -> bool:
+    return method in METHODS and METHODS[method].trained
+
+
+def cell_text(row) -> str:
+    if pd.isna(row["value"]):
+        return "n/a"
+    sd = "" if pd.isna(row["seed_sd"]) else f" ± {row['seed_sd']:.3f}"
+    return f"{row['value']:.3f}{sd} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+
+
+def thin_headlines(grid: pd.DataFrame, layout: dict) -> dict[str, tuple[int, int]]:
+    """For a per-subject headline: {column: (subjects in its mean, subjects in its test
+    answers)}; empty for a pooled headline."""
+    if layout["headline"] != "auroc_subject_mean":
+        return {}
+    counts = grid.pivot_table(index="trained_on", columns="metric", values="value", aggfunc="max")
+    return {
+        c: (int(counts.loc[c, "subjects_used"]), int(counts.loc[c, "subjects_total"]))
+        for c in layout["columns"]
+        if c in counts.index
+    }
+
+
+def subject_support(grid: pd.DataFrame, layout: dict) -> str:
+    """For a per-subject headline: what its mean rests on in each column ("mean over K of N
+    subjects"), and a warning where that is fewer subjects than `min_subjects`; "" otherwise."""
+    support = thin_headlines(grid, layout)
+    if not support:
+        return ""
+    names = layout["names"]
+    text = "; ".join(f"{names[c]}: mean over {k} of {n} subjects" for c, (k, n) in support.items())
+    text += f" (those with at least {layout['min_subject_answers']} test answers and both classes)."
+    thin = [names[c] for c, (k, _) in support.items() if k < layout["min_subjects"]]
+    if thin:
+        text += (
+            f" Warning: the headline rests on fewer than {layout['min_subjects']} subjects in "
+            f"{', '.join(thin)}."
+        )
+    return text
+
+
+def auroc_markdown(grid: pd.DataFrame, layout: dict) -> str:
+    """One table per method of `layout` (`crossprobe.dag.grid_layout`): rows Model, columns
+    Trained On; "—" where the method has no cell (a reason is given below the table)."""
+    auroc = grid[grid["metric"] == layout["headline"]]
+    names, columns = layout["names"], layout["columns"]
+    support = subject_support(grid, layout)
+    lines = [support, ""] if support else []
+    for method in layout["methods"]:
+        rows = auroc[auroc["method"] == method].set_index(["model", "trained_on"])
+        seeds = ": mean over training seeds ± their SD" if trained(method) else ""
+        lines += [
+            f"**{title(method)}** ({layout['headline_label']}{seeds} [95% CI]; "
+            "row = Model, column = Trained On)",
+            "",
+            "| Model \\ Trained On | " + " | ".join(names[s] for s in columns) + " |",
+            "|---" * (len(columns) + 1) + "|",
+        ]
+        for m in layout["rows"]:
+            texts = [cell_text(rows.loc[(m, s)]) if (m, s) in rows.index else "—" for s in columns]
+            lines.append(f"| {names[m]} | " + " | ".join(texts) + " |")
+        for source, reason in layout["missing"].get(method, {}).items():
+            lines.append(f"\n{names[source]}: n/a ({reason}).")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def difference_text(row) -> str:
+    return f"{row['difference']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]"
+
+
+def excludes_zero(row) -> bool:
+    return bool(row["ci_low"] > 0 or row["ci_high"] < 0)
+
+
+def contrasts_markdown(contrasts: pd.DataFrame, layout: dict) -> str:
+    """Within each column: each estimator against the source judging itself."""
+    names = layout["names"]
+    within = contrasts[
+        (contrasts["comparison"] == "within_column") & (contrasts["metric"] == layout["headline"])
+    ]
+    lines = [
+        f"**Judging another model vs. judging itself** ({layout['headline_label']}; paired "
+        "bootstrap over the column's test answers and the training seeds; 95% CI)",
+        "",
+        "| Method | Trained On | Model | Model − Trained On itself | interval excludes 0 |",
+        "|---|---|---|---|---|",
+    ]
+    for row in within.itertuples(index=False):
+        row = row._asdict()
+        lines.append(
+            f"| {title(row['method'])} | {names[row['column']]} | {names[row['model']]} | "
+            f"{difference_text(row)} | {'yes' if excludes_zero(row) else 'no'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def winners(grid: pd.DataFrame, contrasts: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per cell: the method with the highest value, the runner-up, and whether the paired
+    interval of their difference excludes 0."""
+    scored = grid[(grid["metric"] == metric) & grid["value"].notna()]
+    paired = contrasts[(contrasts["comparison"] == "within_cell") & (contrasts["metric"] == metric)]
+    rows = []
+    for (model, source), cell in scored.groupby(["model", "trained_on"], sort=False):
+        ranked = cell.sort_values("value", ascending=False)
+        best = ranked.iloc[0]
+        second = ranked.iloc[1] if len(ranked) > 1 else None
+        separated = False
+        if second is not None:
+            pair = paired[
+                (paired["model"] == model)
+                & (paired["column"] == source)
+                & (paired[["a", "b"]].apply(set, axis=1) == {best["method"], second["method"]})
+            ]
+            separated = bool(len(pair)) and excludes_zero(pair.iloc[0])
+        rows.append(
+            {
+                "model": model,
+                "trained_on": source,
+                "best": best["method"],
+                "best_value": best["value"],
+                "runner_up": None if second is None else second["method"],
+                "runner_up_value": np.nan if second is None else second["value"],
+                "separated": separated,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def winners_markdown(grid: pd.DataFrame, contrasts: pd.DataFrame, layout: dict) -> str:
+    names = layout["names"]
+    table = winners(grid, contrasts, layout["headline"])
+    lines = [
+        f"**Best method per cell** ({layout['headline_label']}; separated = the paired 95% "
+        "interval of best − runner-up excludes 0)",
+        "",
+        "| Model | Trained On | best | runner-up | separated |",
+        "|---|---|---|---|---|",
+    ]
+    for row in table.itertuples():
+        second = (
+            "—" if row.runner_up is None else f"{title(row.runner_up)} ({row.runner_up_value:.3f})"
+        )
+        lines.append(
+            f"| {names[row.model]} | {names[row.trained_on]} | "
+            f"{title(row.best)} ({row.best_value:.3f}) | {second} | "
+            f"{'yes' if row.separated else 'no'} |"
+        )
+    return "\n".join(lines) + "\n"

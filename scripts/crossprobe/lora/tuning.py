@@ -1,0 +1,253 @@
+"""LoRA + Prompt and the zero-shot query: ask the estimator whether the proposed answer is correct.
+
+The answered prompt is followed by the paper's query; the log-odds of correctness are the logit of
+" ii" (yes) minus that of " i" (no) at the last position. LoRA + Prompt trains a peft LoRA adapter
+on that two-way cross-entropy; the zero-shot query reads the untuned model in `activations`.
+"""
+
+import logging
+import math
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from transformers import get_cosine_schedule_with_warmup
+
+from crossprobe.contract.formats import ALIAS_SEPARATOR
+from crossprobe.contract.prompts import answered_text
+from crossprobe.logodds import nll
+from crossprobe.models.lm import Throughput, length_sorted_batches, run_batch
+from crossprobe.models.tokens import (
+    boundary,
+    encode,
+    query_choice_ids,
+    query_tokens,
+    truncate,
+)
+
+log = logging.getLogger(__name__)
+
+
+def query_sequences(tokenizer, prompts, answers, max_length):
+    """Token ids of each query text (answered prompt + query, one string) and where its answer
+    sits, counted from the end: logits at [-back, -stop) predict the answer's tokens (the
+    regulariser with `js_tokens: answer` looks there)."""
+    seqs, spans = [], []
+    for prompt, answer in zip(prompts, answers, strict=True):
+        ids, dropped, start, stop = query_tokens(tokenizer, prompt, answer, max_length)
+        stop, whole = max(stop, start + 1), len(ids) + dropped
+        seqs.append(ids)
+        back = min(whole - start + 1, len(ids))
+        spans.append((back, min(whole - stop + 1, back - 1)))
+    return seqs, spans
+
+
+def gold_sequences(tokenizer, prompts, golds, max_length):
+    """Token ids of each prompt followed by its gold answer (as the paper's regulariser reads
+    them) and where the gold answer sits, counted from the end as in `query_sequences`: logits
+    at [-back, -1) predict its tokens."""
+    seqs, spans = [], []
+    for prompt, gold in zip(prompts, golds, strict=True):
+        full = encode(tokenizer, answered_text(prompt, gold.split(ALIAS_SEPARATOR)[0]))
+        start = boundary(tokenizer, prompt, full)
+        ids, _ = truncate(full, max_length, tokenizer.bos_token_id)
+        seqs.append(ids)
+        spans.append((min(len(full) - start + 1, len(ids)), 1))
+    return seqs, spans
+
+
+def js_divergence(logits_p, logits_q):
+    """Jensen-Shannon divergence between next-token distributions, one value per position."""
+    lp, lq = torch.log_softmax(logits_p.float(), -1), torch.log_softmax(logits_q.float(), -1)
+    lm = torch.logsumexp(torch.stack([lp, lq]), 0) - np.log(2.0)
+    return 0.5 * ((lp.exp() * (lp - lm)).sum(-1) + (lq.exp() * (lq - lm)).sum(-1))
+
+
+def js_penalty(peft_model, tokenizer, device, seqs, spans):
+    """The JS regulariser of a batch, as the paper's code computes it: the divergence between the
+    tuned and the frozen model's next-token distributions, summed over the positions that
+    predict each text's regularised tokens (`spans`), averaged over the batch."""
+    keep = max(back for back, _ in spans)
+    tuned = run_batch(peft_model, seqs, tokenizer.pad_token_id, device, logits_to_keep=keep).logits
+    with torch.no_grad(), peft_model.disable_adapter():
+        frozen = run_batch(
+            peft_model, seqs, tokenizer.pad_token_id, device, logits_to_keep=keep
+        ).logits
+    terms = [
+        js_divergence(
+            tuned[row, keep - back : keep - stop], frozen[row, keep - back : keep - stop]
+        ).sum()
+        for row, (back, stop) in enumerate(spans)
+    ]
+    return torch.stack(terms).mean()
+
+
+def attach_lora(model, params: dict):
+    config = LoraConfig(
+        r=params["r"],
+        lora_alpha=params["alpha"],
+        lora_dropout=params["dropout"],
+        target_modules=list(params["target_modules"]),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def _batches(n: int, size: int, generator):
+    while True:  # endless epochs of fresh permutations
+        for batch in torch.randperm(n, generator=generator).split(size):
+            yield batch.tolist()
+
+
+def training_steps(params: dict, examples: int) -> int:
+    """The step budget: `epochs` passes over the training answers when set, else `max_steps`."""
+    if params.get("epochs"):
+        per_step = params["batch_size"] * params["grad_accum"]
+        return max(1, math.ceil(params["epochs"] * examples / per_step))
+    return params["max_steps"]
+
+
+def train_lora(
+    model,
+    tokenizer,
+    device,
+    seqs,
+    labels,
+    params: dict,
+    seed: int,
+    regularised=None,
+    held=None,
+):
+    """LoRA-tune `model` on (sequence, correct) pairs; returns (peft model, loss per step,
+    selection record). `regularised` = (sequences, spans), one per training pair, are the texts
+    and tokens the JS regulariser reads (see `js_penalty`). With `held` = (sequences, labels)
+    and `eval_every` > 0, the query loss on the held-out answers is measured every `eval_every`
+    steps and the best adapter is kept."""
+    torch.manual_seed(seed)
+    peft_model = attach_lora(model, params)
+    peft_model.train()
+    choice_ids = torch.tensor(query_choice_ids(tokenizer), device=device)
+    trainable = {n: p for n, p in peft_model.named_parameters() if p.requires_grad}
+    opt = torch.optim.AdamW(
+        trainable.values(), lr=params["lr"], weight_decay=params["weight_decay"]
+    )
+    steps = training_steps(params, len(seqs))
+    sched = get_cosine_schedule_with_warmup(opt, params["warmup_steps"], steps)
+    batches = _batches(len(seqs), params["batch_size"], torch.Generator().manual_seed(seed))
+    targets = torch.tensor(labels, dtype=torch.long, device=device)
+    kappa, every = params["js_weight"], params["eval_every"] if held else 0
+    history, started = [], time.perf_counter()
+    best, checked = {"step": steps, "loss": None, "state": None}, {}
+    for step in range(1, steps + 1):
+        opt.zero_grad()
+        step_loss = 0.0
+        for _ in range(params["grad_accum"]):
+            idx = next(batches)
+            batch = [seqs[i] for i in idx]
+            out = run_batch(peft_model, batch, tokenizer.pad_token_id, device)
+            loss = torch.nn.functional.cross_entropy(
+                out.logits[:, -1, choice_ids].float(), targets[idx]
+            )
+            if kappa > 0:
+                loss = loss + kappa * js_penalty(
+                    peft_model,
+                    tokenizer,
+                    device,
+                    [regularised[0][i] for i in idx],
+                    [regularised[1][i] for i in idx],
+                )
+            (loss / params["grad_accum"]).backward()
+            step_loss += loss.item() / params["grad_accum"]
+        opt.step()
+        sched.step()
+        history.append(step_loss)
+        if step % params["log_every"] == 0 or step == steps:
+            recent = np.mean(history[-params["log_every"] :])
+            log.info(
+                "lora step %d/%d: loss %.4f (mean of last %d), lr %.2e, %.2f s/step",
+                step,
+                steps,
+                recent,
+                params["log_every"],
+                sched.get_last_lr()[0],
+                (time.perf_counter() - started) / step,
+            )
+        if every and (step % every == 0 or step == steps):
+            peft_model.eval()
+            held_loss = nll(
+                query_logodds(peft_model, tokenizer, device, held[0], params["score_batch_size"]),
+                held[1],
+            )
+            peft_model.train()
+            log.info("lora step %d: held-out query loss %.4f", step, held_loss)
+            checked[step] = round(held_loss, 6)
+            if best["loss"] is None or held_loss < best["loss"]:
+                state = {n: p.detach().clone() for n, p in trainable.items()}
+                best.update(step=step, loss=held_loss, state=state)
+    if best["state"] is not None:
+        with torch.no_grad():
+            for name, value in best["state"].items():
+                trainable[name].copy_(value)
+        log.info("kept the adapter of step %d (held-out loss %.4f)", best["step"], best["loss"])
+    peft_model.eval()
+    record = {"steps": steps, "kept_step": best["step"], "held_out_losses": checked}
+    return peft_model, history, record
+
+
+def train_on_answers(model, tokenizer, device, graded, params: dict, seed: int, held=None):
+    """LoRA + Prompt training on a graded answers table (prompt, answer, correct, gold); `held`,
+    a table of the same shape, selects the adapter kept. The JS regulariser reads the gold
+    answer after the prompt (`js_tokens: gold`, the paper's) or the answer given inside the
+    query text (`answer`)."""
+    seqs, spans = query_sequences(
+        tokenizer, graded["prompt"], graded["answer"], params["max_length"]
+    )
+    regularised = (seqs, spans)
+    if params["js_weight"] > 0 and params["js_tokens"] == "gold":
+        regularised = gold_sequences(
+            tokenizer, graded["prompt"], graded["gold"], params["max_length"]
+        )
+    selection = None
+    if held is not None and len(held):
+        selection = (
+            query_sequences(tokenizer, held["prompt"], held["answer"], params["max_length"])[0],
+            held["correct"].to_numpy(),
+        )
+    labels = graded["correct"].tolist()
+    return train_lora(
+        model, tokenizer, device, seqs, labels, params, seed, regularised, held=selection
+    )
+
+
+def save_adapter(peft_model, out_dir: Path) -> None:
+    """Write the adapter as peft does, into a temporary folder first, so that a killed job
+    leaves no adapter that looks complete."""
+    out_dir = Path(out_dir)
+    tmp_dir = out_dir.with_name(f".{out_dir.name}.tmp")
+    peft_model.save_pretrained(tmp_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        (tmp_dir / name).rename(out_dir / name)
+    shutil.rmtree(tmp_dir)
+
+
+@torch.inference_mode()
+def query_logodds(model, tokenizer, device, seqs, batch_size: int) -> np.ndarray:
+    """z_ii - z_i (float64) at the last position of each query sequence: the log-odds of
+    "correct", kept unsaturated (a softmax in float32 ties every margin beyond ~17)."""
+    choice_ids = torch.tensor(query_choice_ids(tokenizer), device=device)
+    out = np.zeros(len(seqs))
+    meter = Throughput(len(seqs), "query scoring")
+    for batch in length_sorted_batches([len(s) for s in seqs], batch_size):
+        logits = run_batch(model, [seqs[i] for i in batch], tokenizer.pad_token_id, device).logits
+        pair = logits[:, -1, choice_ids].double().cpu().numpy()
+        out[batch] = pair[:, 1] - pair[:, 0]
+        meter.update(len(batch), sum(len(seqs[i]) for i in batch))
+    return out
+
+
+def load_adapter(model, adapter_dir):
+    return PeftModel.from_pretrained(model, str(adapter_dir)).eval()

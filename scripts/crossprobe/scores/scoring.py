@@ -1,0 +1,37 @@
+"""The `score_column` stage: one method's raw log-odds for every cell of one column, for every
+replicate behind a cell (training seeds and sweep sizes), on the scored splits, each replicate
+temperature-scaled on its calibration rows, read as the method's scorer kind reads them
+(`crossprobe.scores.scorers`). Torch-free."""
+
+import pandas as pd
+
+from crossprobe.contract.methods import method
+from crossprobe.contract.splits import SCORED
+from crossprobe.scores.calibration import raw_scores, scores_table
+from crossprobe.scores.scorers import SCORERS, ColumnFiles
+
+COLUMNS = ["method", "model", "trained_on", "n_train", "seed"]
+
+
+def score_column(plan: dict) -> pd.DataFrame:
+    """The scores table of one (method, column): every replicate's calibration and test rows
+    (plan: method, source, each cell model's replicates, and the files that
+    `crossprobe.dag.score_inputs` lists), read as the method's scorer kind reads them."""
+    spec, source = method(plan["method"]), plan["source"]
+    scorer, column = SCORERS[spec.scorer], ColumnFiles(plan["files"], source)
+    frames = []
+    for model, runs in plan["replicates"].items():
+        for n_train, seed in runs:
+            logodds = {s: scorer.raw(spec, column, model, s, n_train, seed) for s in SCORED}
+            table = scores_table(raw_scores(column.graded, logodds))
+            frames.append(
+                table.assign(
+                    method=spec.name,
+                    model=model,
+                    trained_on=source,
+                    n_train=n_train,
+                    seed=-1 if seed is None else int(seed),
+                )
+            )
+    out = pd.concat(frames, ignore_index=True)
+    return out[COLUMNS + [c for c in out.columns if c not in COLUMNS]]

@@ -1,0 +1,29 @@
+"""Snakemake adapter: the judge against the answer sets' own labels, and the learned estimators'
+AUROC under either grader."""
+
+import pandas as pd
+
+from crossprobe.contract.methods import title
+from crossprobe.evaluation.graders import (
+    AGREEMENT_COLUMNS,
+    AUROC_COLUMNS,
+    agreement,
+    graders_markdown,
+    method_aurocs,
+)
+from crossprobe.job import atomic, finish, start, write_tsv
+
+started = start(snakemake)
+plan = snakemake.params.plan
+columns = plan["columns"]
+judged = {c: pd.read_parquet(p) for c, p in zip(columns, snakemake.input.judged, strict=True)}
+agreements = pd.DataFrame([agreement(judged[c], c) for c in columns], columns=AGREEMENT_COLUMNS)
+rows = []
+for (method, source), path in zip(plan["scores"], snakemake.input.scores, strict=True):
+    rows += method_aurocs(pd.read_parquet(path), judged[source], method, source)
+aurocs = pd.DataFrame(rows, columns=AUROC_COLUMNS)
+write_tsv(agreements, snakemake.output.agreement)
+write_tsv(aurocs, snakemake.output.auroc)
+with atomic(snakemake.output.markdown) as tmp:
+    tmp.write_text(graders_markdown(agreements, aurocs, plan["names"], title))
+finish(snakemake, plan, started)
