@@ -1,13 +1,16 @@
 """Benchmark: each model stage of a finished run against this machine's matrix-multiply floor.
 
-1. Measures the machine's GEMM rate with torch (GFLOP/s, fp32 and bf16, at the model jobs'
-   thread count) on shapes like the default models' layers.
+1. Measures the machine's GEMM rate with torch (GFLOP/s) on shapes like the default models'
+   layers, in the number format and at the thread count each model's jobs ran with (read from
+   their provenance: `precision.dtype`, `threads`), so a stage is held against what its own
+   arithmetic could do.
 2. Counts the FLOPs each stage of the run needs, from its own tables and the models' configs:
    2 x (non-embedding parameters) per token of every forward pass, 3 x that per training token,
    plus 2 x d x vocab per position where the LM head must be applied. What is *needed* is set by
    the task, not by an implementation: a cloze question needs its prompt once and each option's
    tokens, a cached read needs each distinct text once (features and the zero-shot query share
-   it), LoRA needs its steps' tokens forward and backward, LoRA scoring needs each text once.
+   it), LoRA needs its steps' tokens forward and the activation gradients back through the frozen
+   base (2 x the forward: about 4 x parameters per token), LoRA scoring needs each text once.
 3. Prints, per stage and in total, the measured seconds (from the run's `benchmarks/` files)
    against that floor (FLOPs / GEMM rate) and their ratio.
 
@@ -33,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from crossprobe.contract.prompts import query_text  # noqa: E402
+from crossprobe.models.precision import DTYPES  # noqa: E402
 
 SPLITS = ("train", "calibration", "test")
 SCORED = ("calibration", "test")
@@ -133,7 +137,7 @@ def needed_flops(results: Path, model: str, cost: ModelCost, config: dict, sourc
             if split == "train":
                 mean = sum(cost.tokens(t) for t in queries) / len(queries)
                 examples = lora["max_steps"] * lora["batch_size"] * lora["grad_accum"]
-                trained += 3 * examples * (cost.body * mean + cost.head)
+                trained += 2 * examples * (cost.body * mean + cost.head)
     flops["reads (features + zero-shot)"] = sum(
         cost.body * cost.tokens(t) + cost.head for t in texts
     )
@@ -157,7 +161,17 @@ def measured_seconds(benchmarks: Path, model: str) -> dict:
     return seconds
 
 
-def stage_table(results: Path, benchmarks: Path, config: dict, rate: float) -> pd.DataFrame:
+def job_precision(results: Path, model: str) -> tuple[str, int]:
+    """(dtype, threads) model `model`'s jobs ran with, from its answers' provenance (fp32 and the
+    default run's 1 thread for runs from before either was recorded)."""
+    provenance = json.loads((results / f"answers/{model}/test.parquet.provenance.json").read_text())
+    dtype = provenance.get("precision", {}).get("dtype", "float32")
+    return dtype, int(provenance.get("threads", 1))
+
+
+def stage_table(results: Path, benchmarks: Path, config: dict, rate) -> pd.DataFrame:
+    """Per model and stage: FLOPs needed, the floor at the GEMM rate of the model's dtype and
+    threads (`rate(dtype, threads)`), and the measured seconds."""
     models = list(config["models"])
     rows = []
     for model in models:
@@ -165,13 +179,16 @@ def stage_table(results: Path, benchmarks: Path, config: dict, rate: float) -> p
         cost = ModelCost(Path(record["path"]))
         flops = needed_flops(results, model, cost, config, models)
         seconds = measured_seconds(benchmarks, model)
+        dtype, threads = job_precision(results, model)
         for stage in dict.fromkeys(list(flops) + list(seconds)):
             rows.append(
                 {
                     "model": model,
                     "stage": stage,
+                    "dtype": dtype,
+                    "threads": threads,
                     "GFLOP": flops.get(stage, 0.0) / 1e9,
-                    "floor_s": flops.get(stage, 0.0) / (rate * 1e9),
+                    "floor_s": flops.get(stage, 0.0) / (rate(dtype, threads) * 1e9),
                     "measured_s": seconds.get(stage, float("nan")),
                 }
             )
@@ -191,29 +208,29 @@ def main():
         "measurement); default: results/default benchmarks/default",
     )
     parser.add_argument("--configfile", default=str(ROOT / "config.yaml"))
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     runs = args.run or [[ROOT / "results/default", ROOT / "benchmarks/default"]]
-    rates = {
-        name: gemm_rate(dtype, args.threads)
-        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))
-    }
-    print(
-        f"GEMM rate, {args.threads} threads: "
-        + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in rates.items())
-        + " (models run in fp32 on CPUs: the floor uses fp32)"
-    )
+    measured = {}
+
+    def rate(dtype: str, threads: int) -> float:
+        if (dtype, threads) not in measured:
+            measured[dtype, threads] = gemm_rate(DTYPES[dtype], threads)
+            print(
+                f"GEMM rate, {dtype}, {threads} thread(s): {measured[dtype, threads]:.1f} GFLOP/s"
+            )
+        return measured[dtype, threads]
+
     config = yaml.safe_load(Path(args.configfile).read_text())
     pd.set_option("display.width", 160)
     for results, benchmarks in runs:
-        table = stage_table(Path(results), Path(benchmarks), config, rates["fp32"])
+        table = stage_table(Path(results), Path(benchmarks), config, rate)
         print(f"\n{results} ({benchmarks})")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
         gemm = table[table["floor_s"] > 0]
-        measured, floor = gemm["measured_s"].sum(), gemm["floor_s"].sum()
+        seconds, floor = gemm["measured_s"].sum(), gemm["floor_s"].sum()
         print(
-            f"stages with a floor: measured {measured:.0f} s, floor {floor:.0f} s, "
-            f"ratio {measured / floor:.2f}; all model jobs: {table['measured_s'].sum():.0f} s"
+            f"stages with a floor: measured {seconds:.0f} s, floor {floor:.0f} s, "
+            f"ratio {seconds / floor:.2f}; all model jobs: {table['measured_s'].sum():.0f} s"
         )
 
 

@@ -6,7 +6,8 @@ import logging
 import pandas as pd
 
 from crossprobe.job import finish, start
-from crossprobe.models.lm import load_job_model, pick_dtype
+from crossprobe.models.lm import load_job_model
+from crossprobe.models.precision import DTYPES
 from crossprobe.models.store import FeatureStore
 from crossprobe.reads.activations import cache_activations, store_fingerprint
 from crossprobe.reads.features import save_reads
@@ -14,7 +15,7 @@ from crossprobe.reads.features import save_reads
 started = start(snakemake)
 params = snakemake.params.activations
 model, tokenizer, device, provenance = load_job_model(snakemake)
-dtype = pick_dtype(snakemake.params.runtime["dtype"], device)
+dtype = DTYPES[provenance["precision"]["dtype"]]
 store = FeatureStore(
     f"{snakemake.params.store}/{store_fingerprint(provenance['model'], params, dtype)}"
 )

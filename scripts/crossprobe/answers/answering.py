@@ -21,7 +21,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 
 from crossprobe.contract.formats import Format, answer_format
 from crossprobe.contract.prompts import clean_open_answer
-from crossprobe.models.lm import Throughput, length_sorted_batches, pad_left, run_batch
+from crossprobe.models.lm import Throughput, length_sorted_batches, pad_left, padded_size, run_batch
 from crossprobe.models.tokens import boundary, encode, fit_prompts, next_token_ids, truncate
 
 log = logging.getLogger(__name__)
@@ -84,10 +84,15 @@ def option_logprobs(model, tokenizer, device, prompts, options, batch_size, max_
         tails = {(b, k): t for b, q in enumerate(batch) for k, t in enumerate(encoded[q][1])}
         for (b, k), tail in tails.items():
             logprob[batch[b]][k].append(first[b, tail[0]].item())
+        real, processed = int(mask.sum()), mask.numel()
         longer = sorted((r for r, t in tails.items() if len(t) > 1), key=lambda r: len(tails[r]))
         lengths = [len(tails[r]) for r in longer]
         for chunk in _chunks(longer, lengths, 4 * batch_size, (1 << 27) // first.shape[-1]):
             width = max(len(tails[r]) for r in chunk)
+            real, processed = (
+                real + sum(len(tails[r]) for r in chunk),
+                processed + len(chunk) * width,
+            )
             cache = copy.deepcopy(out.cache)
             owner = torch.tensor([b for b, _ in chunk], device=device)
             cache.batch_select_indices(owner)
@@ -113,7 +118,7 @@ def option_logprobs(model, tokenizer, device, prompts, options, batch_size, max_
                 picked = flat[torch.arange(at, at + len(tail) - 1), torch.tensor(tail[1:])]
                 logprob[batch[b]][k].extend(picked.tolist())
                 at += len(tail) - 1
-        meter.update(len(batch), int(mask.sum()) + sum(len(t) for t in tails.values()))
+        meter.update(len(batch), real, processed)
     return [
         [float(np.mean(lp[len(lp) - own :])) for lp, own in zip(per_q, encoded[q][2], strict=True)]
         for q, per_q in enumerate(logprob)
@@ -132,7 +137,7 @@ def next_token_logprobs(model, tokenizer, device, contexts, batch_size, max_leng
         logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
         for row, i in enumerate(batch):
             out[i] = logprobs[row]
-        meter.update(len(batch), sum(len(s) for s in seqs))
+        meter.update(len(batch), sum(len(s) for s in seqs), padded_size(seqs))
     return torch.stack(out) if out else torch.zeros(0)
 
 
@@ -242,7 +247,13 @@ def greedy_lines(model, tokenizer, device, encoded, batch_size, max_new_tokens):
             texts[i], first, end = answer_tokens(tokens, decode, stop_ids)
             lps = [float(step_lp[row, t, tokens[t]]) for t in range(first, end)]
             mean_lp[i] = float(np.mean(lps)) if lps else float("nan")
-        meter.update(len(batch), sum(len(s) for s in seqs) + new_tokens.numel())
+        generated = sum(
+            next((t for t, x in enumerate(row) if x in stop_ids), len(row))
+            for row in new_tokens.tolist()
+        )
+        meter.update(
+            len(batch), sum(len(s) for s in seqs) + generated, ids.numel() + new_tokens.numel()
+        )
     return texts, mean_lp
 
 

@@ -19,7 +19,7 @@ from transformers import get_cosine_schedule_with_warmup
 from crossprobe.contract.formats import ALIAS_SEPARATOR
 from crossprobe.contract.prompts import answered_text
 from crossprobe.logodds import nll
-from crossprobe.models.lm import Throughput, length_sorted_batches, run_batch
+from crossprobe.models.lm import Throughput, length_sorted_batches, padded_size, run_batch
 from crossprobe.models.tokens import (
     boundary,
     encode,
@@ -96,10 +96,22 @@ def attach_lora(model, params: dict):
     return get_peft_model(model, config)
 
 
-def _batches(n: int, size: int, generator):
-    while True:  # endless epochs of fresh permutations
-        for batch in torch.randperm(n, generator=generator).split(size):
-            yield batch.tolist()
+BUCKET = 8  # training batches per length bucket
+
+
+def length_grouped_batches(lengths, size: int, generator):
+    """Endless epochs of training batches of similar lengths: each epoch is a fresh permutation,
+    cut into buckets of BUCKET batches; within a bucket the examples are sorted by length and cut
+    into batches, and the epoch's batches come in a shuffled order. Every example is seen once
+    per epoch, as with plain permutations, with far less padding."""
+    lengths = torch.tensor(lengths)
+    while True:
+        order = torch.randperm(len(lengths), generator=generator)
+        batches = []
+        for bucket in order.split(size * BUCKET):
+            batches += bucket[torch.argsort(lengths[bucket], stable=True)].split(size)
+        for i in torch.randperm(len(batches), generator=generator).tolist():
+            yield batches[i].tolist()
 
 
 def training_steps(params: dict, examples: int) -> int:
@@ -136,7 +148,9 @@ def train_lora(
     )
     steps = training_steps(params, len(seqs))
     sched = get_cosine_schedule_with_warmup(opt, params["warmup_steps"], steps)
-    batches = _batches(len(seqs), params["batch_size"], torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
+    batches = length_grouped_batches(list(map(len, seqs)), params["batch_size"], generator)
+    real = processed = 0  # tokens, and positions with padding
     targets = torch.tensor(labels, dtype=torch.long, device=device)
     kappa, every = params["js_weight"], params["eval_every"] if held else 0
     history, started = [], time.perf_counter()
@@ -147,6 +161,7 @@ def train_lora(
         for _ in range(params["grad_accum"]):
             idx = next(batches)
             batch = [seqs[i] for i in idx]
+            real, processed = real + sum(map(len, batch)), processed + padded_size(batch)
             out = run_batch(peft_model, batch, tokenizer.pad_token_id, device)
             loss = torch.nn.functional.cross_entropy(
                 out.logits[:, -1, choice_ids].float(), targets[idx]
@@ -166,14 +181,18 @@ def train_lora(
         history.append(step_loss)
         if step % params["log_every"] == 0 or step == steps:
             recent = np.mean(history[-params["log_every"] :])
+            elapsed = time.perf_counter() - started
             log.info(
-                "lora step %d/%d: loss %.4f (mean of last %d), lr %.2e, %.2f s/step",
+                "lora step %d/%d: loss %.4f (mean of last %d), lr %.2e, %.2f s/step, "
+                "%.0f tokens/s, padding efficiency %.1f%%",
                 step,
                 steps,
                 recent,
                 params["log_every"],
                 sched.get_last_lr()[0],
-                (time.perf_counter() - started) / step,
+                elapsed / step,
+                real / elapsed,
+                100 * real / processed,
             )
         if every and (step % every == 0 or step == steps):
             peft_model.eval()
@@ -193,7 +212,13 @@ def train_lora(
                 trainable[name].copy_(value)
         log.info("kept the adapter of step %d (held-out loss %.4f)", best["step"], best["loss"])
     peft_model.eval()
-    record = {"steps": steps, "kept_step": best["step"], "held_out_losses": checked}
+    record = {
+        "steps": steps,
+        "kept_step": best["step"],
+        "held_out_losses": checked,
+        "training_tokens": real,
+        "padding_efficiency": round(real / max(processed, 1), 4),
+    }
     return peft_model, history, record
 
 
@@ -245,7 +270,8 @@ def query_logodds(model, tokenizer, device, seqs, batch_size: int) -> np.ndarray
         logits = run_batch(model, [seqs[i] for i in batch], tokenizer.pad_token_id, device).logits
         pair = logits[:, -1, choice_ids].double().cpu().numpy()
         out[batch] = pair[:, 1] - pair[:, 0]
-        meter.update(len(batch), sum(len(seqs[i]) for i in batch))
+        batch_seqs = [seqs[i] for i in batch]
+        meter.update(len(batch), sum(map(len, batch_seqs)), padded_size(batch_seqs))
     return out
 
 

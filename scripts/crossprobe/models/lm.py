@@ -12,13 +12,12 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from crossprobe.intake.weights import materialise_gguf, weights_kind
+from crossprobe.models.precision import resolve, with_float32_head
 
 log = logging.getLogger(__name__)
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -27,11 +26,9 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """`auto`: bf16 on a GPU, fp32 on a CPU (CPU bf16 matmuls are slow and lossy)."""
-    if dtype == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return DTYPES[dtype]
+def model_width(path) -> int:
+    """The hidden size of the model at `path` (read from its config, weights untouched)."""
+    return AutoConfig.from_pretrained(path).get_text_config().hidden_size
 
 
 def prepare_model(weights: dict, out_dir: Path) -> dict:
@@ -72,18 +69,19 @@ def prepare_model(weights: dict, out_dir: Path) -> dict:
 
 
 def load_model(model_record: dict | str | Path, device: str = "auto", dtype: str = "auto"):
-    """(model, tokenizer, device) from a model.json record; eval mode, left padding."""
+    """(model, tokenizer, device) from a model.json record, in the number format `dtype` names
+    (`auto`: see `crossprobe.models.precision`); eval mode, left padding."""
     if not isinstance(model_record, dict):
         model_record = json.loads(Path(model_record).read_text())
     started = time.perf_counter()
     dev = pick_device(device)
+    torch_dtype, _ = resolve(dtype, dev, model_width(model_record["path"]))
     tokenizer = AutoTokenizer.from_pretrained(model_record["path"])
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(
-        model_record["path"], dtype=pick_dtype(dtype, dev)
-    ).to(dev)
+    model = AutoModelForCausalLM.from_pretrained(model_record["path"], dtype=torch_dtype).to(dev)
+    model = with_float32_head(model)
     model.eval()
     log.info(
         "loaded %s (%s, %s) in %.1f s",
@@ -97,11 +95,15 @@ def load_model(model_record: dict | str | Path, device: str = "auto", dtype: str
 
 def load_job_model(snakemake):
     """(model, tokenizer, device, provenance) for a job's `model` input (model.json), run as its
-    `runtime` params (device, dtype) say."""
+    `runtime` params (device, dtype) say; the provenance says which dtype `auto` chose and why."""
     record = json.loads(Path(snakemake.input.model).read_text())
     runtime = snakemake.params.runtime
-    model, tokenizer, device = load_model(record, runtime["device"], runtime["dtype"])
-    return model, tokenizer, device, {"model": record, "device": str(device), **runtime}
+    device = pick_device(runtime["device"])
+    _, precision = resolve(runtime["dtype"], device, model_width(record["path"]))
+    model, tokenizer, device = load_model(record, str(device), precision["dtype"])
+    provenance = {"model": record, "device": str(device), **runtime, "precision": precision}
+    provenance["threads"] = torch.get_num_threads()
+    return model, tokenizer, device, provenance
 
 
 def length_sorted_batches(lengths, batch_size: int):
@@ -135,24 +137,32 @@ def run_batch(model, sequences, pad_id, device, logits_to_keep=1, hidden_states=
 
 
 class Throughput:
-    """Logs examples and tokens per second every `every` seconds."""
+    """Logs examples and tokens per second every `every` seconds, and the padding efficiency:
+    real tokens over the positions processed (padding included)."""
 
     def __init__(self, total: int, label: str, every: float = 10.0):
         self.total, self.label, self.every = total, label, every
-        self.done = self.tokens = 0
+        self.done = self.tokens = self.processed = 0
         self.start = self.last = time.perf_counter()
 
-    def update(self, examples: int, tokens: int) -> None:
+    def update(self, examples: int, tokens: int, processed: int | None = None) -> None:
         self.done += examples
         self.tokens += tokens
+        self.processed += tokens if processed is None else processed
         now = time.perf_counter()
         if now - self.last >= self.every or self.done == self.total:
             self.last = now
             elapsed = max(now - self.start, 1e-9)
             log.info(
-                "%s: %d/%d examples, %.0f tokens/s",
+                "%s: %d/%d examples, %.0f tokens/s, padding efficiency %.1f%%",
                 self.label,
                 self.done,
                 self.total,
                 self.tokens / elapsed,
+                100 * self.tokens / max(self.processed, 1),
             )
+
+
+def padded_size(sequences) -> int:
+    """Positions a batch of `sequences` occupies once padded to its longest."""
+    return len(sequences) * max(len(s) for s in sequences)

@@ -17,7 +17,7 @@ import logging
 import numpy as np
 import torch
 
-from crossprobe.models.lm import Throughput, length_sorted_batches, run_batch
+from crossprobe.models.lm import Throughput, length_sorted_batches, padded_size, run_batch
 from crossprobe.models.store import FeatureStore, sequence_key
 from crossprobe.models.tokens import query_choice_ids, query_tokens
 
@@ -75,7 +75,7 @@ def compute_reads(model, tokenizer, device, sequences, positions, layers, batch_
             )
             reads[name][batch] = stacked.cpu().numpy().astype(np.float16)
         reads["query_logits"][batch] = out.logits[:, -1, choice_ids].float().cpu().numpy()
-        meter.update(len(batch), sum(len(s) for s in seqs))
+        meter.update(len(batch), sum(len(s) for s in seqs), padded_size(seqs))
     return reads
 
 
