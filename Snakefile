@@ -25,9 +25,9 @@
 #   results/{experiment}/lora/<trained>/scored~{source}/{split}.parquet   score_lora
 #   results/{experiment}/scores/{method}/on~{source}.parquet         score_column
 #   results/{experiment}/{metrics,contrasts,sweep,curves}/on~{source}.tsv   evaluate_column
-#   results/{experiment}/tables/{grid,contrasts,sweep,curves}.tsv, grid.md  aggregate
+#   results/{experiment}/tables/{grid,contrasts,sweep,curves}.tsv, grid.md, findings.md  aggregate
 #   results/{experiment}/tables/graders.{tsv,md}, graders_auroc.tsv    compare_graders (agreement)
-#   results/{experiment}/figures/heatmap.{png,pdf}, contrasts.png, sweep.png,
+#   results/{experiment}/figures/heatmap{,_all}.{png,pdf}, contrasts.png, sweep.png,
 #                       reliability/{method}.png, risk_coverage/{method}.png   plot_* rules
 # Every output has a <output>.provenance.json beside it; logs and benchmarks mirror results
 # under logs/{experiment}/<rule>/ and benchmarks/{experiment}/<rule>/ (paths.log, paths.benchmark).
@@ -70,6 +70,18 @@ rule all:
         else [],
 
 
+# what comes from the hub (weights, datasets, answer sets), fetched where the internet is
+rule download:
+    input:
+        target(paths.MODEL, model=list(config["models"])),
+        target(paths.QUESTIONS, split=SPLITS),
+        [
+            grid.answers_path(config, s, x)
+            for s in COLUMNS
+            for x in grid.imported_splits(config, s)
+        ],
+
+
 rule answers:
     input:
         dag.graded_tables(config),
@@ -89,4 +101,5 @@ rule figure:
     input:
         target(paths.HEATMAP),
         target(paths.HEATMAP_PDF),
+        target(paths.HEATMAP_ALL),
         target(paths.CONTRASTS_FIGURE),

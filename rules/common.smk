@@ -13,7 +13,7 @@ from crossprobe.checks import check_config
 from crossprobe.contract import grid, paths
 from crossprobe.contract.config import ConfigError, load_schema, validate_config
 from crossprobe.contract.resources import growing
-from crossprobe.contract.splits import TRAIN
+from crossprobe.contract.splits import SPLITS, TRAIN
 
 try:
     _valid = validate_config(

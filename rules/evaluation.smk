@@ -44,6 +44,9 @@ rule aggregate:
         markdown=report(
             paths.GRID_MARKDOWN, caption="../report/grid_md.rst", category="Tables"
         ),
+        findings=report(
+            paths.FINDINGS, caption="../report/findings.rst", category="Tables"
+        ),
         contrasts=report(
             paths.CONTRASTS_TABLE, caption="../report/contrasts.rst", category="Tables"
         ),

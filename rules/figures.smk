@@ -7,6 +7,14 @@ rule plot_heatmap:
         pdf=report(
             paths.HEATMAP_PDF, caption="../report/heatmap.rst", category="Figures"
         ),
+        all_png=report(
+            paths.HEATMAP_ALL, caption="../report/heatmap_all.rst", category="Figures"
+        ),
+        all_pdf=report(
+            paths.HEATMAP_ALL_PDF,
+            caption="../report/heatmap_all.rst",
+            category="Figures",
+        ),
     log:
         paths.log("plot_heatmap", paths.HEATMAP),
     localrule: True

@@ -11,6 +11,8 @@ rule prepare_model:
         paths.log("prepare_model", paths.MODEL),
     benchmark:
         paths.benchmark("prepare_model", paths.MODEL)
+    # where the internet is: hub downloads, LLaMA-2's token
+    localrule: True
     conda:
         "../envs/models.yaml"
     threads: MODEL_THREADS

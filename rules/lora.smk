@@ -25,6 +25,8 @@ rule finetune_lora:
         runtime=model_runtime,
         lora=lambda wc: dag.without_seeds(lora_params(config, wc.model)),
         training=training,
+        # not an output: a retry of a job killed at its time limit resumes from it
+        checkpoint=lambda wc: fill(paths.ADAPTER_DIR, wc) + ".resume",
     script:
         "../scripts/lora/finetune_lora.py"
 

@@ -134,3 +134,66 @@ def test_the_adapter_kept_is_the_best_on_held_out_answers(tiny_models):
 
     again = nll(query_logodds(peft_model, tokenizer, device, held[0], 4), held[1])
     assert again == pytest.approx(losses[kept["kept_step"]], abs=1e-4)
+
+
+KILLED_RUN = """
+import os, signal, sys, torch
+from crossprobe.lora.tuning import Checkpoint, query_sequences, train_lora
+from crossprobe.models.lm import load_model
+from test_lora import ANSWERS, LABELS, PROMPTS, RESUMED
+
+taken = [0]
+optimiser_step = torch.optim.AdamW.step
+
+
+def step_then_die(self, *args, **kwargs):
+    out = optimiser_step(self, *args, **kwargs)
+    taken[0] += 1
+    if taken[0] == 4:  # killed inside the 4th step, after checkpoint 3
+        os.kill(os.getpid(), signal.SIGKILL)
+    return out
+
+
+torch.optim.AdamW.step = step_then_die
+model, tokenizer, device = load_model({"path": sys.argv[1]}, "cpu", "float32")
+seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+checkpoint = Checkpoint(sys.argv[2], {}, 1)
+train_lora(model, tokenizer, device, seqs, LABELS, RESUMED, 0, checkpoint=checkpoint)
+"""
+RESUMED = {**LORA, "dropout": 0.1, "batch_size": 3, "max_steps": 6, "lr": 5e-3, "warmup_steps": 2}
+
+
+def test_a_killed_lora_run_resumes_to_the_adapter_of_an_uninterrupted_one(tiny_models, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    from crossprobe.lora.tuning import Checkpoint
+
+    path = str(tiny_models["tiny_a"])
+    model, tokenizer, device = load_model({"path": path}, "cpu", "float32")
+    seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+    whole, history, _ = train_lora(model, tokenizer, device, seqs, LABELS, RESUMED, 0)
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'scripts'}:{REPO / 'tests'}"}
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, path, str(tmp_path / "resume")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    checkpoint = Checkpoint(tmp_path / "resume", {}, 1)
+    assert checkpoint.load()["step"] == 3
+    model, _, _ = load_model({"path": path}, "cpu", "float32")
+    resumed, resumed_history, record = train_lora(
+        model, tokenizer, device, seqs, LABELS, RESUMED, 0, checkpoint=checkpoint
+    )
+    assert record["resumed_at"] == 3 and resumed_history == pytest.approx(history, abs=1e-6)
+    a = dict(whole.named_parameters())
+    for name, value in resumed.named_parameters():
+        if "lora_" in name:
+            assert torch.allclose(value, a[name], atol=1e-6), name
+    # a checkpoint of other training is not resumed
+    assert Checkpoint(tmp_path / "resume", {"seed": 1}, 1).load() is None

@@ -225,3 +225,91 @@ def test_subjects_with_too_few_answers_are_left_out_and_counted():
         ]
     )
     assert metrics.loc[("a", "auroc_subject_mean"), "value"] == pytest.approx(expected)
+
+
+def test_aurc_of_tied_scores_does_not_depend_on_the_order_of_the_answers():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 60)
+    binary = np.where(rng.random(60) < 0.5, 27.6, -27.6)  # an agreement-like 0/1 score
+    values = {aurc(y[order], binary[order]) for order in (rng.permutation(60) for _ in range(20))}
+    assert len(values) == 1
+    # tied answers enter together: risk among the 30 tied at the top is their error rate
+    y = np.array([1, 0, 1, 0])
+    z = np.array([1.0, 1.0, 0.0, 0.0])
+    assert aurc(y, z) == pytest.approx(0.5 * 0.5 + 0.5 * 0.5)
+    # without ties, the area is the mean over coverages of the error rate kept
+    assert aurc([1, 0, 0], [3.0, 2.0, 1.0]) == pytest.approx((0 + 1 / 2 + 2 / 3) / 3)
+
+
+def test_non_finite_scores_are_errors_not_ranks():
+    with pytest.raises(ValueError, match="1 of 3 scores are not finite"):
+        auroc([0, 1, 0], [np.nan, 0.1, 0.2])
+    with pytest.raises(ValueError, match="not finite"):
+        aurc([0, 1], [np.inf, 0.1])
+
+
+def test_a_non_finite_log_odds_stops_score_column_naming_method_cell_split_and_count(tmp_path):
+    from crossprobe.scores import scorers
+    from crossprobe.scores.scoring import score_column
+
+    files = {}
+    for split in ("calibration", "test"):
+        path = tmp_path / f"{split}.parquet"
+        pd.DataFrame(
+            {
+                "question_id": [f"{split}{i}" for i in range(4)],
+                "subject": "s",
+                "correct": [0, 1, 0, 1],
+                "option_scores": [[0.0, -1.0], [-1.0, 0.0], [np.nan, 0.0], [0.0, -2.0]],
+                "answer_index": [0, 1, 0, 0],
+                "answer_logprob": [-0.1, -0.2, np.nan, -0.1],
+            }
+        ).to_parquet(path)
+        files[scorers.file_key("answers", "m", split)] = str(path)
+    plan = {
+        "method": "source_confidence",
+        "source": "m",
+        "replicates": {"m": [("all", None)]},
+        "files": files,
+    }
+    with pytest.raises(ValueError) as error:
+        score_column(plan)
+    message = str(error.value)
+    assert "source_confidence: 1 of 4 log-odds are not finite for m on m, split" in message
+
+
+def test_the_per_subject_bootstrap_resamples_within_subjects():
+    from crossprobe.evaluation.column import stratified_draws
+
+    subjects = np.array(["a"] * 5 + ["b"] * 3 + ["c"] * 12)
+    counts = stratified_draws(subjects, 200, np.random.default_rng(0))
+    assert (counts[0] == 1).all()
+    for s in "abc":  # every draw keeps each subject's number of answers
+        assert (counts[:, subjects == s].sum(axis=1) == (subjects == s).sum()).all()
+    tables = column(n=200)
+    table = tables["probe"]
+    table["subject"] = table["question_id"].map(lambda q: f"s{int(q[1:]) % 4}")
+    metrics = evaluate_column(tables, "a", PARAMS, 100)["metrics"]
+    used = metrics[(metrics["model"] == "a") & (metrics["metric"] == "subjects_used")]
+    assert used["ci_low"].item() == used["ci_high"].item() == 4  # the same subjects every draw
+    assert {"draws_dropped"} <= set(metrics.columns)
+
+
+def test_holm_and_simultaneous_intervals_over_a_family():
+    from crossprobe.evaluation.column import holm, simultaneous
+
+    assert holm([0.01, 0.04, 0.03, np.nan]).tolist()[:3] == pytest.approx([0.03, 0.06, 0.06])
+    assert np.isnan(holm([0.01, np.nan])[1])
+    # a family's intervals widen with its size: 1 contrast ~ +-1.96 SD, 10 ~ +-2.8 SD
+    rng = np.random.default_rng(0)
+    family = [{"difference": 0.0, "draws": np.r_[0.0, rng.normal(0, 1, 4000)]} for _ in range(10)]
+    alone = simultaneous(family[:1], 0.95)[0]
+    together = simultaneous(family, 0.95)[0]
+    assert alone[1] == pytest.approx(1.96, abs=0.1) and together[1] == pytest.approx(2.8, abs=0.15)
+    tables = column(noise=(0.5, 2.0), seeds=(0,))
+    contrasts = evaluate_column(tables, "a", PARAMS, 100)["contrasts"]
+    assert (contrasts["p_holm"] >= contrasts["p_value"] - 1e-12).all()
+    clear = (contrasts["sim_low"] > 0) | (contrasts["sim_high"] < 0)
+    assert (contrasts["separated"] == ((contrasts["p_holm"] < 0.05) & clear)).all()
+    families = {"within_column/auroc/a", "within_column/auroc_subject_mean/a"}
+    assert set(contrasts["family"]) == families

@@ -1,12 +1,11 @@
-"""The heatmap and the markdown grid: panels, axes, one shared colour scale, labels, legible
-text, n/a with its reason, and byte-stable files."""
+"""The heatmaps and the markdown grid: facets, axes, one shared colour bar, labels that fit
+their tiles, legible text, n/a with its reason, and byte-stable files."""
 
 import hashlib
 
 import numpy as np
 import pandas as pd
 import pytest
-from plotnine import ggplot
 
 from crossprobe.evaluation.markdown import auroc_markdown
 from crossprobe.figures.plotting import SELF, heatmap, save_figure, tile_table
@@ -50,56 +49,86 @@ def layout(models, methods, columns=None, missing=None):
         "headline": "auroc",
         "headline_label": "AUROC, pooled",
         "limits": [0.2, 0.8],
+        "min_subjects": 10,
+        "min_subject_answers": 10,
     }
 
 
-def panels_of(figure) -> list:
-    """The ggplot panels of a composition, however deeply nested."""
-    if isinstance(figure, ggplot):
-        return [figure] if figure.labels.title else []  # not the blank spacers
-    return [p for item in figure.items for p in panels_of(item)]
+def tiles_and_labels(figure) -> list[tuple]:
+    """(tile extent, label extent) in the drawn figure's pixels, for every label of every facet:
+    a label belongs to the tile around its anchor (a discrete scale puts tiles at integers)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    drawn = figure.draw()
+    canvas = FigureCanvasAgg(drawn)
+    canvas.draw()  # lays the figure out as saving it would
+    renderer = canvas.get_renderer()
+    pairs = []
+    for ax in drawn.axes:
+        for text in ax.texts:
+            if not text.get_text():
+                continue
+            x, y = text.get_position()
+            corners = ax.transData.transform([(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)])
+            pairs.append((corners, text.get_window_extent(renderer)))
+    import matplotlib.pyplot as plt
+
+    plt.close(drawn)
+    return pairs
 
 
-@pytest.mark.parametrize("models", [["a", "b"], ["a", "b", "c"]])
-def test_heatmap_has_one_panel_per_method_with_the_papers_axes(models, tmp_path):
+@pytest.mark.parametrize("models", [["a", "b"], ["a", "b", "c", "d"]])
+def test_heatmap_facets_the_methods_with_one_colour_bar_and_labels_inside_their_tiles(
+    models, tmp_path
+):
     methods = ["probe", "lora", "agreement", "source_confidence"]
     grid = fake_grid(models, methods)
-    figure = heatmap(grid, layout(models, methods))
-    panels = panels_of(figure)
-    assert [p.labels.title for p in panels] == [
+    figure = heatmap(grid, layout(models, methods), methods)
+    assert figure.mapping["x"] == "Trained On" and figure.mapping["y"] == "Model"
+    assert list(figure.data["Method"].cat.categories) == [
         "Probe",
         "LoRA + Prompt",
         "Agreement",
         "Source confidence",
     ]
-    for p in panels:
-        assert p.mapping["x"] == "Trained On" and p.mapping["y"] == "Model"
-    assert [len(p.data) for p in panels] == [len(models) ** 2] * 3 + [len(models)]
+    fills = [s for s in figure.scales if "fill" in s.aesthetics]
+    assert len(fills) == 1 and tuple(fills[0].limits) == (0.2, 0.8)  # one bar, fixed scale
+    counts = figure.data.groupby("Method", observed=True).size().tolist()
+    assert counts == [len(models) ** 2] * 3 + [len(models)]
     # the source judging itself is one row, one tile per column
-    assert set(panels[3].data["Model"]) == {SELF}
+    confidence = figure.data[figure.data["Method"] == "Source confidence"]
+    assert set(confidence["Model"]) == {SELF}
     cells = tile_table(grid, "agreement", layout(models, methods))
     assert (cells.loc[cells["model"] == cells["trained_on"], "label"] == "—").all()
     first = cells.dropna(subset=["value"]).iloc[0]
     assert (
         first["label"] == f"{first['value']:.2f}\n[{first['ci_low']:.2f}, {first['ci_high']:.2f}]"
     )
+    # every label fits inside its tile, for 2 and for 4 models
+    pairs = tiles_and_labels(figure)
+    assert len(pairs) == 3 * len(models) ** 2 + len(models)
+    for (low, high), label in pairs:
+        assert low[0] <= label.x0 and label.x1 <= high[0], (low, high, label)
+        assert min(low[1], high[1]) <= label.y0 and label.y1 <= max(low[1], high[1])
     digests = []
     for run in range(2):
         png, pdf = tmp_path / f"h{run}.png", tmp_path / f"h{run}.pdf"
-        save_figure(heatmap(grid, layout(models, methods)), png, pdf)
+        save_figure(heatmap(grid, layout(models, methods), ["probe", "lora"]), png, pdf)
         digests.append([hashlib.sha256(f.read_bytes()).hexdigest() for f in (png, pdf)])
     assert digests[0] == digests[1]
 
 
-def test_every_panel_shares_one_fixed_scale_and_text_stays_legible():
+def test_rows_and_columns_follow_the_order_and_text_stays_legible():
     grid = fake_grid(["a", "b"], ["probe"])
     grid.loc[:, "value"] = [0.50, 0.55, 0.79, 0.21]
-    for p in panels_of(heatmap(grid, layout(["a", "b"], ["probe", "lora"]))):
-        fill = next(s for s in p.scales if "fill" in s.aesthetics)
-        # the same limits everywhere, with chance (0.5) at the middle of the colour range
-        assert tuple(fill.limits) == (0.2, 0.8)
-        scaled = fill.rescaler(np.array([0.2, 0.5, 0.8]), _from=fill.limits)
-        assert scaled == pytest.approx([0, 0.5, 1])
+    shape = layout(["b", "a"], ["probe"])  # b first, as figure.order would put it
+    figure = heatmap(grid, shape, ["probe"])
+    x = next(s for s in figure.scales if "x" in s.aesthetics)
+    assert list(x.limits) == ["B", "A"]
+    assert list(figure.data["Model"].cat.categories) == ["A", "B"]  # drawn top-down: B first
+    fill = next(s for s in figure.scales if "fill" in s.aesthetics)
+    scaled = fill.rescaler(np.array([0.2, 0.5, 0.8]), _from=fill.limits)
+    assert scaled == pytest.approx([0, 0.5, 1])  # chance at the middle of the colour range
     cells = tile_table(grid, "probe", layout(["a", "b"], ["probe"])).set_index("value")
     # near chance the tile is near white: dark text; far from it, saturated: white text
     assert cells.loc[0.50, "text_colour"] == cells.loc[0.55, "text_colour"] == "#222222"
@@ -139,4 +168,105 @@ def test_a_method_added_to_the_registry_appears_in_the_grid_and_the_figure(monke
     grid = fake_grid(["a", "b"], ["probe", "oracle"])
     shape = layout(["a", "b"], ["probe", "oracle"])
     assert "**Oracle**" in auroc_markdown(grid, shape)
-    assert [p.labels.title for p in panels_of(heatmap(grid, shape))] == ["Probe", "Oracle"]
+    figure = heatmap(grid, shape, shape["methods"])
+    assert list(figure.data["Method"].cat.categories) == ["Probe", "Oracle"]
+
+
+def contrast_row(comparison, model, column, a, b, difference, sim, tost, separated, method=""):
+    return {
+        "comparison": comparison,
+        "method": method,
+        "model": model,
+        "column": column,
+        "a": a,
+        "b": b,
+        "metric": "auroc",
+        "difference": difference,
+        "ci_low": sim[0],
+        "ci_high": sim[1],
+        "tost_low": tost[0],
+        "tost_high": tost[1],
+        "sim_low": sim[0],
+        "sim_high": sim[1],
+        "p_holm": 0.01 if separated else 0.5,
+        "separated": separated,
+    }
+
+
+def test_findings_say_no_more_than_the_tables():
+    from crossprobe.evaluation.findings import findings_markdown
+
+    grid = fake_grid(["a", "b"], ["probe", "probe_question", "probe_pooled", "lora"])
+    contrasts = pd.DataFrame(
+        [
+            # separated, both ways
+            contrast_row(
+                "within_column", "b", "a", "b", "a", 0.08, (0.02, 0.14), (0.03, 0.13), True, "probe"
+            ),
+            contrast_row(
+                "within_column",
+                "a",
+                "b",
+                "a",
+                "b",
+                -0.07,
+                (-0.12, -0.01),
+                (-0.11, -0.02),
+                True,
+                "probe",
+            ),
+            # not separated, not equivalent
+            contrast_row(
+                "within_column",
+                "b",
+                "a",
+                "b",
+                "a",
+                0.03,
+                (-0.04, 0.10),
+                (-0.03, 0.09),
+                False,
+                "lora",
+            ),
+            # not separated, and inside the margin: equivalent
+            contrast_row(
+                "within_cell",
+                "a",
+                "a",
+                "probe",
+                "probe_pooled",
+                0.004,
+                (-0.03, 0.04),
+                (-0.02, 0.03),
+                False,
+            ),
+            contrast_row(
+                "within_cell",
+                "a",
+                "a",
+                "probe",
+                "probe_question",
+                0.02,
+                (-0.05, 0.09),
+                (-0.04, 0.08),
+                False,
+            ),
+        ]
+    )
+    shape = {**layout(["a", "b"], ["probe"]), "equivalence_margin": 0.05}
+    text = findings_markdown(grid, contrasts, shape)
+    assert (
+        "- Probe: B judging A's answers exceeds A judging itself by 0.080 [+0.020, +0.140]." in text
+    )
+    assert "A judging B's answers falls short of B judging itself by 0.070 [-0.120, -0.010]" in text
+    assert (
+        "- LoRA + Prompt: no difference shown between B judging A's answers and A judging "
+        "itself: +0.030 [-0.040, +0.100]." in text
+    )
+    assert (
+        "Probe and Probe, all sources are equivalent within ±0.050 (90% interval "
+        "[-0.020, +0.030])" in text
+    )
+    assert "no difference shown between Probe and Question-only probe: +0.020" in text
+    assert "as good as" not in text and "better than" not in text
+    assert "- A on A: highest is" in text and "not separated from it:" in text

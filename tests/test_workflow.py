@@ -37,11 +37,10 @@ SEEDS = [0, 1]  # tiny_config's probe seeds
 
 def outputs(methods=METHODS, sweep=False) -> set[str]:
     """What aggregate and the figures write."""
-    files = {
-        f"{R}/tables/{n}"
-        for n in ("grid.tsv", "grid.md", "contrasts.tsv", "sweep.tsv", "curves.tsv")
-    }
-    files |= {f"{R}/figures/{n}" for n in ("heatmap.png", "heatmap.pdf", "contrasts.png")}
+    tables = ("grid.tsv", "grid.md", "findings.md", "contrasts.tsv", "sweep.tsv", "curves.tsv")
+    files = {f"{R}/tables/{n}" for n in tables}
+    figures = ("heatmap.png", "heatmap.pdf", "heatmap_all.png", "heatmap_all.pdf", "contrasts.png")
+    files |= {f"{R}/figures/{n}" for n in figures}
     files |= {
         f"{R}/figures/{kind}/{m}.png" for kind in ("reliability", "risk_coverage") for m in methods
     }
@@ -178,6 +177,7 @@ def test_full_tiny_grid(workdir):
         "ci_high",
         "n",
         "seeds",
+        "draws_dropped",
     ]
     assert set(grid["method"]) == set(METHODS)
     auroc = grid[grid["metric"] == "auroc"]
@@ -194,6 +194,9 @@ def test_full_tiny_grid(workdir):
     )  # 2 columns x 5 methods with a diagonal
     assert (workdir / f"{R}/figures/heatmap.png").stat().st_size > 10_000
     assert "LoRA + Prompt" in (workdir / f"{R}/tables/grid.md").read_text()
+    findings = (workdir / f"{R}/tables/findings.md").read_text()
+    assert "## Judging another model vs. judging itself" in findings
+    assert set(contrasts["separated"]) <= {True, False} and contrasts["p_holm"].notna().any()
     log = (workdir / "logs/default/generate_answers/tiny_a/test.log").read_text()
     assert "accuracy" in log and "tokens/s" in log
     log = workdir / f"logs/default/finetune_lora/{trained('tiny_a', 'tiny_b')}.log"

@@ -108,8 +108,11 @@ def grid_layout(config: dict) -> dict:
     def ordered(ids: list[str]) -> list[str]:
         return sorted(ids, key=lambda i: order.index(i) if i in order else len(order))
 
+    configured = list(config["methods"])
     return {
-        "methods": list(config["methods"]),
+        "methods": configured,
+        "figure_methods": [m for m in config["figure"]["methods"] if m in configured]
+        or configured[:2],
         "rows": ordered(grid_models(config)),
         "columns": ordered(columns(config)),
         "names": display_names(config),
@@ -118,6 +121,7 @@ def grid_layout(config: dict) -> dict:
         "headline_label": label,
         "min_subject_answers": config["evaluation"]["min_subject_answers"],
         "min_subjects": config["evaluation"]["min_subjects"],
+        "equivalence_margin": config["evaluation"]["equivalence_margin"],
         "limits": list(config["figure"]["auroc_limits"]),
     }
 

@@ -31,12 +31,16 @@ def provenance_path(output) -> Path:
     return path.with_name(path.name + ".provenance.json")
 
 
-def start(snakemake) -> float:
+def start(snakemake, hub: bool = False) -> float:
     """Set up a job: its log records go to the rule's log file, its threads are capped, and the
     provenance of its outputs from an earlier run is removed (Snakemake has removed the outputs
-    themselves), so a killed job leaves no provenance beside missing outputs."""
+    themselves), so a killed job leaves no provenance beside missing outputs. Only the jobs that
+    fetch from the Hugging Face hub (`hub`: they run on the submitting host) may reach it; every
+    other job works offline, from what those fetched (compute nodes often have no internet)."""
     for output in snakemake.output:
         provenance_path(output).unlink(missing_ok=True)
+    if not hub:
+        os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
     return start_logging(snakemake.log[0], snakemake.threads)
 
 

@@ -5,6 +5,7 @@ import logging
 
 import pandas as pd
 
+from crossprobe.evaluation.findings import findings_markdown
 from crossprobe.evaluation.markdown import (
     auroc_markdown,
     contrasts_markdown,
@@ -32,6 +33,8 @@ with atomic(snakemake.output.markdown) as tmp:
         + "\n"
         + winners_markdown(grid, contrasts, layout)
     )
+with atomic(snakemake.output.findings) as tmp:
+    tmp.write_text(findings_markdown(grid, contrasts, layout))
 if any(k < layout["min_subjects"] for k, _ in thin_headlines(grid, layout).values()):
     logging.warning(subject_support(grid, layout))
 finish(snakemake, layout, started)

@@ -1,4 +1,5 @@
-"""Snakemake adapter: the AUROC heatmaps, one panel per method (PNG and PDF)."""
+"""Snakemake adapter: the AUROC heatmaps (PNG and PDF): the experiment's headline methods side
+by side, and every method of the grid in one faceted figure."""
 
 import pandas as pd
 
@@ -7,6 +8,10 @@ from crossprobe.job import finish, start
 
 started = start(snakemake)
 layout = snakemake.params.layout
-figure = heatmap(pd.read_csv(snakemake.input.grid, sep="\t"), layout)
-save_figure(figure, snakemake.output.png, snakemake.output.pdf)
+grid = pd.read_csv(snakemake.input.grid, sep="\t")
+headline = heatmap(grid, layout, layout["figure_methods"])
+save_figure(headline, snakemake.output.png, snakemake.output.pdf)
+save_figure(
+    heatmap(grid, layout, layout["methods"]), snakemake.output.all_png, snakemake.output.all_pdf
+)
 finish(snakemake, layout, started)

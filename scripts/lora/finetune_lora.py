@@ -1,6 +1,7 @@
 """Snakemake adapter: LoRA + Prompt training of one estimator (one training set, size and seed)
 on training answers; a seeded hold-out of them selects the adapter kept."""
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pandas as pd
 
 from crossprobe.contract.splits import training_split
 from crossprobe.job import finish, start
-from crossprobe.lora.tuning import save_adapter, train_on_answers
+from crossprobe.lora.tuning import Checkpoint, save_adapter, train_on_answers
 from crossprobe.models.lm import load_job_model
 
 started = start(snakemake)
@@ -25,10 +26,20 @@ logging.info(
     train["source"].value_counts().to_dict(),
     len(held),
 )
+# what decides this training: a checkpoint of anything else is not resumed
+identity = {
+    "params": params,
+    "seed": wc.seed,
+    "answers": hashlib.sha256("".join(train["question_id"]).encode()).hexdigest(),
+    "model": provenance["model"]["fingerprint"],
+    "dtype": provenance["precision"]["dtype"],
+}
+checkpoint = Checkpoint(snakemake.params.checkpoint, identity, params["checkpoint_every"])
 peft_model, history, kept = train_on_answers(
-    model, tokenizer, device, train, params, int(wc.seed), held=held
+    model, tokenizer, device, train, params, int(wc.seed), held, checkpoint
 )
 save_adapter(peft_model, Path(snakemake.output.adapter).parent)
+checkpoint.remove()
 finish(
     snakemake,
     {**params, "training": training, "seed": int(wc.seed)},

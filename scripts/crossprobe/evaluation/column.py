@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from crossprobe.contract.paths import ALL
-from crossprobe.evaluation.metrics import metric_draws
+from crossprobe.evaluation.metrics import metric_draws, risk_coverage
 from crossprobe.logodds import sigmoid
 
 HEADLINES = {  # evaluation.headline -> (metric in grid.tsv, how tables and figures name it)
@@ -23,11 +23,14 @@ HEADLINES = {  # evaluation.headline -> (metric in grid.tsv, how tables and figu
 }
 CONTRASTED = tuple(metric for metric, _ in HEADLINES.values())  # compared in pairs and swept
 CELL = ["method", "model", "trained_on"]
-ESTIMATE = ["metric", "value", "seed_sd", "ci_low", "ci_high", "n", "seeds"]
+ESTIMATE = ["metric", "value", "seed_sd", "ci_low", "ci_high", "n", "seeds", "draws_dropped"]
 GRID_COLUMNS = CELL + ESTIMATE
 SWEEP_COLUMNS = CELL + ["n_train"] + ESTIMATE
 CONTRAST_COLUMNS = ["comparison", "method", "model", "column", "a", "b"]
 CONTRAST_COLUMNS += ["metric", "difference", "ci_low", "ci_high", "n"]
+CONTRAST_COLUMNS += ["tost_low", "tost_high"]
+CONTRAST_COLUMNS += ["family", "family_size", "p_value", "p_holm", "sim_low", "sim_high"]
+CONTRAST_COLUMNS += ["separated"]
 CURVE_COLUMNS = CELL + ["curve", "kind", "x", "y", "n"]
 
 
@@ -37,6 +40,20 @@ def question_draws(n: int, draws: int, rng) -> np.ndarray:
     counts[0] = 1
     picks = rng.integers(0, n, size=(draws, n))
     np.add.at(counts, (np.repeat(np.arange(1, draws + 1), n), picks.ravel()), 1)
+    return counts
+
+
+def stratified_draws(strata, draws: int, rng) -> np.ndarray:
+    """(draws + 1) x n counts resampling within each stratum (row 0: the sample itself): every
+    resample keeps each subject's number of answers, so a per-subject mean is taken over the
+    same subjects in every draw."""
+    strata = np.asarray(strata)
+    counts = np.zeros((draws + 1, len(strata)))
+    counts[0] = 1
+    for stratum in np.unique(strata):
+        members = np.flatnonzero(strata == stratum)
+        picks = members[rng.integers(0, len(members), size=(draws, len(members)))]
+        np.add.at(counts, (np.repeat(np.arange(1, draws + 1), len(members)), picks.ravel()), 1)
     return counts
 
 
@@ -62,7 +79,10 @@ class Entry:
     every resample, and each metric's statistic per resample (mean over the resampled seeds)."""
 
     def __init__(self, replicates: list[pd.DataFrame], weights, picks, params: dict, support):
+        """`weights`: (resamples of the test answers, resamples within subjects) for the
+        pooled metrics and the per-subject mean."""
         self.seeds, self.support = len(replicates), support
+        weights, subject_weights = weights
         per = [
             metric_draws(
                 r["correct"].to_numpy(),
@@ -73,6 +93,7 @@ class Entry:
                 weights,
                 params["ece_bins"],
                 params["min_subject_answers"],
+                subject_weights,
             )
             for r in replicates
         ]
@@ -100,6 +121,8 @@ class Entry:
                     "ci_high": high,
                     "n": n,
                     "seeds": self.seeds,
+                    # resamples where the metric is undefined (one class drawn), left out
+                    "draws_dropped": int(np.isnan(stat[1:]).sum()),
                 }
             )
         used = self.values["subjects_used"][0, 0]
@@ -118,15 +141,96 @@ class Entry:
                     "ci_high": np.nan,
                     "n": n,
                     "seeds": self.seeds,
+                    "draws_dropped": 0,
                 }
             )
         return out
 
 
 def contrast(a: Entry, b: Entry, metric: str, ci: float) -> dict:
+    """The paired difference a - b of `metric`, its interval, the (2 ci - 1) interval of the
+    two one-sided tests of equivalence (TOST at level 1 - ci), and its resampled values."""
     difference = a.stat[metric] - b.stat[metric]
     low, high = interval(difference, ci)
-    return {"metric": metric, "difference": float(difference[0]), "ci_low": low, "ci_high": high}
+    tost_low, tost_high = interval(difference, 2 * ci - 1)
+    return {
+        "metric": metric,
+        "difference": float(difference[0]),
+        "ci_low": low,
+        "ci_high": high,
+        "tost_low": tost_low,
+        "tost_high": tost_high,
+        "draws": difference,
+    }
+
+
+def p_value(draws: np.ndarray) -> float:
+    """Two-sided bootstrap p-value of "no difference": twice the smaller share of resampled
+    differences on either side of 0 (+1 in numerator and denominator, never 0)."""
+    values = draws[1:][~np.isnan(draws[1:])]
+    if not len(values) or np.isnan(draws[0]):
+        return float("nan")
+    below, above = (values <= 0).sum(), (values >= 0).sum()
+    return float(min(1.0, 2 * (min(below, above) + 1) / (len(values) + 1)))
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment of a family's p-values (NaN stay NaN, outside the family)."""
+    p = np.asarray(p, dtype=float)
+    adjusted = np.full_like(p, np.nan)
+    valid = np.flatnonzero(~np.isnan(p))
+    order = valid[np.argsort(p[valid], kind="stable")]
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def simultaneous(rows: list[dict], ci: float) -> list[tuple[float, float]]:
+    """Intervals that hold for every contrast of a family at once (coverage `ci`): each
+    difference +- q x its bootstrap SD, q the `ci` quantile over resamples of the largest
+    standardised deviation in the family (max-t)."""
+    draws = np.stack([r["draws"] for r in rows])
+    centre, spread = draws[:, :1], np.nanstd(draws[:, 1:], axis=1, ddof=1)
+    scale = np.where(spread > 0, spread, np.inf)[:, None]
+    deviation = np.nanmax(np.abs(draws[:, 1:] - centre) / scale, axis=0)
+    deviation = deviation[~np.isnan(deviation)]
+    q = float(np.quantile(deviation, ci)) if len(deviation) else float("nan")
+    return [
+        (r["difference"] - q * sd, r["difference"] + q * sd)
+        for r, sd in zip(rows, spread, strict=True)
+    ]
+
+
+def adjust(rows: list[dict], ci: float) -> list[dict]:
+    """Each contrast's family (within the column: one metric; within a cell: one metric), its
+    bootstrap p-value, Holm's adjustment over the family, simultaneous intervals, and
+    `separated` (Holm-adjusted p below 1 - ci and the simultaneous interval clear of 0): the only
+    test the tables, figures and findings use."""
+    families: dict = {}
+    for row in rows:
+        scope = row["column"] if row["comparison"] == "within_column" else row["model"]
+        key = f"{row['comparison']}/{row['metric']}/{scope}"
+        families.setdefault(key, []).append(row)
+    for key, members in families.items():
+        p = [p_value(r["draws"]) for r in members]
+        for row, raw, adjusted, (low, high) in zip(
+            members, p, holm(p), simultaneous(members, ci), strict=True
+        ):
+            row.update(
+                family=key,
+                family_size=len(members),
+                p_value=raw,
+                p_holm=adjusted,
+                sim_low=low,
+                sim_high=high,
+                # both adjusted views agree, so a verdict never sits beside an interval across 0
+                separated=bool(adjusted < 1 - ci and (low > 0 or high < 0)),
+            )
+    for row in rows:
+        del row["draws"]
+    return rows
 
 
 def evaluate_column(tables: dict, source: str, params: dict, full_size: int) -> dict:
@@ -142,7 +246,13 @@ def evaluate_column(tables: dict, source: str, params: dict, full_size: int) -> 
     }
     n = len(order)
     rng = np.random.default_rng([params["seed"], zlib.crc32(source.encode())])
-    weights = question_draws(n, params["bootstrap"], rng)
+    # resamples of the test answers; and within subjects, from a stream of their own
+    subjects = first.drop_duplicates("question_id").set_index("question_id").loc[order, "subject"]
+    within = np.random.default_rng([params["seed"], zlib.crc32(source.encode()), 1])
+    weights = (
+        question_draws(n, params["bootstrap"], rng),
+        stratified_draws(subjects.to_numpy(), params["bootstrap"], within),
+    )
     entries = {}
     for method, table in test.items():
         for (model, n_train), cell in table.groupby(["model", "n_train"], sort=False):
@@ -175,7 +285,7 @@ def evaluate_column(tables: dict, source: str, params: dict, full_size: int) -> 
     return {
         "metrics": pd.DataFrame(metrics, columns=GRID_COLUMNS),
         "contrasts": pd.DataFrame(
-            contrasts(entries, source, list(tables), ci, n), columns=CONTRAST_COLUMNS
+            adjust(contrasts(entries, source, list(tables), ci, n), ci), columns=CONTRAST_COLUMNS
         ),
         "sweep": pd.DataFrame(sweep, columns=SWEEP_COLUMNS),
         "curves": pd.DataFrame(curves(tables, source, params["ece_bins"]), columns=CURVE_COLUMNS),
@@ -227,17 +337,19 @@ def contrasts(entries: dict, source: str, methods: list, ci: float, n: int) -> l
 
 
 def curves(tables: dict, source: str, bins: int, points: int = 50) -> list[dict]:
-    """Per cell (its first training seed): the reliability diagram before and after temperature
-    scaling (mean P(correct) and accuracy per bin) and the risk-coverage curve."""
+    """Per cell: the reliability diagram before and after temperature scaling (mean P(correct)
+    and accuracy per bin; its first training seed) and the risk-coverage curve, the mean over
+    its training seeds (as the AURC the figure prints is)."""
     rows = []
+    coverages = np.linspace(0, 1, points + 1)[1:]
     for method, table in tables.items():
         test = table[(table["split"] == "test") & (table["n_train"] == ALL)]
         for model, cell in test.groupby("model", sort=False):
-            cell = cell[cell["seed"] == cell["seed"].min()]
-            y = cell["correct"].to_numpy()
+            first = cell[cell["seed"] == cell["seed"].min()]
+            y = first["correct"].to_numpy()
             for kind, p in (
-                ("before temperature scaling", sigmoid(cell["logodds_raw"].to_numpy())),
-                ("after temperature scaling", cell["p_correct"].to_numpy()),
+                ("before temperature scaling", sigmoid(first["logodds_raw"].to_numpy())),
+                ("after temperature scaling", first["p_correct"].to_numpy()),
             ):
                 which = np.minimum((p * bins).astype(int), bins - 1)
                 for b in np.unique(which):
@@ -254,10 +366,14 @@ def curves(tables: dict, source: str, bins: int, points: int = 50) -> list[dict]
                             "n": int(inside.sum()),
                         }
                     )
-            order = np.argsort(-cell["p_correct"].to_numpy(), kind="stable")
-            errors = np.cumsum(1 - y[order]) / np.arange(1, len(y) + 1)
-            keep = np.unique(np.linspace(0, len(y) - 1, min(points, len(y))).astype(int))
-            for k in keep:
+            risk = np.mean(
+                [
+                    risk_coverage(r["correct"].to_numpy(), r["logodds"].to_numpy(), coverages)
+                    for _, r in cell.groupby("seed")
+                ],
+                axis=0,
+            )
+            for coverage, value in zip(coverages, risk, strict=True):
                 rows.append(
                     {
                         "method": method,
@@ -265,9 +381,9 @@ def curves(tables: dict, source: str, bins: int, points: int = 50) -> list[dict]
                         "trained_on": source,
                         "curve": "risk_coverage",
                         "kind": "after temperature scaling",
-                        "x": (k + 1) / len(y),
-                        "y": errors[k],
-                        "n": k + 1,
+                        "x": coverage,
+                        "y": value,
+                        "n": int(round(coverage * len(y))),
                     }
                 )
     return rows

@@ -77,11 +77,8 @@ def auroc_markdown(grid: pd.DataFrame, layout: dict) -> str:
 
 
 def difference_text(row) -> str:
-    return f"{row['difference']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]"
-
-
-def excludes_zero(row) -> bool:
-    return bool(row["ci_low"] > 0 or row["ci_high"] < 0)
+    """The difference with its simultaneous interval (the family's, see `evaluation.column`)."""
+    return f"{row['difference']:+.3f} [{row['sim_low']:+.3f}, {row['sim_high']:+.3f}]"
 
 
 def contrasts_markdown(contrasts: pd.DataFrame, layout: dict) -> str:
@@ -92,49 +89,58 @@ def contrasts_markdown(contrasts: pd.DataFrame, layout: dict) -> str:
     ]
     lines = [
         f"**Judging another model vs. judging itself** ({layout['headline_label']}; paired "
-        "bootstrap over the column's test answers and the training seeds; 95% CI)",
+        "bootstrap over the column's test answers and the training seeds; simultaneous 95% "
+        "intervals over the column's comparisons, Holm-adjusted p)",
         "",
-        "| Method | Trained On | Model | Model − Trained On itself | interval excludes 0 |",
-        "|---|---|---|---|---|",
+        "| Method | Trained On | Model | Model − Trained On itself | p (Holm) | separated |",
+        "|---|---|---|---|---|---|",
     ]
     for row in within.itertuples(index=False):
         row = row._asdict()
         lines.append(
             f"| {title(row['method'])} | {names[row['column']]} | {names[row['model']]} | "
-            f"{difference_text(row)} | {'yes' if excludes_zero(row) else 'no'} |"
+            f"{difference_text(row)} | {row['p_holm']:.3f} | "
+            f"{'yes' if row['separated'] else 'no'} |"
         )
     return "\n".join(lines) + "\n"
 
 
 def winners(grid: pd.DataFrame, contrasts: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Per cell: the method with the highest value, the runner-up, and whether the paired
-    interval of their difference excludes 0."""
+    """Per cell: the method with the highest value, and every other method against it (paired,
+    Holm-adjusted over the cell's comparisons): `tied` with the best, or below it."""
     scored = grid[(grid["metric"] == metric) & grid["value"].notna()]
     paired = contrasts[(contrasts["comparison"] == "within_cell") & (contrasts["metric"] == metric)]
     rows = []
     for (model, source), cell in scored.groupby(["model", "trained_on"], sort=False):
         ranked = cell.sort_values("value", ascending=False)
         best = ranked.iloc[0]
-        second = ranked.iloc[1] if len(ranked) > 1 else None
-        separated = False
-        if second is not None:
-            pair = paired[
-                (paired["model"] == model)
-                & (paired["column"] == source)
-                & (paired[["a", "b"]].apply(set, axis=1) == {best["method"], second["method"]})
-            ]
-            separated = bool(len(pair)) and excludes_zero(pair.iloc[0])
-        rows.append(
-            {
-                "model": model,
-                "trained_on": source,
-                "best": best["method"],
-                "best_value": best["value"],
-                "runner_up": None if second is None else second["method"],
-                "runner_up_value": np.nan if second is None else second["value"],
-                "separated": separated,
-            }
-        )
+        here = paired[(paired["model"] == model) & (paired["column"] == source)]
+        for other in ranked.iloc[1:].itertuples():
+            pair = here[here[["a", "b"]].apply(set, axis=1) == {best["method"], other.method}]
+            separated = bool(len(pair)) and bool(pair["separated"].iloc[0])
+            rows.append(
+                {
+                    "model": model,
+                    "trained_on": source,
+                    "best": best["method"],
+                    "best_value": best["value"],
+                    "other": other.method,
+                    "other_value": other.value,
+                    "tied": not separated,
+                }
+            )
+        if len(ranked) == 1:
+            rows.append(
+                {
+                    "model": model,
+                    "trained_on": source,
+                    "best": best["method"],
+                    "best_value": best["value"],
+                    "other": None,
+                    "other_value": np.nan,
+                    "tied": False,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -142,19 +148,22 @@ def winners_markdown(grid: pd.DataFrame, contrasts: pd.DataFrame, layout: dict) 
     names = layout["names"]
     table = winners(grid, contrasts, layout["headline"])
     lines = [
-        f"**Best method per cell** ({layout['headline_label']}; separated = the paired 95% "
-        "interval of best − runner-up excludes 0)",
+        f"**Best method per cell** ({layout['headline_label']}; each other method against the "
+        "best, paired, Holm-adjusted over the cell's comparisons: tied = not separated)",
         "",
-        "| Model | Trained On | best | runner-up | separated |",
+        "| Model | Trained On | best | tied with it | below it |",
         "|---|---|---|---|---|",
     ]
-    for row in table.itertuples():
-        second = (
-            "—" if row.runner_up is None else f"{title(row.runner_up)} ({row.runner_up_value:.3f})"
-        )
+    for (model, source), cell in table.groupby(["model", "trained_on"], sort=False):
+        best = cell.iloc[0]
+        others = cell[cell["other"].notna()]
+
+        def listed(rows):
+            return ", ".join(f"{title(r.other)} ({r.other_value:.3f})" for r in rows.itertuples())
+
         lines.append(
-            f"| {names[row.model]} | {names[row.trained_on]} | "
-            f"{title(row.best)} ({row.best_value:.3f}) | {second} | "
-            f"{'yes' if row.separated else 'no'} |"
+            f"| {names[model]} | {names[source]} | {title(best['best'])} "
+            f"({best['best_value']:.3f}) | {listed(others[others['tied']]) or '—'} | "
+            f"{listed(others[~others['tied']]) or '—'} |"
         )
     return "\n".join(lines) + "\n"

@@ -13,7 +13,10 @@ is the sample itself. AUROC ranks the log-odds (never saturated probabilities).
   binned against whether the thresholded prediction (p >= 0.5) is right (their code drops
   confidence exactly 1.0; here it falls in the last bin).
 - `brier`: mean (p - correct)^2. `aurc`: area under the risk-coverage curve (keep answers from
-  the most to the least confident; the mean over coverages of the error rate among those kept).
+  the most to the least confident, equal scores together; the mean over coverages of the error
+  rate among those kept).
+
+Scores must be finite: a NaN or infinite score is an error, never a silent rank.
 """
 
 import numpy as np
@@ -23,10 +26,18 @@ def _ones(n: int) -> np.ndarray:
     return np.ones((1, n))
 
 
+def finite_scores(z) -> np.ndarray:
+    """`z` as float64, refusing NaN and infinite scores: they would rank silently."""
+    z = np.asarray(z, dtype=np.float64)
+    if not np.isfinite(z).all():
+        raise ValueError(f"{int((~np.isfinite(z)).sum())} of {len(z)} scores are not finite")
+    return z
+
+
 def weighted_auroc(y, z, weights) -> np.ndarray:
     """AUROC of scores `z` for 0/1 labels `y` under each row of `weights`."""
     y = np.asarray(y, dtype=bool)
-    z = np.asarray(z, dtype=np.float64)
+    z = finite_scores(z)
     order = np.argsort(z, kind="stable")
     sorted_z = z[order]
     starts = np.flatnonzero(np.r_[True, sorted_z[1:] != sorted_z[:-1]]) if len(z) else []
@@ -82,23 +93,49 @@ def weighted_calibration_error(confidence, hit, weights, bins: int) -> np.ndarra
     return error
 
 
-def weighted_aurc(y, p, weights) -> np.ndarray:
-    order = np.argsort(-np.asarray(p, dtype=np.float64), kind="stable")
+def tie_groups(z) -> tuple[np.ndarray, np.ndarray]:
+    """(order from the highest score down, start of each run of equal scores in that order)."""
+    z = finite_scores(z)
+    order = np.argsort(-z, kind="stable")
+    ranked = z[order]
+    return order, np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]]) if len(z) else order
+
+
+def weighted_aurc(y, z, weights) -> np.ndarray:
+    """Area under the risk-coverage curve: answers are kept from the highest score down and the
+    error rate among those kept is averaged over coverage. Answers with equal scores are kept
+    together (one threshold), so the area does not depend on their order."""
+    order, starts = tie_groups(z)
     errors = 1.0 - np.asarray(y, dtype=np.float64)[order]
     w = np.atleast_2d(weights)[:, order]
-    kept = np.cumsum(w, axis=1)
-    wrong = np.cumsum(w * errors, axis=1)
+    kept_at = np.add.reduceat(w, starts, axis=1)
+    kept = np.cumsum(kept_at, axis=1)
+    wrong = np.cumsum(np.add.reduceat(w * errors, starts, axis=1), axis=1)
     risk = np.where(kept > 0, wrong / np.where(kept > 0, kept, 1), 0.0)
-    return (w * risk).sum(axis=1) / w.sum(axis=1)
+    return (kept_at * risk).sum(axis=1) / w.sum(axis=1)
+
+
+def risk_coverage(y, z, coverages) -> np.ndarray:
+    """The error rate among the answers kept at each coverage of `coverages` (fractions), keeping
+    answers from the highest score down, tied answers together (the first threshold at which
+    at least that share is kept)."""
+    order, starts = tie_groups(z)
+    errors = 1.0 - np.asarray(y, dtype=np.float64)[order]
+    ends = np.r_[starts[1:], len(order)]
+    kept = ends / len(order)
+    risk = np.cumsum(errors)[ends - 1] / ends
+    return risk[np.minimum(np.searchsorted(kept, coverages - 1e-12), len(kept) - 1)]
 
 
 def metric_draws(
-    y, z, p, p_raw, subjects, weights, bins: int, min_answers: int = 1
+    y, z, p, p_raw, subjects, weights, bins: int, min_answers: int = 1, subject_weights=None
 ) -> dict[str, np.ndarray]:
-    """Every metric of one scored replicate, one value per row of `weights`."""
+    """Every metric of one scored replicate, one value per row of `weights` (the per-subject
+    mean's per row of `subject_weights`, resamples within subjects, when given)."""
     y = np.asarray(y)
     p = np.asarray(p, dtype=np.float64)
-    subject_mean, used = weighted_subject_auroc(y, z, subjects, weights, min_answers)
+    by_subject = weights if subject_weights is None else subject_weights
+    subject_mean, used = weighted_subject_auroc(y, z, subjects, by_subject, min_answers)
     return {
         "auroc": weighted_auroc(y, z, weights),
         "auroc_subject_mean": subject_mean,
@@ -109,7 +146,7 @@ def metric_draws(
         ),
         "ece_uncalibrated": weighted_calibration_error(p_raw, y, weights, bins),
         "brier": weighted_mean((p - y) ** 2, weights),
-        "aurc": weighted_aurc(y, p, weights),
+        "aurc": weighted_aurc(y, z, weights),
         "accuracy": weighted_mean(y, weights),
     }
 
@@ -137,5 +174,5 @@ def brier(y, p) -> float:
     return float(weighted_mean(squared, _ones(len(squared)))[0])
 
 
-def aurc(y, p) -> float:
-    return float(weighted_aurc(y, p, _ones(len(y)))[0])
+def aurc(y, z) -> float:
+    return float(weighted_aurc(y, z, _ones(len(y)))[0])

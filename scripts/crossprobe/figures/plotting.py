@@ -36,18 +36,17 @@ from plotnine import (
     scale_x_discrete,
     scale_x_log10,
     scale_y_continuous,
-    scale_y_discrete,
     theme,
     theme_minimal,
 )
-from plotnine.composition import Beside, plot_spacer
 
 from crossprobe.contract.methods import METHODS, title
 from crossprobe.evaluation.markdown import subject_support
 from crossprobe.job import atomic
 
-PANELS_PER_ROW = 3
-PANEL_INCHES = (5.0, 3.6)  # width, height of one panel
+FACETS_PER_ROW = 3
+TILE_INCHES = (1.25, 0.62)  # width, height of one tile: room for "0.58" and "[0.52, 0.65]"
+TEXT_SIZE = 8
 BELOW, CHANCE, ABOVE = "#2166ac", "#f7f7f7", "#b2182b"
 SELF = "the source itself"  # the row label of one-per-column methods
 
@@ -81,13 +80,31 @@ def tile_table(grid: pd.DataFrame, method: str, layout: dict) -> pd.DataFrame:
     return cells
 
 
-def panel(cells: pd.DataFrame, heading: str, layout: dict, x_label: str = "Trained On"):
+def facet_title(method: str) -> str:
+    """A pooled estimator learned from every column; its columns are only where it is scored."""
+    pooled = method in METHODS and METHODS[method].pooled
+    return f"{title(method)} (trained on every column)" if pooled else title(method)
+
+
+def heatmap(grid: pd.DataFrame, layout: dict, methods: list[str]):
+    """One facet per method of `methods` (rows: Model, columns: Trained On, in the layout's
+    order), `FACETS_PER_ROW` to a row, one shared colour bar on one fixed scale (white at 0.5),
+    each tile sized to hold its value and interval; a per-subject headline's support below."""
+    tables = [tile_table(grid, m, layout).assign(Method=facet_title(m)) for m in methods]
+    cells = pd.concat(tables, ignore_index=True)
+    cells["Method"] = pd.Categorical(cells["Method"], [facet_title(m) for m in methods])
+    rows = list(reversed([layout["names"][r] for r in layout["rows"]])) + [SELF]
+    cells["Model"] = pd.Categorical(cells["Model"], [r for r in rows if r in set(cells["Model"])])
     columns = [layout["names"][c] for c in layout["columns"]]
-    rows = list(dict.fromkeys(cells["Model"]))
+    across = min(len(methods), FACETS_PER_ROW)
+    down = -(-len(methods) // across)
+    width = across * (TILE_INCHES[0] * len(columns) + 0.4) + 3.0  # + row labels and colour bar
+    height = down * (TILE_INCHES[1] * len(layout["rows"]) + 1.3) + 0.6
+    support = subject_support(grid, layout)
     return (
         ggplot(cells, aes(x="Trained On", y="Model"))
         + geom_tile(aes(fill="value"), color="white", size=0.8)
-        + geom_text(aes(label="label", color="text_colour"), size=8)
+        + geom_text(aes(label="label", color="text_colour"), size=TEXT_SIZE)
         + scale_color_identity()
         + scale_fill_gradient2(
             low=BELOW,
@@ -99,46 +116,26 @@ def panel(cells: pd.DataFrame, heading: str, layout: dict, x_label: str = "Train
             na_value="#dddddd",
         )
         + scale_x_discrete(limits=columns)
-        + scale_y_discrete(limits=list(reversed(rows)))
-        + labs(title=heading, fill=layout["headline_label"], x=x_label)
+        + facet_wrap("Method", ncol=across, scales="free_y")
+        + labs(
+            fill=layout["headline_label"].replace(", ", "\n"),
+            x="Trained On",
+            caption=textwrap.fill(support, 30 * across) if support else "",
+        )
         + theme_minimal()
         + theme(
+            figure_size=(width, height + (0.3 if support else 0)),
             panel_grid=element_blank(),
-            plot_title=element_text(ha="center", weight="bold"),
+            strip_text=element_text(weight="bold", size=11),
             axis_text_x=element_text(rotation=15, ha="right"),
         )
     )
 
 
-def axis_label(method: str) -> str:
-    """A pooled estimator learned from every column; its columns are only where it is scored."""
-    pooled = method in METHODS and METHODS[method].pooled
-    return "Scored On (trained on every column)" if pooled else "Trained On"
-
-
-def heatmap(grid: pd.DataFrame, layout: dict):
-    """A plotnine composition with one panel per method of `layout`, PANELS_PER_ROW to a row."""
-    panels = [
-        panel(tile_table(grid, m, layout), title(m), layout, axis_label(m))
-        for m in layout["methods"]
-    ]
-    support = subject_support(grid, layout)
-    if support:  # what a per-subject headline rests on, under the last panel
-        panels[-1] = panels[-1] + labs(caption=textwrap.fill(support, 70))
-    while len(panels) > PANELS_PER_ROW and len(panels) % PANELS_PER_ROW:
-        panels.append(plot_spacer())
-    rows = [Beside(panels[i : i + PANELS_PER_ROW]) for i in range(0, len(panels), PANELS_PER_ROW)]
-    figure = rows[0]
-    for row in rows[1:]:
-        figure = figure / row
-    # a composition takes its size from the theme of its last plot
-    width = PANEL_INCHES[0] * min(len(panels), PANELS_PER_ROW)
-    return figure + theme(figure_size=(width, PANEL_INCHES[1] * len(rows)))
-
-
 def contrasts_figure(contrasts: pd.DataFrame, layout: dict):
     """Within each column, per method: each estimator's headline AUROC minus that of the source
-    judging itself, with its paired interval (right of 0: the other model judges better)."""
+    judging itself, with its paired interval, simultaneous over the column's comparisons (right
+    of 0: the other model judges better)."""
     names = layout["names"]
     data = contrasts[
         (contrasts["comparison"] == "within_column") & (contrasts["metric"] == layout["headline"])
@@ -152,13 +149,13 @@ def contrasts_figure(contrasts: pd.DataFrame, layout: dict):
     return (
         ggplot(data, aes(x="difference", y="pair"))
         + geom_vline(xintercept=0, linetype="dashed", color="#888888")
-        + geom_errorbarh(aes(xmin="ci_low", xmax="ci_high"), height=0.25)
+        + geom_errorbarh(aes(xmin="sim_low", xmax="sim_high"), height=0.25)
         + geom_point(size=2)
         + facet_wrap("Method", ncol=2)
         + labs(
             x=f"{layout['headline_label']}: Model on Trained On − Trained On judging itself",
             y="",
-            title="Judging another model vs. judging itself (paired 95% intervals)",
+            title="Judging another model vs. judging itself (paired, simultaneous 95% intervals)",
         )
         + theme_minimal()
         + theme(

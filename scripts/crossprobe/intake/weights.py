@@ -96,3 +96,67 @@ def weights_fingerprint(weights: dict, record: dict) -> str:
             [p.name, p.stat().st_size, sha256_of(p)] for p in local_files(record["path"])
         ]
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# What loading a model needs from its hub repository (besides the weights)
+LOADING_FILES = (
+    "config.json",
+    "generation_config.json",
+    "tokenizer*",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "*.model",
+    "chat_template*",
+)
+
+
+def weight_patterns(files) -> list[str]:
+    """The files of a hub repository that loading needs: config, generation config, tokenizer,
+    and the safetensors weights where the repository has them (the PyTorch .bin copies only
+    where it has none; many repositories ship both, doubling a download)."""
+    safetensors = any(f.endswith(".safetensors") for f in files)
+    weights = (
+        ("*.safetensors", "*.safetensors.index.json")
+        if safetensors
+        else ("*.bin", "*.bin.index.json")
+    )
+    return list(LOADING_FILES + weights)
+
+
+def hub_snapshot(weights: dict, key: str) -> str:
+    """The local folder of a hub model's files at its pinned revision, downloading only what
+    loading needs (or, with HF_HUB_OFFLINE set, the snapshot already in the cache). Gated,
+    missing and uncached repositories fail with what to do, naming `key`."""
+    from huggingface_hub import HfApi, constants, snapshot_download
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    repo, revision = weights["hub"], weights.get("revision")
+    try:
+        if constants.HF_HUB_OFFLINE:
+            return snapshot_download(repo, revision=revision, local_files_only=True)
+        files = HfApi().list_repo_files(repo, revision=revision)
+        return snapshot_download(repo, revision=revision, allow_patterns=weight_patterns(files))
+    except GatedRepoError:
+        raise WeightsError(
+            f"{key}: {repo} is gated: accept its licence at https://huggingface.co/{repo} with "
+            "your account, then log in where the workflow runs (huggingface-cli login, or set "
+            "HF_TOKEN)"
+        ) from None
+    except RepositoryNotFoundError:
+        raise WeightsError(
+            f"{key}: {repo} is not on the hub (or is private: log in with huggingface-cli login "
+            "or HF_TOKEN)"
+        ) from None
+    except RevisionNotFoundError:
+        raise WeightsError(f"{key}: {repo} has no revision {revision!r}") from None
+    except LocalEntryNotFoundError:
+        raise WeightsError(
+            f"{key}: {repo}@{revision or 'main'} is not in the local hub cache "
+            f"({constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE is set: run `snakemake download` "
+            "where the hub is reachable (same cache), or point the weights at a local folder"
+        ) from None

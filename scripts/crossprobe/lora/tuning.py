@@ -5,6 +5,7 @@ The answered prompt is followed by the paper's query; the log-odds of correctnes
 on that two-way cross-entropy; the zero-shot query reads the untuned model in `activations`.
 """
 
+import json
 import logging
 import math
 import shutil
@@ -122,6 +123,37 @@ def training_steps(params: dict, examples: int) -> int:
     return params["max_steps"]
 
 
+class Checkpoint:
+    """Where a LoRA run keeps what it needs to resume: every `checkpoint_every` optimiser steps,
+    the adapter, the optimiser and scheduler states, the random states, the step, the losses so
+    far and the best adapter yet, written whole to one file (a temporary name, then a rename).
+    A run that finds a checkpoint of the same training resumes from it; `identity` (what
+    decides the training: settings, seed, data) must match, else it starts afresh."""
+
+    def __init__(self, folder, identity: dict, every: int):
+        self.path = None if folder is None else Path(folder) / "checkpoint.pt"
+        self.identity, self.every = json.dumps(identity, sort_keys=True, default=str), every
+
+    def due(self, step: int) -> bool:
+        return bool(self.path and self.every and step % self.every == 0)
+
+    def save(self, state: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        torch.save({**state, "identity": self.identity}, tmp)
+        tmp.rename(self.path)
+
+    def load(self) -> dict | None:
+        if not (self.path and self.every and self.path.is_file()):
+            return None
+        state = torch.load(self.path, weights_only=False)
+        return state if state.pop("identity") == self.identity else None
+
+    def remove(self) -> None:
+        if self.path:
+            shutil.rmtree(self.path.parent, ignore_errors=True)
+
+
 def train_lora(
     model,
     tokenizer,
@@ -132,12 +164,14 @@ def train_lora(
     seed: int,
     regularised=None,
     held=None,
+    checkpoint: Checkpoint | None = None,
 ):
     """LoRA-tune `model` on (sequence, correct) pairs; returns (peft model, loss per step,
     selection record). `regularised` = (sequences, spans), one per training pair, are the texts
     and tokens the JS regulariser reads (see `js_penalty`). With `held` = (sequences, labels)
     and `eval_every` > 0, the query loss on the held-out answers is measured every `eval_every`
-    steps and the best adapter is kept."""
+    steps and the best adapter is kept. With a `checkpoint`, the run resumes from the last one
+    it finds and ends with the adapter an uninterrupted run would have."""
     torch.manual_seed(seed)
     peft_model = attach_lora(model, params)
     peft_model.train()
@@ -150,12 +184,25 @@ def train_lora(
     sched = get_cosine_schedule_with_warmup(opt, params["warmup_steps"], steps)
     generator = torch.Generator().manual_seed(seed)
     batches = length_grouped_batches(list(map(len, seqs)), params["batch_size"], generator)
-    real = processed = 0  # tokens, and positions with padding
     targets = torch.tensor(labels, dtype=torch.long, device=device)
     kappa, every = params["js_weight"], params["eval_every"] if held else 0
     history, started = [], time.perf_counter()
     best, checked = {"step": steps, "loss": None, "state": None}, {}
-    for step in range(1, steps + 1):
+    real = processed = done = 0  # tokens, positions with padding, optimiser steps taken
+    resumed = checkpoint.load() if checkpoint else None
+    if resumed:
+        with torch.no_grad():
+            for name, value in resumed["trainable"].items():
+                trainable[name].copy_(value)
+        opt.load_state_dict(resumed["optimizer"])
+        sched.load_state_dict(resumed["scheduler"])
+        for _ in range(resumed["step"] * params["grad_accum"]):  # the same batches, in order
+            next(batches)
+        torch.set_rng_state(resumed["rng"])
+        history, checked, best = resumed["history"], resumed["checked"], resumed["best"]
+        real, processed, done = resumed["real"], resumed["processed"], resumed["step"]
+        log.info("resumed LoRA training at step %d of %d from %s", done, steps, checkpoint.path)
+    for step in range(done + 1, steps + 1):
         opt.zero_grad()
         step_loss = 0.0
         for _ in range(params["grad_accum"]):
@@ -190,7 +237,7 @@ def train_lora(
                 recent,
                 params["log_every"],
                 sched.get_last_lr()[0],
-                elapsed / step,
+                elapsed / (step - done),
                 real / elapsed,
                 100 * real / processed,
             )
@@ -206,6 +253,21 @@ def train_lora(
             if best["loss"] is None or held_loss < best["loss"]:
                 state = {n: p.detach().clone() for n, p in trainable.items()}
                 best.update(step=step, loss=held_loss, state=state)
+        if checkpoint and checkpoint.due(step) and step < steps:
+            checkpoint.save(
+                {
+                    "step": step,
+                    "trainable": {n: p.detach().clone() for n, p in trainable.items()},
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "rng": torch.get_rng_state(),
+                    "history": history,
+                    "checked": checked,
+                    "best": best,
+                    "real": real,
+                    "processed": processed,
+                }
+            )
     if best["state"] is not None:
         with torch.no_grad():
             for name, value in best["state"].items():
@@ -214,6 +276,7 @@ def train_lora(
     peft_model.eval()
     record = {
         "steps": steps,
+        "resumed_at": done,
         "kept_step": best["step"],
         "held_out_losses": checked,
         "training_tokens": real,
@@ -222,7 +285,9 @@ def train_lora(
     return peft_model, history, record
 
 
-def train_on_answers(model, tokenizer, device, graded, params: dict, seed: int, held=None):
+def train_on_answers(
+    model, tokenizer, device, graded, params: dict, seed: int, held=None, checkpoint=None
+):
     """LoRA + Prompt training on a graded answers table (prompt, answer, correct, gold); `held`,
     a table of the same shape, selects the adapter kept. The JS regulariser reads the gold
     answer after the prompt (`js_tokens: gold`, the paper's) or the answer given inside the
@@ -243,7 +308,7 @@ def train_on_answers(model, tokenizer, device, graded, params: dict, seed: int, 
         )
     labels = graded["correct"].tolist()
     return train_lora(
-        model, tokenizer, device, seqs, labels, params, seed, regularised, held=selection
+        model, tokenizer, device, seqs, labels, params, seed, regularised, selection, checkpoint
     )
 
 

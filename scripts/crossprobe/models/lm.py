@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from crossprobe.intake.weights import materialise_gguf, weights_kind
+from crossprobe.intake.weights import hub_snapshot, materialise_gguf, weights_kind
 from crossprobe.models.precision import resolve, with_float32_head
 
 log = logging.getLogger(__name__)
@@ -31,20 +31,20 @@ def model_width(path) -> int:
     return AutoConfig.from_pretrained(path).get_text_config().hidden_size
 
 
-def prepare_model(weights: dict, out_dir: Path) -> dict:
+def prepare_model(weights: dict, out_dir: Path, key: str = "weights") -> dict:
     """Make `weights` loadable by path and return the loading record written to model.json.
 
-    GGUF weights are dequantised once into a plain safetensors checkpoint: later jobs then load
-    in about a second instead of half a minute, and peft can train on them.
+    Hub weights are fetched here, only the files loading needs (this rule runs where the
+    internet is: on the submitting host); GGUF weights are dequantised once into a plain
+    safetensors checkpoint: later jobs then load in about a second instead of half a minute, and
+    peft can train on them. `key` names the weights in errors.
     """
     out_dir = Path(out_dir)
     kind = weights_kind(weights)
     if kind == "local":
         return {"path": str(Path(weights["local"]).resolve()), "kind": kind}
     if kind == "hub":
-        from huggingface_hub import snapshot_download
-
-        path = snapshot_download(weights["hub"], revision=weights.get("revision"))
+        path = hub_snapshot(weights, key)
         return {
             "path": path,
             "kind": kind,

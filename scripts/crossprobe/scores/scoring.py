@@ -3,6 +3,7 @@ replicate behind a cell (training seeds and sweep sizes), on the scored splits, 
 temperature-scaled on its calibration rows, read as the method's scorer kind reads them
 (`crossprobe.scores.scorers`). Torch-free."""
 
+import numpy as np
 import pandas as pd
 
 from crossprobe.contract.methods import method
@@ -23,6 +24,13 @@ def score_column(plan: dict) -> pd.DataFrame:
     for model, runs in plan["replicates"].items():
         for n_train, seed in runs:
             logodds = {s: scorer.raw(spec, column, model, s, n_train, seed) for s in SCORED}
+            for split, values in logodds.items():
+                bad = int((~np.isfinite(values)).sum())
+                if bad:
+                    raise ValueError(
+                        f"{spec.name}: {bad} of {len(values)} log-odds are not finite for "
+                        f"{model} on {source}, split {split} (n_train {n_train}, seed {seed})"
+                    )
             table = scores_table(raw_scores(column.graded, logodds))
             frames.append(
                 table.assign(
