@@ -270,3 +270,30 @@ def test_findings_say_no_more_than_the_tables():
     assert "no difference shown between Probe and Question-only probe: +0.020" in text
     assert "as good as" not in text and "better than" not in text
     assert "- A on A: highest is" in text and "not separated from it:" in text
+
+
+def test_a_headline_no_cell_has_a_value_on_is_said_not_crashed_on():
+    """A per-subject headline on data without subjects: every value is NaN, and the summaries
+    say so instead of failing the aggregate job."""
+    from crossprobe.evaluation.findings import findings_markdown
+    from crossprobe.evaluation.markdown import NO_VALUE, winners_markdown
+
+    grid = fake_grid(["a", "b"], ["probe", "lora"]).assign(value=np.nan)
+    contrasts = pd.DataFrame(
+        [
+            contrast_row(
+                "within_cell",
+                "a",
+                "a",
+                "probe",
+                "lora",
+                np.nan,
+                (np.nan,) * 2,
+                (np.nan,) * 2,
+                False,
+            )
+        ]
+    )
+    shape = {**layout(["a", "b"], ["probe", "lora"]), "equivalence_margin": 0.05}
+    assert NO_VALUE in winners_markdown(grid, contrasts, shape)
+    assert f"- {NO_VALUE}" in findings_markdown(grid, contrasts, shape)

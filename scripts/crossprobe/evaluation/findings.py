@@ -15,6 +15,7 @@ Never "as good as" without the equivalence test, never a difference from overlap
 import pandas as pd
 
 from crossprobe.contract.methods import title
+from crossprobe.evaluation.markdown import NO_VALUE, winners
 
 # the within-cell comparisons the findings speak about: (a, b, what a - b says)
 CONTROLS = (
@@ -67,21 +68,17 @@ def findings_markdown(grid: pd.DataFrame, contrasts: pd.DataFrame, layout: dict)
             cell = f"{names[row['model']]} on {names[row['column']]}"
             lines.append(f"- {what}, {cell}: " + verdict(row, title(a), title(b), margin) + ".")
     lines += ["", "## Best method per cell", ""]
-    scored = grid[(grid["metric"] == metric) & grid["value"].notna()]
-    for (model, source), cell in scored.groupby(["model", "trained_on"], sort=False):
-        ranked = cell.sort_values("value", ascending=False)
-        best = ranked.iloc[0]
-        here = cells[(cells["model"] == model) & (cells["column"] == source)]
-        tied = []
-        for other in ranked.iloc[1:].itertuples():
-            pair = here[here[["a", "b"]].apply(set, axis=1) == {best["method"], other.method}]
-            if not (len(pair) and pair["separated"].iloc[0]):
-                tied.append(f"{title(other.method)} ({other.value:.3f})")
+    table = winners(grid, contrasts, metric)
+    for (model, source), cell in table.groupby(["model", "trained_on"], sort=False):
+        best, others = cell.iloc[0], cell[cell["other"].notna()]
+        tied = [f"{title(r.other)} ({r.other_value:.3f})" for r in others.itertuples() if r.tied]
         ties = (
             f"; not separated from it: {', '.join(tied)}" if tied else "; separated from the rest"
         )
         lines.append(
-            f"- {names[model]} on {names[source]}: highest is {title(best['method'])} "
-            f"({best['value']:.3f}){ties if len(ranked) > 1 else ''}."
+            f"- {names[model]} on {names[source]}: highest is {title(best['best'])} "
+            f"({best['best_value']:.3f}){ties if len(others) else ''}."
         )
+    if table.empty:
+        lines.append(f"- {NO_VALUE}")
     return "\n".join(lines) + "\n"

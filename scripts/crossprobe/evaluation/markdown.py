@@ -105,9 +105,14 @@ def contrasts_markdown(contrasts: pd.DataFrame, layout: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+NO_VALUE = "No cell has a value on the headline metric."
+WINNER_COLUMNS = ["model", "trained_on", "best", "best_value", "other", "other_value", "tied"]
+
+
 def winners(grid: pd.DataFrame, contrasts: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Per cell: the method with the highest value, and every other method against it (paired,
-    Holm-adjusted over the cell's comparisons): `tied` with the best, or below it."""
+    Holm-adjusted over the cell's comparisons): `tied` with the best, or below it. No rows when
+    no cell has a value on `metric` (a per-subject headline on data without subjects)."""
     scored = grid[(grid["metric"] == metric) & grid["value"].notna()]
     paired = contrasts[(contrasts["comparison"] == "within_cell") & (contrasts["metric"] == metric)]
     rows = []
@@ -141,7 +146,7 @@ def winners(grid: pd.DataFrame, contrasts: pd.DataFrame, metric: str) -> pd.Data
                     "tied": False,
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=WINNER_COLUMNS)
 
 
 def winners_markdown(grid: pd.DataFrame, contrasts: pd.DataFrame, layout: dict) -> str:
@@ -151,9 +156,10 @@ def winners_markdown(grid: pd.DataFrame, contrasts: pd.DataFrame, layout: dict) 
         f"**Best method per cell** ({layout['headline_label']}; each other method against the "
         "best, paired, Holm-adjusted over the cell's comparisons: tied = not separated)",
         "",
-        "| Model | Trained On | best | tied with it | below it |",
-        "|---|---|---|---|---|",
     ]
+    if table.empty:
+        return "\n".join(lines + [NO_VALUE]) + "\n"
+    lines += ["| Model | Trained On | best | tied with it | below it |", "|---|---|---|---|---|"]
     for (model, source), cell in table.groupby(["model", "trained_on"], sort=False):
         best = cell.iloc[0]
         others = cell[cell["other"].notna()]
