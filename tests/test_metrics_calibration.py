@@ -296,7 +296,7 @@ def test_the_per_subject_bootstrap_resamples_within_subjects():
 
 
 def test_holm_and_simultaneous_intervals_over_a_family():
-    from crossprobe.evaluation.column import holm, simultaneous
+    from crossprobe.evaluation.family import holm, simultaneous
 
     assert holm([0.01, 0.04, 0.03, np.nan]).tolist()[:3] == pytest.approx([0.03, 0.06, 0.06])
     assert np.isnan(holm([0.01, np.nan])[1])
