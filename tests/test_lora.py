@@ -138,7 +138,8 @@ def test_the_adapter_kept_is_the_best_on_held_out_answers(tiny_models):
 
 KILLED_RUN = """
 import os, signal, sys, torch
-from crossprobe.lora.tuning import Checkpoint, query_sequences, train_lora
+from crossprobe.lora.checkpoint import Checkpoint
+from crossprobe.lora.tuning import query_sequences, train_lora
 from crossprobe.models.lm import load_model
 from test_lora import ANSWERS, LABELS, PROMPTS, RESUMED
 
@@ -169,7 +170,7 @@ def test_a_killed_lora_run_resumes_to_the_adapter_of_an_uninterrupted_one(tiny_m
     import sys
 
     from conftest import REPO
-    from crossprobe.lora.tuning import Checkpoint
+    from crossprobe.lora.checkpoint import Checkpoint
 
     path = str(tiny_models["tiny_a"])
     model, tokenizer, device = load_model({"path": path}, "cpu", "float32")

@@ -9,7 +9,8 @@ import pandas as pd
 
 from crossprobe.contract.splits import training_split
 from crossprobe.job import finish, start
-from crossprobe.lora.tuning import Checkpoint, save_adapter, train_on_answers
+from crossprobe.lora.checkpoint import Checkpoint
+from crossprobe.lora.tuning import save_adapter, train_on_answers
 from crossprobe.models.lm import load_job_model
 
 started = start(snakemake)

@@ -5,7 +5,6 @@ The answered prompt is followed by the paper's query; the log-odds of correctnes
 on that two-way cross-entropy; the zero-shot query reads the untuned model in `activations`.
 """
 
-import json
 import logging
 import math
 import shutil
@@ -20,6 +19,7 @@ from transformers import get_cosine_schedule_with_warmup
 from crossprobe.contract.formats import ALIAS_SEPARATOR
 from crossprobe.contract.prompts import answered_text
 from crossprobe.logodds import nll
+from crossprobe.lora.checkpoint import Checkpoint
 from crossprobe.models.lm import Throughput, length_sorted_batches, padded_size, run_batch
 from crossprobe.models.tokens import (
     boundary,
@@ -121,37 +121,6 @@ def training_steps(params: dict, examples: int) -> int:
         per_step = params["batch_size"] * params["grad_accum"]
         return max(1, math.ceil(params["epochs"] * examples / per_step))
     return params["max_steps"]
-
-
-class Checkpoint:
-    """Where a LoRA run keeps what it needs to resume: every `checkpoint_every` optimiser steps,
-    the adapter, the optimiser and scheduler states, the random states, the step, the losses so
-    far and the best adapter yet, written whole to one file (a temporary name, then a rename).
-    A run that finds a checkpoint of the same training resumes from it; `identity` (what
-    decides the training: settings, seed, data) must match, else it starts afresh."""
-
-    def __init__(self, folder, identity: dict, every: int):
-        self.path = None if folder is None else Path(folder) / "checkpoint.pt"
-        self.identity, self.every = json.dumps(identity, sort_keys=True, default=str), every
-
-    def due(self, step: int) -> bool:
-        return bool(self.path and self.every and step % self.every == 0)
-
-    def save(self, state: dict) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        torch.save({**state, "identity": self.identity}, tmp)
-        tmp.rename(self.path)
-
-    def load(self) -> dict | None:
-        if not (self.path and self.every and self.path.is_file()):
-            return None
-        state = torch.load(self.path, weights_only=False)
-        return state if state.pop("identity") == self.identity else None
-
-    def remove(self) -> None:
-        if self.path:
-            shutil.rmtree(self.path.parent, ignore_errors=True)
 
 
 def train_lora(
