@@ -171,6 +171,7 @@ def train_lora(
         history, checked, best = resumed["history"], resumed["checked"], resumed["best"]
         real, processed, done = resumed["real"], resumed["processed"], resumed["step"]
         log.info("resumed LoRA training at step %d of %d from %s", done, steps, checkpoint.path)
+    real_before = real  # tokens of earlier attempts: not part of this attempt's rate
     for step in range(done + 1, steps + 1):
         opt.zero_grad()
         step_loss = 0.0
@@ -207,7 +208,7 @@ def train_lora(
                 params["log_every"],
                 sched.get_last_lr()[0],
                 elapsed / (step - done),
-                real / elapsed,
+                (real - real_before) / elapsed,
                 100 * real / processed,
             )
         if every and (step % every == 0 or step == steps):
