@@ -250,7 +250,7 @@ def test_a_local_question_file_is_an_input_of_the_splits_it_feeds(tmp_path):
     questions.write_text(
         "".join(
             json.dumps({"q": f"Which is number {i}?", "choices": ["one", "two"], "a": i % 2}) + "\n"
-            for i in range(700)  # more than the default test split
+            for i in range(1100)  # more than the default test split
         )
     )
     columns = {"question": "q", "choices": "choices", "answer": "a"}
