@@ -120,30 +120,21 @@ def winners(grid: pd.DataFrame, contrasts: pd.DataFrame, metric: str) -> pd.Data
         ranked = cell.sort_values("value", ascending=False)
         best = ranked.iloc[0]
         here = paired[(paired["model"] == model) & (paired["column"] == source)]
-        for other in ranked.iloc[1:].itertuples():
-            pair = here[here[["a", "b"]].apply(set, axis=1) == {best["method"], other.method}]
-            separated = bool(len(pair)) and bool(pair["separated"].iloc[0])
+        # a cell with one method still gets its row, with no other method beside the best
+        for other in list(ranked.iloc[1:].itertuples()) or [None]:
+            separated = False
+            if other is not None:
+                pair = here[here[["a", "b"]].apply(set, axis=1) == {best["method"], other.method}]
+                separated = bool(len(pair)) and bool(pair["separated"].iloc[0])
             rows.append(
                 {
                     "model": model,
                     "trained_on": source,
                     "best": best["method"],
                     "best_value": best["value"],
-                    "other": other.method,
-                    "other_value": other.value,
-                    "tied": not separated,
-                }
-            )
-        if len(ranked) == 1:
-            rows.append(
-                {
-                    "model": model,
-                    "trained_on": source,
-                    "best": best["method"],
-                    "best_value": best["value"],
-                    "other": None,
-                    "other_value": np.nan,
-                    "tied": False,
+                    "other": None if other is None else other.method,
+                    "other_value": np.nan if other is None else other.value,
+                    "tied": other is not None and not separated,
                 }
             )
     return pd.DataFrame(rows, columns=WINNER_COLUMNS)
