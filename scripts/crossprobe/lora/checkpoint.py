@@ -2,10 +2,13 @@
 read back when a killed or timed-out job starts again."""
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
 import torch
+
+log = logging.getLogger(__name__)
 
 
 class Checkpoint:
@@ -32,7 +35,10 @@ class Checkpoint:
         if not (self.path and self.every and self.path.is_file()):
             return None
         state = torch.load(self.path, weights_only=False)
-        return state if state.pop("identity") == self.identity else None
+        if state.pop("identity") != self.identity:
+            log.warning("%s is a checkpoint of another training: starting afresh", self.path)
+            return None
+        return state
 
     def remove(self) -> None:
         if self.path:

@@ -247,6 +247,7 @@ def train_lora(
     record = {
         "steps": steps,
         "resumed_at": done,
+        "attempt_training_seconds": round(time.perf_counter() - started, 2),
         "kept_step": best["step"],
         "held_out_losses": checked,
         "training_tokens": real,
