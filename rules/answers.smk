@@ -16,6 +16,7 @@ rule generate_answers:
         mem_mb=model_mem_mb,
         runtime=model_runtime_min,
         gpu=MODEL_GPUS,
+        gpu_mem_mb=MODEL_GPU_MEM_MB,
     params:
         runtime=model_runtime,
         answers=lambda wc: dag.answering_params(config, wc.split),
@@ -43,6 +44,7 @@ rule judge_answers:
         mem_mb=model_mem_mb,
         runtime=model_runtime_min,
         gpu=MODEL_GPUS,
+        gpu_mem_mb=MODEL_GPU_MEM_MB,
     params:
         runtime=dag.runtime_params(config, JUDGE) if JUDGE else None,
         grading=lookup(dpath="grading", within=config),

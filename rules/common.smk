@@ -104,6 +104,8 @@ def model_runtime(wildcards):
 
 
 MODEL_GPUS = config["resources"]["gpu"]
+# sizes batches, not a request: a GPU's model is chosen in the profile
+MODEL_GPU_MEM_MB = config["resources"]["gpu_mem_mb"]
 MODEL_THREADS = config["resources"]["model_threads"]
 model_mem_mb = growing(config["resources"]["model_mem_mb"])
 model_runtime_min = growing(config["resources"]["model_runtime"])

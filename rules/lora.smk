@@ -21,6 +21,7 @@ rule finetune_lora:
         mem_mb=model_mem_mb,
         runtime=model_runtime_min,
         gpu=MODEL_GPUS,
+        gpu_mem_mb=MODEL_GPU_MEM_MB,
     params:
         runtime=model_runtime,
         lora=lambda wc: dag.without_seeds(lora_params(config, wc.model)),
@@ -52,6 +53,7 @@ rule score_lora:
         mem_mb=model_mem_mb,
         runtime=model_runtime_min,
         gpu=MODEL_GPUS,
+        gpu_mem_mb=MODEL_GPU_MEM_MB,
     params:
         runtime=model_runtime,
         query=lambda wc: {

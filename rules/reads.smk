@@ -16,6 +16,7 @@ rule cache_activations:
         mem_mb=model_mem_mb,
         runtime=model_runtime_min,
         gpu=MODEL_GPUS,
+        gpu_mem_mb=MODEL_GPU_MEM_MB,
     params:
         runtime=model_runtime,
         activations=lookup(dpath="activations", within=config),

@@ -183,8 +183,10 @@ def test_an_answer_format_added_through_the_registry_alone(tiny, monkeypatch):
     from crossprobe.contract.grid import cells
     from crossprobe.contract.prompts import question_block
 
-    def answer_constrained_letter(model, tokenizer, device, questions, fmt, params):
-        _, _, scores, _ = answering.answer_letter(model, tokenizer, device, questions, fmt, params)
+    def answer_constrained_letter(model, tokenizer, device, questions, fmt, params, budget):
+        _, _, scores, _ = answering.answer_letter(
+            model, tokenizer, device, questions, fmt, params, budget
+        )
         chosen = [int(np.argmax(s)) for s in scores]
         letters = [fmt.continuations(row) for _, row in questions.iterrows()]
         answers = [options[c] for options, c in zip(letters, chosen, strict=True)]

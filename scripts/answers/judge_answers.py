@@ -11,7 +11,7 @@ import pandas as pd
 from crossprobe.answers.grading import judged_table
 from crossprobe.answers.judge import judge_answers, verdict_store
 from crossprobe.job import finish, start, write_table
-from crossprobe.models.lm import load_model
+from crossprobe.models.lm import job_budget, load_model
 from crossprobe.models.store import FeatureStore
 
 started = start(snakemake)
@@ -19,6 +19,7 @@ grading, splits = snakemake.params.grading, snakemake.params.splits
 runtime = snakemake.params.runtime
 record = json.loads(Path(snakemake.input.judge[0]).read_text())
 model, tokenizer, device = load_model(record, runtime["device"], runtime["dtype"])
+budget, batches = job_budget(snakemake, model, device)
 store = FeatureStore(Path(snakemake.params.store) / verdict_store(record, grading))
 tables = [
     judged_table(pd.read_parquet(a), split, grading, snakemake.params.seed, pd.read_parquet(q))
@@ -32,7 +33,7 @@ tables += [
 ]
 frames = []
 for table in tables:
-    table["verdict"] = judge_answers(model, tokenizer, device, store, table, grading)
+    table["verdict"] = judge_answers(model, tokenizer, device, store, table, grading, budget)
     logging.info(
         "%s split %s (%s): %.3f of %d judged correct",
         snakemake.wildcards.source,
@@ -43,4 +44,11 @@ for table in tables:
     )
     frames.append(table[["split", "origin", "question_id", "answer", "label", "verdict"]])
 write_table(pd.concat(frames, ignore_index=True), snakemake.output[0])
-finish(snakemake, {**grading, "splits": splits}, started, judge_model=record, device=str(device))
+finish(
+    snakemake,
+    {**grading, "splits": splits},
+    started,
+    judge_model=record,
+    device=str(device),
+    batches=batches,
+)

@@ -11,7 +11,7 @@ from crossprobe.contract.splits import training_split
 from crossprobe.job import finish, start
 from crossprobe.lora.checkpoint import Checkpoint
 from crossprobe.lora.tuning import save_adapter, train_on_answers
-from crossprobe.models.lm import load_job_model
+from crossprobe.models.lm import job_budget, load_job_model
 
 started = start(snakemake)
 params, wc = snakemake.params.lora, snakemake.wildcards
@@ -20,6 +20,7 @@ sources = training["sources"]
 tables = {s: pd.read_parquet(p) for s, p in zip(sources, snakemake.input.answers, strict=True)}
 train, held = training_split(tables, training, wc.n_train)
 model, tokenizer, device, provenance = load_job_model(snakemake)
+budget, provenance["batches"] = job_budget(snakemake, model, device)
 logging.info(
     "training on %d answers (%.1f%% correct; %s), %d held out to select the adapter",
     len(train),
@@ -37,7 +38,7 @@ identity = {
 }
 checkpoint = Checkpoint(snakemake.params.checkpoint, identity, params["checkpoint_every"])
 peft_model, history, kept = train_on_answers(
-    model, tokenizer, device, train, params, int(wc.seed), held, checkpoint
+    model, tokenizer, device, train, params, int(wc.seed), held, checkpoint, budget
 )
 save_adapter(peft_model, Path(snakemake.output.adapter).parent)
 checkpoint.remove()

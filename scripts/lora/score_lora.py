@@ -8,15 +8,16 @@ import pandas as pd
 
 from crossprobe.job import finish, start, write_table
 from crossprobe.lora.tuning import load_adapter, query_logodds, query_sequences
-from crossprobe.models.lm import load_job_model
+from crossprobe.models.lm import job_budget, load_job_model
 
 started = start(snakemake)
 params = snakemake.params.query
 model, tokenizer, device, provenance = load_job_model(snakemake)
 model = load_adapter(model, Path(snakemake.input.adapter).parent)
+budget, provenance["batches"] = job_budget(snakemake, model, device)
 graded = pd.read_parquet(snakemake.input.graded)
 seqs, _ = query_sequences(tokenizer, graded["prompt"], graded["answer"], params["max_length"])
-logodds = query_logodds(model, tokenizer, device, seqs, params["score_batch_size"])
+logodds = query_logodds(model, tokenizer, device, seqs, params["score_batch_size"], budget)
 write_table(
     pd.DataFrame({"question_id": graded["question_id"], "logodds": logodds}), snakemake.output[0]
 )

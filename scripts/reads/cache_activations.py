@@ -6,7 +6,7 @@ import logging
 import pandas as pd
 
 from crossprobe.job import finish, start
-from crossprobe.models.lm import load_job_model
+from crossprobe.models.lm import job_budget, load_job_model
 from crossprobe.models.precision import DTYPES
 from crossprobe.models.store import FeatureStore
 from crossprobe.reads.activations import cache_activations, store_fingerprint
@@ -15,12 +15,13 @@ from crossprobe.reads.features import save_reads
 started = start(snakemake)
 params = snakemake.params.activations
 model, tokenizer, device, provenance = load_job_model(snakemake)
+budget, provenance["batches"] = job_budget(snakemake, model, device)
 dtype = DTYPES[provenance["precision"]["dtype"]]
 store = FeatureStore(
     f"{snakemake.params.store}/{store_fingerprint(provenance['model'], params, dtype)}"
 )
 graded = pd.read_parquet(snakemake.input.graded)
-arrays, stats = cache_activations(model, tokenizer, device, store, graded, params)
+arrays, stats = cache_activations(model, tokenizer, device, store, graded, params, budget)
 save_reads(snakemake.output[0], arrays, graded["question_id"], params["layers"])
 logging.info("reads %s", {k: list(v.shape) for k, v in arrays.items()})
 finish(snakemake, params, started, **provenance, store=str(store.root), texts=stats)

@@ -21,7 +21,8 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 
 from crossprobe.contract.formats import Format, answer_format
 from crossprobe.contract.prompts import clean_open_answer
-from crossprobe.models.lm import Throughput, length_sorted_batches, pad_left, padded_size, run_batch
+from crossprobe.models.lm import Throughput, in_batches, pad_left, padded_size, run_batch
+from crossprobe.models.memory import CLOZE_CHUNK_LOGITS
 from crossprobe.models.tokens import boundary, encode, fit_prompts, next_token_ids, truncate
 
 log = logging.getLogger(__name__)
@@ -60,18 +61,22 @@ def _chunks(rows: list, lengths: list[int], max_rows: int, max_kept: int):
 
 
 @torch.inference_mode()
-def option_logprobs(model, tokenizer, device, prompts, options, batch_size, max_length):
+def option_logprobs(
+    model, tokenizer, device, prompts, options, batch_size, max_length, budget=None
+):
     """Mean token log-probability of each option after its prompt: [[score per option] per
     question]. The prompt runs once per question; its key/value cache is then shared by the
     question's options, which run right-padded after it. The LM head is applied only where a
-    token is predicted: the prompt's last position, and each option's positions but its last."""
+    token is predicted: the prompt's last position, and each option's positions but its last.
+    Batches are sized by `batch_size` and, with a `budget`, by memory (see `in_batches`)."""
     encoded = [
         cloze_tokens(tokenizer, p, o, max_length) for p, o in zip(prompts, options, strict=True)
     ]
-    logprob = [[[] for _ in o] for o in options]  # per option: log-probs of its tail tokens
+    logprob = [None] * len(prompts)  # per question, per option: log-probs of its tail tokens
     meter = Throughput(len(prompts), "cloze scoring")
     pad = tokenizer.pad_token_id
-    for batch in length_sorted_batches([len(e[0]) for e in encoded], batch_size):
+
+    def score(batch):
         ids, mask, positions = pad_left([encoded[q][0] for q in batch], pad, device)
         out = model(
             input_ids=ids,
@@ -82,12 +87,12 @@ def option_logprobs(model, tokenizer, device, prompts, options, batch_size, max_
         )
         first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # predicts each tail's token 0
         tails = {(b, k): t for b, q in enumerate(batch) for k, t in enumerate(encoded[q][1])}
-        for (b, k), tail in tails.items():
-            logprob[batch[b]][k].append(first[b, tail[0]].item())
+        found = {row: [first[row[0], tail[0]].item()] for row, tail in tails.items()}
         real, processed = int(mask.sum()), mask.numel()
         longer = sorted((r for r, t in tails.items() if len(t) > 1), key=lambda r: len(tails[r]))
         lengths = [len(tails[r]) for r in longer]
-        for chunk in _chunks(longer, lengths, 4 * batch_size, (1 << 27) // first.shape[-1]):
+        most = CLOZE_CHUNK_LOGITS // first.shape[-1]
+        for chunk in _chunks(longer, lengths, 4 * batch_size, most):
             width = max(len(tails[r]) for r in chunk)
             real, processed = (
                 real + sum(len(tails[r]) for r in chunk),
@@ -113,12 +118,24 @@ def option_logprobs(model, tokenizer, device, prompts, options, batch_size, max_
             ).logits
             flat = torch.log_softmax(logits.reshape(-1, logits.shape[-1]).float(), dim=-1)
             at = 0
-            for b, k in chunk:
-                tail = tails[b, k]
+            for row in chunk:
+                tail = tails[row]
                 picked = flat[torch.arange(at, at + len(tail) - 1), torch.tensor(tail[1:])]
-                logprob[batch[b]][k].extend(picked.tolist())
+                found[row].extend(picked.tolist())
                 at += len(tail) - 1
+        for b, q in enumerate(batch):
+            logprob[q] = [found[b, k] for k in range(len(encoded[q][1]))]
         meter.update(len(batch), real, processed)
+
+    in_batches(
+        [len(e[0]) for e in encoded],
+        batch_size,
+        score,
+        budget,
+        "cloze",
+        options=max((len(e[1]) for e in encoded), default=0),
+        option_tokens=max((sum(map(len, e[1])) for e in encoded), default=0),
+    )
     return [
         [float(np.mean(lp[len(lp) - own :])) for lp, own in zip(per_q, encoded[q][2], strict=True)]
         for q, per_q in enumerate(logprob)
@@ -126,22 +143,25 @@ def option_logprobs(model, tokenizer, device, prompts, options, batch_size, max_
 
 
 @torch.inference_mode()
-def next_token_logprobs(model, tokenizer, device, contexts, batch_size, max_length):
+def next_token_logprobs(model, tokenizer, device, contexts, batch_size, max_length, budget=None):
     """Full next-token log-probabilities after each context, shape (n, vocab), on the CPU."""
     encoded = [encode(tokenizer, ctx, max_length) for ctx in contexts]
     out = [None] * len(contexts)
     meter = Throughput(len(contexts), "next-token scoring")
-    for batch in length_sorted_batches([len(ids) for ids in encoded], batch_size):
+
+    def score(batch):
         seqs = [encoded[i] for i in batch]
         logits = run_batch(model, seqs, tokenizer.pad_token_id, device).logits[:, -1]
         logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
         for row, i in enumerate(batch):
             out[i] = logprobs[row]
         meter.update(len(batch), sum(len(s) for s in seqs), padded_size(seqs))
+
+    in_batches([len(ids) for ids in encoded], batch_size, score, budget, "next_token")
     return torch.stack(out) if out else torch.zeros(0)
 
 
-def answer_cloze(model, tokenizer, device, questions, fmt: Format, params: dict):
+def answer_cloze(model, tokenizer, device, questions, fmt: Format, params: dict, budget=None):
     """The option whose text has the best mean token log-likelihood after the prompt."""
     options = [fmt.continuations(row) for _, row in questions.iterrows()]
     per_question = option_logprobs(
@@ -152,13 +172,14 @@ def answer_cloze(model, tokenizer, device, questions, fmt: Format, params: dict)
         options,
         params["batch_size"],
         params["max_length"],
+        budget,
     )
     chosen = [int(np.argmax(s)) for s in per_question]
     answers = [row["choices"][c] for c, (_, row) in zip(chosen, questions.iterrows(), strict=True)]
     return answers, chosen, per_question, [s[c] for s, c in zip(per_question, chosen, strict=True)]
 
 
-def answer_letter(model, tokenizer, device, questions, fmt: Format, params: dict):
+def answer_letter(model, tokenizer, device, questions, fmt: Format, params: dict, budget=None):
     """The first greedy token, read as an option letter (anything else is an invalid answer)."""
     widest = max((fmt.continuations(row) for _, row in questions.iterrows()), key=len)
     letter_ids = next_token_ids(tokenizer, "Answer:", [f" {x}" for x in widest], "letter answers")
@@ -169,6 +190,7 @@ def answer_letter(model, tokenizer, device, questions, fmt: Format, params: dict
         list(questions["prompt"]),
         params["batch_size"],
         params["max_length"],
+        budget,
     )
     answers, chosen, scores, answer_lp = [], [], [], []
     for row_lp, n in zip(logprobs, questions["choices"].map(len), strict=True):
@@ -216,7 +238,7 @@ def answer_tokens(tokens: list[int], decode, stop_ids) -> tuple[str, int, int]:
 
 
 @torch.inference_mode()
-def greedy_lines(model, tokenizer, device, encoded, batch_size, max_new_tokens):
+def greedy_lines(model, tokenizer, device, encoded, batch_size, max_new_tokens, budget=None):
     """Greedy continuation of each token sequence in `encoded`, cleaned to its first line (see
     `clean_open_answer`): the texts, and the mean token log-probability of each."""
     texts, mean_lp = [""] * len(encoded), [float("nan")] * len(encoded)
@@ -226,7 +248,7 @@ def greedy_lines(model, tokenizer, device, encoded, batch_size, max_new_tokens):
     def decode(tokens):
         return tokenizer.decode(tokens, skip_special_tokens=True)
 
-    for batch in length_sorted_batches([len(e) for e in encoded], batch_size):
+    def generate(batch):
         seqs = [encoded[i] for i in batch]
         ids, mask, _ = pad_left(seqs, tokenizer.pad_token_id, device)
         width = ids.shape[1]
@@ -254,30 +276,33 @@ def greedy_lines(model, tokenizer, device, encoded, batch_size, max_new_tokens):
         meter.update(
             len(batch), sum(len(s) for s in seqs) + generated, ids.numel() + new_tokens.numel()
         )
+
+    lengths = [len(e) for e in encoded]
+    in_batches(lengths, batch_size, generate, budget, "generate", new_tokens=max_new_tokens)
     return texts, mean_lp
 
 
-def answer_open(model, tokenizer, device, questions, fmt: Format, params: dict):
+def answer_open(model, tokenizer, device, questions, fmt: Format, params: dict, budget=None):
     """A greedy line, cleaned as the paper's code cleans it."""
     encoded = [encode(tokenizer, p, params["max_length"]) for p in questions["prompt"]]
     answers, answer_lp = greedy_lines(
-        model, tokenizer, device, encoded, params["batch_size"], params["max_new_tokens"]
+        model, tokenizer, device, encoded, params["batch_size"], params["max_new_tokens"], budget
     )
     return answers, [-1] * len(answers), [[] for _ in answers], answer_lp
 
 
 def generate_answers(
-    model, tokenizer, device, questions: pd.DataFrame, params: dict
+    model, tokenizer, device, questions: pd.DataFrame, params: dict, budget=None
 ) -> pd.DataFrame:
     """Answer every question of `questions` as answer format `params['answer_format']` answers
-    (its registry entry names the function here that does)."""
+    (its registry entry names the function here that does), in batches within `budget`."""
     fmt = answer_format(params["answer_format"])
     # a written answer needs room for its new tokens; a picked option for one
     reserve = 1 if fmt.picks_option else params["max_new_tokens"]
     prompts = fit_prompts(tokenizer, questions, params["max_length"], reserve)
     questions = questions.assign(prompt=prompts)
     answerer = globals()[fmt.answerer]
-    result = answerer(model, tokenizer, device, questions, fmt, params)
+    result = answerer(model, tokenizer, device, questions, fmt, params, budget)
     answers, chosen, scores, answer_lp = result
     return pd.DataFrame(
         {

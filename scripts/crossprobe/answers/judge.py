@@ -51,7 +51,9 @@ def judge_ids(tokenizer, system: str, user: str) -> list[int]:
     raise ValueError("the judge's chat template accepts neither a system nor a user message")
 
 
-def judge_answers(model, tokenizer, device, store: FeatureStore, graded: pd.DataFrame, params):
+def judge_answers(
+    model, tokenizer, device, store: FeatureStore, graded: pd.DataFrame, params, budget=None
+):
     """A 0/1 verdict per row of `graded` (problem, gold, answer), judging only inputs the store
     has not seen; `params` holds the judge's system line and prompt template."""
     system, prompt = judge_texts(params)
@@ -73,6 +75,7 @@ def judge_answers(model, tokenizer, device, store: FeatureStore, graded: pd.Data
         [ids for _, ids in todo],
         params["batch_size"],
         params["max_new_tokens"],
+        budget,
     )
     for (_, ids), reply in list(zip(todo, replies, strict=True))[:3]:
         log.info("judge reply %r to ...%r", reply, tokenizer.decode(ids[-40:]))

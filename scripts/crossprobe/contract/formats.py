@@ -23,7 +23,9 @@ class Format:
     picks_option: bool  # the answer is one of the question's options (multiple-choice data)
     option_scores: bool  # answers come with a score per option (baselines read them)
     options_in_question: bool  # the options are listed under the question
-    answerer: str  # the function of crossprobe.answers.answering that answers
+    # the function of crossprobe.answers.answering that answers: (model, tokenizer, device,
+    # questions, format, params, memory budget) -> (answers, chosen, option scores, answer lp)
+    answerer: str
     gold_text: Callable  # row -> the gold answer as a correct model writes it (shots)
     continuations: Callable | None  # row -> the candidate answers scored after the prompt
     grade: Callable  # graded answers table -> 0/1 per row, before any judge

@@ -20,7 +20,7 @@ from crossprobe.contract.formats import ALIAS_SEPARATOR
 from crossprobe.contract.prompts import answered_text
 from crossprobe.logodds import nll
 from crossprobe.lora.checkpoint import Checkpoint
-from crossprobe.models.lm import Throughput, length_sorted_batches, padded_size, run_batch
+from crossprobe.models.lm import Throughput, in_batches, padded_size, run_batch
 from crossprobe.models.tokens import (
     boundary,
     encode,
@@ -134,13 +134,15 @@ def train_lora(
     regularised=None,
     held=None,
     checkpoint: Checkpoint | None = None,
+    budget=None,
 ):
     """LoRA-tune `model` on (sequence, correct) pairs; returns (peft model, loss per step,
     selection record). `regularised` = (sequences, spans), one per training pair, are the texts
     and tokens the JS regulariser reads (see `js_penalty`). With `held` = (sequences, labels)
     and `eval_every` > 0, the query loss on the held-out answers is measured every `eval_every`
     steps and the best adapter is kept. With a `checkpoint`, the run resumes from the last one
-    it finds and ends with the adapter an uninterrupted run would have."""
+    it finds and ends with the adapter an uninterrupted run would have. A training batch that
+    does not fit `budget` runs in parts whose gradients add up to the batch's."""
     torch.manual_seed(seed)
     peft_model = attach_lora(model, params)
     peft_model.train()
@@ -172,27 +174,52 @@ def train_lora(
         real, processed, done = resumed["real"], resumed["processed"], resumed["step"]
         log.info("resumed LoRA training at step %d of %d from %s", done, steps, checkpoint.path)
     real_before = real  # tokens of earlier attempts: not part of this attempt's rate
-    for step in range(done + 1, steps + 1):
-        opt.zero_grad()
-        step_loss = 0.0
-        for _ in range(params["grad_accum"]):
-            idx = next(batches)
-            batch = [seqs[i] for i in idx]
-            real, processed = real + sum(map(len, batch)), processed + padded_size(batch)
+
+    def accumulate(idx) -> tuple[float, int, int]:
+        """Backpropagate the loss of training batch `idx` (its share of the step) in parts that
+        fit the budget: (its loss, tokens, positions processed)."""
+        width = max(len(seqs[i]) for i in idx)
+        js_tokens = max(regularised[1][i][0] for i in idx) if kappa > 0 else 0
+        rows = budget.rows("train", width, len(idx), js_tokens=js_tokens) if budget else len(idx)
+        loss_total, tokens, positions = 0.0, 0, 0
+        for part in [idx[k : k + rows] for k in range(0, len(idx), rows)]:
+            batch = [seqs[i] for i in part]
+            tokens, positions = tokens + sum(map(len, batch)), positions + padded_size(batch)
             out = run_batch(peft_model, batch, tokenizer.pad_token_id, device)
             loss = torch.nn.functional.cross_entropy(
-                out.logits[:, -1, choice_ids].float(), targets[idx]
+                out.logits[:, -1, choice_ids].float(), targets[part]
             )
             if kappa > 0:
                 loss = loss + kappa * js_penalty(
                     peft_model,
                     tokenizer,
                     device,
-                    [regularised[0][i] for i in idx],
-                    [regularised[1][i] for i in idx],
+                    [regularised[0][i] for i in part],
+                    [regularised[1][i] for i in part],
                 )
-            (loss / params["grad_accum"]).backward()
-            step_loss += loss.item() / params["grad_accum"]
+            share = len(part) / len(idx)  # losses are batch means: parts add up to the batch's
+            (loss * share / params["grad_accum"]).backward()
+            loss_total += loss.item() * share
+        return loss_total, tokens, positions
+
+    for step in range(done + 1, steps + 1):
+        drawn = [next(batches) for _ in range(params["grad_accum"])]
+        while True:
+            opt.zero_grad()
+            try:
+                parts = [accumulate(idx) for idx in drawn]
+                break
+            except torch.OutOfMemoryError:
+                widest = max(len(seqs[i]) for idx in drawn for i in idx)
+                rows = budget.rows("train", widest, max(map(len, drawn))) if budget else 0
+                if rows <= 1:
+                    raise
+                opt.zero_grad()
+                torch.cuda.empty_cache()
+                budget.halve("train", rows, widest)
+        step_loss = sum(loss for loss, _, _ in parts) / params["grad_accum"]
+        real += sum(tokens for _, tokens, _ in parts)
+        processed += sum(positions for _, _, positions in parts)
         opt.step()
         sched.step()
         history.append(step_loss)
@@ -214,7 +241,9 @@ def train_lora(
         if every and (step % every == 0 or step == steps):
             peft_model.eval()
             held_loss = nll(
-                query_logodds(peft_model, tokenizer, device, held[0], params["score_batch_size"]),
+                query_logodds(
+                    peft_model, tokenizer, device, held[0], params["score_batch_size"], budget
+                ),
                 held[1],
             )
             peft_model.train()
@@ -257,7 +286,15 @@ def train_lora(
 
 
 def train_on_answers(
-    model, tokenizer, device, graded, params: dict, seed: int, held=None, checkpoint=None
+    model,
+    tokenizer,
+    device,
+    graded,
+    params: dict,
+    seed: int,
+    held=None,
+    checkpoint=None,
+    budget=None,
 ):
     """LoRA + Prompt training on a graded answers table (prompt, answer, correct, gold); `held`,
     a table of the same shape, selects the adapter kept. The JS regulariser reads the gold
@@ -279,7 +316,17 @@ def train_on_answers(
         )
     labels = graded["correct"].tolist()
     return train_lora(
-        model, tokenizer, device, seqs, labels, params, seed, regularised, selection, checkpoint
+        model,
+        tokenizer,
+        device,
+        seqs,
+        labels,
+        params,
+        seed,
+        regularised,
+        selection,
+        checkpoint,
+        budget,
     )
 
 
@@ -296,18 +343,21 @@ def save_adapter(peft_model, out_dir: Path) -> None:
 
 
 @torch.inference_mode()
-def query_logodds(model, tokenizer, device, seqs, batch_size: int) -> np.ndarray:
+def query_logodds(model, tokenizer, device, seqs, batch_size: int, budget=None) -> np.ndarray:
     """z_ii - z_i (float64) at the last position of each query sequence: the log-odds of
     "correct", kept unsaturated (a softmax in float32 ties every margin beyond ~17)."""
     choice_ids = torch.tensor(query_choice_ids(tokenizer), device=device)
     out = np.zeros(len(seqs))
     meter = Throughput(len(seqs), "query scoring")
-    for batch in length_sorted_batches([len(s) for s in seqs], batch_size):
-        logits = run_batch(model, [seqs[i] for i in batch], tokenizer.pad_token_id, device).logits
+
+    def score(batch):
+        batch_seqs = [seqs[i] for i in batch]
+        logits = run_batch(model, batch_seqs, tokenizer.pad_token_id, device).logits
         pair = logits[:, -1, choice_ids].double().cpu().numpy()
         out[batch] = pair[:, 1] - pair[:, 0]
-        batch_seqs = [seqs[i] for i in batch]
         meter.update(len(batch), sum(map(len, batch_seqs)), padded_size(batch_seqs))
+
+    in_batches([len(s) for s in seqs], batch_size, score, budget, "query")
     return out
 
 

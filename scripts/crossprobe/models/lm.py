@@ -8,6 +8,7 @@ the same hidden states as the sequence alone.
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from crossprobe.intake.weights import hub_snapshot, materialise_gguf, weights_kind
+from crossprobe.models.memory import Budget, shape_of
 from crossprobe.models.precision import resolve, with_float32_head
 
 log = logging.getLogger(__name__)
@@ -106,10 +108,56 @@ def load_job_model(snakemake):
     return model, tokenizer, device, provenance
 
 
-def length_sorted_batches(lengths, batch_size: int):
-    """Index batches over examples sorted by length (longest first, so memory peaks at once)."""
+def in_batches(lengths, most: int, work, budget: Budget | None = None, stage: str = "", **extra):
+    """Call `work(indices)` on batches of examples sorted by length, longest first (memory peaks
+    at once): each batch holds at most `most` examples and, with a `budget`, no more than fit in
+    its memory at the batch's width (`stage` and `extra` say what the batch keeps; see
+    `crossprobe.models.memory`). A batch that runs out of GPU memory halves the budget and runs
+    again, smaller: `work` must leave no trace of a batch it did not finish."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    at = 0
+    while at < len(order):
+        width = lengths[order[at]]
+        rows = budget.rows(stage, width, most, **extra) if budget else most
+        try:
+            work(order[at : at + rows])
+        except torch.OutOfMemoryError:
+            if budget is None or rows == 1:
+                raise
+            torch.cuda.empty_cache()
+            budget.halve(stage, rows, width, **extra)
+            continue
+        at += rows
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (Linux; 0 where /proc is not there)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except OSError:
+        return 0
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+GPU_SHARE = 0.9  # of a card's memory: the rest is the CUDA context and the allocator's slack
+
+
+def job_budget(snakemake, model, device) -> tuple[Budget, dict]:
+    """The batch memory budget of a model job, once its model is loaded, and its provenance: on a
+    GPU, `gpu_mem_mb` (the card's own memory when 0) less what the model holds; on a CPU, the
+    job's `mem_mb` less what the process holds."""
+    shape = shape_of(model.config, sum(p.numel() for p in model.parameters()))
+    dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+    if device.type == "cuda":
+        asked = snakemake.resources.get("gpu_mem_mb", 0) * 2**20
+        total = asked or torch.cuda.get_device_properties(device).total_memory
+        free = int(GPU_SHARE * total) - torch.cuda.memory_allocated(device)
+    else:
+        free = snakemake.resources.get("mem_mb", 0) * 2**20 - resident_bytes()
+    if free <= 0:
+        log.warning("the model leaves no memory for batches: one example per batch")
+    log.info("batch memory budget %.0f MiB", max(free, 0) / 2**20)
+    return Budget(shape, dtype, max(free, 0)), {"batch_memory_mib": round(max(free, 0) / 2**20)}
 
 
 def pad_left(sequences, pad_id: int, device):

@@ -17,7 +17,7 @@ import logging
 import numpy as np
 import torch
 
-from crossprobe.models.lm import Throughput, length_sorted_batches, padded_size, run_batch
+from crossprobe.models.lm import Throughput, in_batches, padded_size, run_batch
 from crossprobe.models.store import FeatureStore, sequence_key
 from crossprobe.models.tokens import query_choice_ids, query_tokens
 
@@ -47,7 +47,9 @@ def read_tokens(tokenizer, prompt: str, answer: str, max_length: int | None):
 
 
 @torch.inference_mode()
-def compute_reads(model, tokenizer, device, sequences, positions, layers, batch_size) -> dict:
+def compute_reads(
+    model, tokenizer, device, sequences, positions, layers, batch_size, budget=None
+) -> dict:
     """{"question_features", "answer_features": float16 (n, len(layers), d) at each question's
     and each answer's last token, "query_logits": float32 (n, 2) of the query's " i" / " ii" at
     the last position}; `positions` holds (question end, answer end) per sequence."""
@@ -59,7 +61,8 @@ def compute_reads(model, tokenizer, device, sequences, positions, layers, batch_
         "query_logits": np.zeros((len(sequences), 2), np.float32),
     }
     meter = Throughput(len(sequences), "activations")
-    for batch in length_sorted_batches([len(s) for s in sequences], batch_size):
+
+    def read(batch):
         seqs = [sequences[i] for i in batch]
         out = run_batch(model, seqs, tokenizer.pad_token_id, device, hidden_states=True)
         width = max(len(s) for s in seqs)
@@ -76,10 +79,12 @@ def compute_reads(model, tokenizer, device, sequences, positions, layers, batch_
             reads[name][batch] = stacked.cpu().numpy().astype(np.float16)
         reads["query_logits"][batch] = out.logits[:, -1, choice_ids].float().cpu().numpy()
         meter.update(len(batch), sum(len(s) for s in seqs), padded_size(seqs))
+
+    in_batches([len(s) for s in sequences], batch_size, read, budget, "reads")
     return reads
 
 
-def cache_activations(model, tokenizer, device, store: FeatureStore, graded, params):
+def cache_activations(model, tokenizer, device, store: FeatureStore, graded, params, budget=None):
     """The frozen reads of every answered prompt of one split's graded answers.
 
     Texts are keyed by their token ids, questions by the tokens up to the question's end (in a
@@ -117,6 +122,7 @@ def cache_activations(model, tokenizer, device, store: FeatureStore, graded, par
         [tokens[i][1:] for i in rows],
         params["layers"],
         params["batch_size"],
+        budget,
     )
     at = {i: r for r, i in enumerate(rows)}
     fresh_texts = {

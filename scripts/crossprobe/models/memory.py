@@ -1,0 +1,171 @@
+"""How much memory a model stage needs for a batch, from the model's config alone, and how many
+rows of a given padded width fit in a job's memory.
+
+The model counts what each stage keeps alive at its peak, in bytes, for a batch of `rows`
+sequences padded to `width` tokens:
+
+- every forward pass: one decoder layer's working tensors per token (residual, norm and its
+  float32 temporaries, q/k/v, attention output, the MLP's gate, activation, up and product), the
+  causal mask expanded per row (width^2), and with eager attention the scores and
+  their softmax (heads x width^2 per row; fused attention, the default, keeps none of them);
+- `generate`: the key/value cache of prompt + new tokens (2 x layers x KV heads x head size per
+  token), and the float32 scores of every new token (kept for the answer's log-probability);
+- `cloze`: the prompt's key/value cache, its copy, and the copy's rows repeated for the options
+  that run on it, and the float32 logits of a chunk of option tokens;
+- `next_token`: the float32 logits of the last position (and their log-softmax);
+- `reads`: the hidden states of every layer (the forward pass returns them all);
+- `query`: the last position's float32 logits;
+- `train`: what backpropagation saves per layer (the tensors above, four MLP-wide ones) and the
+  attention probabilities, for every layer, plus the JS regulariser's logits when it is on.
+
+The weights themselves are counted once per job (`weights_bytes`), from a parameter count of
+the architecture built on the meta device (no memory, no download).
+"""
+
+import logging
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+STAGES = ("generate", "cloze", "next_token", "reads", "query", "train")
+CLOZE_CHUNK_LOGITS = 1 << 27  # logits of one cloze chunk at most (see answering.option_logprobs)
+FLOAT32 = 4
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What memory depends on in a decoder-only transformer (read from its config)."""
+
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    intermediate: int
+    vocab: int
+    tied: bool
+    params: int
+    eager_attention: bool = False
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        """Elements of the key/value cache per token (multiply by the dtype's bytes)."""
+        return 2 * self.layers * self.kv_heads * self.head_dim
+
+
+def parameter_count(config) -> int:
+    """Parameters of the causal LM `config` describes, counted on the meta device."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def shape_of(config, params: int | None = None) -> Shape:
+    """The `Shape` of a transformers config (a multimodal config's text part); `params` when
+    known (a loaded model's), else counted."""
+    text = config.get_text_config()
+    heads = text.num_attention_heads
+    return Shape(
+        layers=text.num_hidden_layers,
+        hidden=text.hidden_size,
+        heads=heads,
+        kv_heads=getattr(text, "num_key_value_heads", None) or heads,
+        head_dim=getattr(text, "head_dim", None) or text.hidden_size // heads,
+        intermediate=text.intermediate_size,
+        vocab=text.vocab_size,
+        tied=bool(getattr(config, "tie_word_embeddings", False)),
+        params=params or parameter_count(config),
+        eager_attention=getattr(config, "_attn_implementation", None) == "eager",
+    )
+
+
+def weights_bytes(shape: Shape, dtype: str) -> int:
+    """The weights in `dtype`; below float32 the LM head also keeps a float32 copy (the model
+    computes logits in float32), and an untied head's own copy goes."""
+    size = DTYPE_BYTES[dtype]
+    total = shape.params * size
+    if size < FLOAT32:
+        head = shape.vocab * shape.hidden
+        total += head * FLOAT32 - (0 if shape.tied else head * size)
+    return total
+
+
+def _layer_elements_per_token(shape: Shape) -> int:
+    attention = 2 * shape.heads * shape.head_dim + 2 * shape.kv_heads * shape.head_dim
+    return 4 * shape.hidden + attention + 4 * shape.intermediate
+
+
+def _scores_elements(shape: Shape, width: int) -> int:
+    """Attention scores and their softmax, per row, where attention materialises them (eager);
+    fused attention (sdpa, flash) keeps none of that size."""
+    return 2 * shape.heads * width * width if shape.eager_attention else 0
+
+
+def row_bytes(shape: Shape, stage: str, width: int, dtype: str, **extra) -> int:
+    """Bytes one row of `width` tokens adds to a batch of `stage` at its peak (an upper bound:
+    tensors that do not overlap in time are all counted). `extra`:
+    `new_tokens` (generate), `options` and `option_tokens` (cloze: options per question, and
+    their tokens after the prompt), `js_tokens` (train: positions the JS regulariser keeps, 0
+    when it is off)."""
+    size = DTYPE_BYTES[dtype]
+    forward = size * (width * _layer_elements_per_token(shape) + _scores_elements(shape, width))
+    forward += width * width  # the causal mask, expanded per row (bool)
+    if stage == "generate":
+        new = extra["new_tokens"]
+        cache = size * (width + new) * shape.kv_bytes_per_token
+        return forward + cache + 3 * new * shape.vocab * FLOAT32
+    if stage == "cloze":
+        # the batch's cache, its copy, and the copy cut down to the rows of a chunk of options
+        cache = (2 + extra["options"]) * size * width * shape.kv_bytes_per_token
+        kept = min(extra["option_tokens"], CLOZE_CHUNK_LOGITS // shape.vocab)
+        return forward + cache + 2 * kept * shape.vocab * FLOAT32
+    if stage == "next_token":
+        return forward + 3 * shape.vocab * FLOAT32
+    if stage == "reads":
+        return forward + size * width * (shape.layers + 1) * shape.hidden + shape.vocab * FLOAT32
+    if stage == "query":
+        return forward + shape.vocab * FLOAT32
+    if stage == "train":
+        attention = 2 * shape.heads * shape.head_dim + 2 * shape.kv_heads * shape.head_dim
+        saved = width * (4 * shape.hidden + attention + 4 * shape.intermediate)
+        saved += _scores_elements(shape, width)
+        regulariser = 4 * extra.get("js_tokens", 0) * shape.vocab * FLOAT32
+        return size * shape.layers * saved + 2 * forward + shape.vocab * FLOAT32 + regulariser
+    raise ValueError(f"unknown model stage {stage!r}; expected one of {', '.join(STAGES)}")
+
+
+def batch_bytes(shape: Shape, stage: str, rows: int, width: int, dtype: str, **extra) -> int:
+    """Peak bytes of a batch of `rows` sequences padded to `width`, weights not included."""
+    return rows * row_bytes(shape, stage, width, dtype, **extra)
+
+
+class Budget:
+    """The memory a job's batches may use, and how many rows of a width fit in it.
+
+    `free_bytes` is what the job has left once its model is loaded; None means no limit (batches
+    are then only capped by their configured size). A CUDA out-of-memory error `halve`s it."""
+
+    def __init__(self, shape: Shape, dtype: str, free_bytes: int | None):
+        self.shape, self.dtype, self.free_bytes = shape, dtype, free_bytes
+
+    def rows(self, stage: str, width: int, most: int, **extra) -> int:
+        """Rows of `width` tokens a batch of `stage` may hold: at most `most`, at least 1."""
+        if self.free_bytes is None:
+            return most
+        fit = self.free_bytes // max(row_bytes(self.shape, stage, width, self.dtype, **extra), 1)
+        return int(max(1, min(most, fit)))
+
+    def halve(self, stage: str, rows: int, width: int, **extra) -> None:
+        """After a batch of `rows` x `width` ran out of memory: half of the budget, or of that
+        batch's size when that was smaller (or there was no budget)."""
+        failed = batch_bytes(self.shape, stage, rows, width, self.dtype, **extra)
+        self.free_bytes = (failed if self.free_bytes is None else min(self.free_bytes, failed)) // 2
+        log.warning(
+            "%s ran out of GPU memory: batch memory budget halved to %.0f MiB",
+            stage,
+            self.free_bytes / 2**20,
+        )
