@@ -16,6 +16,7 @@ from transformers import AutoConfig
 from crossprobe.lora.tuning import query_sequences, train_lora
 from crossprobe.models.lm import in_batches, load_model
 from crossprobe.models.memory import Budget, batch_bytes, row_bytes, shape_of, weights_bytes
+from test_lora import ANSWERS, LABELS, LORA, PROMPTS
 
 CONFIGS = Path(__file__).parent / "fixtures" / "configs"
 GIB = 2**30
@@ -174,37 +175,16 @@ def test_a_lora_batch_split_to_fit_trains_as_the_whole_batch(tiny_models):
     """Batches of 8 in a budget of one row at a time: the parts' gradients add up to the
     batch's, so the losses and the adapter are those of whole batches (float tolerance)."""
     model, tokenizer, device = load_model({"path": str(tiny_models["tiny_a"])}, "cpu", "float32")
-    prompts = [f"Question: number {i}?\nAnswer:" for i in range(8)]
-    answers = ["heat", "light", "salt", "water", "sound", "energy", "the", "heat"]
-    seqs, _ = query_sequences(tokenizer, prompts, answers, 128)
-    params = {
-        "r": 4,
-        "alpha": 16,
-        "dropout": 0.0,
-        "target_modules": ["q_proj", "v_proj"],
-        "lr": 5e-3,
-        "weight_decay": 0.0,
-        "warmup_steps": 0,
-        "batch_size": 8,
-        "grad_accum": 1,
-        "max_steps": 3,
-        "epochs": None,
-        "eval_every": 0,
-        "max_length": 128,
-        "js_weight": 0.0,
-        "js_tokens": "gold",
-        "log_every": 1,
-        "score_batch_size": 8,
-    }
-    labels = [1, 0, 1, 0, 1, 0, 1, 0]
+    seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+    params = {**LORA, "batch_size": 8, "grad_accum": 1, "max_steps": 3, "score_batch_size": 8}
     shape = shape_of(model.config)
     one_row = Budget(shape, "float32", row_bytes(shape, "train", max(map(len, seqs)), "float32"))
     assert one_row.rows("train", max(map(len, seqs)), 8) == 1
-    whole, whole_history, _ = train_lora(model, tokenizer, device, seqs, labels, params, 0)
+    whole, whole_history, _ = train_lora(model, tokenizer, device, seqs, LABELS, params, 0)
     whole_state = {k: v.clone() for k, v in whole.named_parameters() if v.requires_grad}
     model = whole.unload()
     parts, parts_history, _ = train_lora(
-        model, tokenizer, device, seqs, labels, params, 0, budget=one_row
+        model, tokenizer, device, seqs, LABELS, params, 0, budget=one_row
     )
     assert parts_history == pytest.approx(whole_history, rel=1e-5, abs=1e-6)
     for name, value in parts.named_parameters():

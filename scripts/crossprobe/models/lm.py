@@ -146,7 +146,7 @@ def job_budget(snakemake, model, device) -> tuple[Budget, dict]:
     """The batch memory budget of a model job, once its model is loaded, and its provenance: on a
     GPU, `gpu_mem_mb` (the card's own memory when 0) less what the model holds; on a CPU, the
     job's `mem_mb` less what the process holds."""
-    shape = shape_of(model.config, sum(p.numel() for p in model.parameters()))
+    shape = shape_of(model.config, model)
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
     if device.type == "cuda":
         asked = snakemake.resources.get("gpu_mem_mb", 0) * 2**20

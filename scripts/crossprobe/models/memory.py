@@ -15,11 +15,13 @@ sequences padded to `width` tokens:
 - `next_token`: the float32 logits of the last position (and their log-softmax);
 - `reads`: the hidden states of every layer (the forward pass returns them all);
 - `query`: the last position's float32 logits;
-- `train`: what backpropagation saves per layer (the tensors above, four MLP-wide ones) and the
-  attention probabilities, for every layer, plus the JS regulariser's logits when it is on.
+- `train`: what backpropagation saves, for every layer: the norms' float32 copies, q/k/v and the
+  attention output, four MLP-wide tensors (and with eager attention the probabilities), plus
+  the JS regulariser's logits when it is on.
 
-The weights themselves are counted once per job (`weights_bytes`), from a parameter count of
-the architecture built on the meta device (no memory, no download).
+The weights themselves are counted once per job (`weights_bytes`); parameters and norm widths
+are counted on the loaded model, or on the architecture built on the meta device (no memory, no
+download).
 """
 
 import logging
@@ -46,6 +48,7 @@ class Shape:
     vocab: int
     tied: bool
     params: int
+    norm_width: int  # elements of the normalisation weights of one decoder layer
     eager_attention: bool = False
 
     @property
@@ -54,19 +57,31 @@ class Shape:
         return 2 * self.layers * self.kv_heads * self.head_dim
 
 
-def parameter_count(config) -> int:
-    """Parameters of the causal LM `config` describes, counted on the meta device."""
+def meta_model(config):
+    """The causal LM `config` describes, built on the meta device (no memory, no weights)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
-    return sum(p.numel() for p in model.parameters())
+        return AutoModelForCausalLM.from_config(config)
 
 
-def shape_of(config, params: int | None = None) -> Shape:
-    """The `Shape` of a transformers config (a multimodal config's text part); `params` when
-    known (a loaded model's), else counted."""
+def norm_width(model) -> int:
+    """Elements of the normalisation weights of the first decoder layer: each norm keeps float32
+    copies of its input for backpropagation."""
+    layer = next(m for name, m in model.named_modules() if name.endswith("layers.0"))
+    return sum(
+        p.numel()
+        for m in layer.modules()
+        if "norm" in type(m).__name__.lower()
+        for p in m.parameters(recurse=False)
+    )
+
+
+def shape_of(config, model=None) -> Shape:
+    """The `Shape` of a transformers config (a multimodal config's text part), counted on
+    `model` when it is loaded, else on the architecture built on the meta device."""
+    model = model if model is not None else meta_model(config)
     text = config.get_text_config()
     heads = text.num_attention_heads
     return Shape(
@@ -78,7 +93,8 @@ def shape_of(config, params: int | None = None) -> Shape:
         intermediate=text.intermediate_size,
         vocab=text.vocab_size,
         tied=bool(getattr(config, "tie_word_embeddings", False)),
-        params=params or parameter_count(config),
+        params=sum(p.numel() for p in model.parameters()),
+        norm_width=norm_width(model),
         eager_attention=getattr(config, "_attn_implementation", None) == "eager",
     )
 
@@ -130,11 +146,15 @@ def row_bytes(shape: Shape, stage: str, width: int, dtype: str, **extra) -> int:
     if stage == "query":
         return forward + shape.vocab * FLOAT32
     if stage == "train":
-        attention = 2 * shape.heads * shape.head_dim + 2 * shape.kv_heads * shape.head_dim
-        saved = width * (4 * shape.hidden + attention + 4 * shape.intermediate)
-        saved += _scores_elements(shape, width)
+        # per layer: the norms' float32 input and output and their cast result; q, k, v and
+        # the attention output (before and after the rotary embedding); the MLP's gate, its
+        # activation, up and their product; the residual stream
+        attention = 3 * shape.heads * shape.head_dim + 3 * shape.kv_heads * shape.head_dim
+        norms = shape.norm_width * (2 * FLOAT32 + size)
+        saved = width * (norms + size * (attention + 4 * shape.intermediate + shape.hidden))
+        saved += size * _scores_elements(shape, width)
         regulariser = 4 * extra.get("js_tokens", 0) * shape.vocab * FLOAT32
-        return size * shape.layers * saved + 2 * forward + shape.vocab * FLOAT32 + regulariser
+        return shape.layers * saved + 2 * forward + shape.vocab * FLOAT32 + regulariser
     raise ValueError(f"unknown model stage {stage!r}; expected one of {', '.join(STAGES)}")
 
 
