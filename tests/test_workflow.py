@@ -257,6 +257,37 @@ def test_second_run_rebuilds_nothing(workdir):
     assert run_workflow(workdir) == set()
 
 
+def test_the_plan_of_a_run_reads_its_real_texts(workdir):
+    """With the questions, answers and prepared models there, the plan tokenises the texts
+    themselves: exact token counts (the questions' prompts as each model tokenises them, up to
+    max_length), and
+    the padding of length-grouped batches against fixed ones."""
+    from transformers import AutoTokenizer
+
+    from crossprobe.plan import model_jobs, plan
+
+    config = validate_config(
+        config_of(workdir), load_schema(workdir / "schemas/config.schema.yaml")
+    )
+    rows = plan(config, workdir, model_jobs(workdir / "config.yaml", workdir), {}, 1.0, 40.0, {})
+    by = {(r["rule"], r["model"]): r for r in rows}
+    stages = ("generate_answers", "cache_activations", "finetune_lora", "score_lora")
+    assert set(by) == {(s, m) for s in stages for m in ("tiny_a", "tiny_b")}
+    prepared = json.loads((workdir / R / "models/tiny_a/model.json").read_text())["path"]
+    tokenizer = AutoTokenizer.from_pretrained(prepared)
+    prompts = [
+        p
+        for split in ("train", "calibration", "test")
+        for p in pd.read_parquet(workdir / R / f"questions/{split}.parquet")["prompt"]
+    ]
+    limit = config["answers"]["max_length"]
+    tokens = sum(min(len(tokenizer(p)["input_ids"]), limit) for p in prompts)
+    assert by["generate_answers", "tiny_a"]["tokens"] == f"{tokens:,}"
+    for row in rows:
+        before, after = (float(x.rstrip("%")) for x in row["padding before -> after"].split(" -> "))
+        assert 0 < before <= after <= 100, row
+
+
 def test_same_values_in_another_key_order_or_spelled_out_plan_no_job(workdir):
     original = (workdir / "config.yaml").read_text()
     config = config_of(workdir)

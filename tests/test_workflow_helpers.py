@@ -55,7 +55,8 @@ def test_library_inputs_follow_imports_transitively_and_no_further():
 
 
 # The stages in workflow order: a module imports from its own stage and earlier ones only
-# (`job` and `logodds` below them all, `dag` and `checks` above: the workflow's, not a job's).
+# (`job` and `logodds` below them all; `plan`, `dag` and `checks` above: the workflow's tools,
+# not a job's).
 STAGES = [
     "job",
     "logodds",
@@ -68,6 +69,7 @@ STAGES = [
     "scores",
     "evaluation",
     "figures",
+    "plan",
     "dag",
     "checks",
 ]
