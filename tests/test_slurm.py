@@ -139,7 +139,7 @@ def test_lora_killed_at_its_time_limit_resumes_on_its_retry(tiny_models, tmp_pat
     SLURM ends it (TIMEOUT) after it has written resume checkpoints; each retry, with more
     time, resumes from the last checkpoint instead of step 0, and the last one completes. The
     step budget is sized on this machine: a first job (seed 1) times 1000 training steps, the
-    second (seed 0) trains for about 150 s. SLURM ends a job between its limit and about 30 s
+    second (seed 0) trains for about 150 s. SLURM ends a job at its limit or up to ~40 s
     later, so no first attempt (1 min, plus loading) can finish that training."""
     config = tiny_config(tiny_models)
     config["lora"].update(seeds=[0, 1], max_steps=1000, checkpoint_every=50, log_every=500)
