@@ -49,6 +49,12 @@ JOB_PATHS = {
     "score_lora": paths.LORA_SCORES,
 }
 RULES = list(JOB_PATHS)
+# what each answering function keeps in memory (see crossprobe.answers.answering)
+ANSWERING_STAGES = {
+    "answer_cloze": "cloze",
+    "answer_letter": "next_token",
+    "answer_open": "generate",
+}
 # forward passes per token of a stage: LoRA training adds the backward pass through the
 # activations (frozen weights need no weight gradients), the JS regulariser a tuned pass with
 # its backward and a frozen one
@@ -99,9 +105,11 @@ class Texts:
 
 
 class Planner:
-    def __init__(self, config, workdir: Path, jobs, model_configs: dict, gpu_mem_gb, rows):
+    def __init__(
+        self, config, workdir: Path, jobs, model_configs: dict, gpu_mem_gb, answer_set_rows
+    ):
         self.config, self.workdir, self.gpu_mem_gb = config, workdir, gpu_mem_gb
-        self.model_configs, self.answer_set_rows = model_configs, rows
+        self.model_configs, self.answer_set_rows = model_configs, answer_set_rows
         self.generated = {(wc["model"], wc["split"]) for r, wc in jobs if r == "generate_answers"}
         self.shapes, self.tokenizers = {}, {}
 
@@ -176,22 +184,33 @@ class Planner:
             split = self.config["data"]["splits"][wc["split"]]
             fmt = answer_format(self.config["data"]["answer_format"])
             new = split.get("max_new_tokens") or params["max_new_tokens"]
-            stage = "generate" if not fmt.picks_option else "cloze" if fmt.continuations else ""
-            stage = stage or "next_token"
+            stage = ANSWERING_STAGES[fmt.answerer]
             questions, tokenizer = (
                 self.file(paths.QUESTIONS, split=wc["split"]),
                 self.tokenizer(wc["model"]),
             )
             texts = Texts(self.split_size(wc["split"]), None, params["max_length"])
+            # without the questions: five options of eight tokens (an assumption)
+            options, option_tokens = 5, 5 * 8
             if questions.is_file() and tokenizer is not None:
-                prompts = pd.read_parquet(questions, columns=["prompt"])["prompt"]
+                table = pd.read_parquet(questions, columns=["prompt", "choices"])
                 lengths = [
-                    min(len(tokenizer(p)["input_ids"]), params["max_length"]) for p in prompts
+                    min(len(tokenizer(p)["input_ids"]), params["max_length"])
+                    for p in table["prompt"]
                 ]
                 texts = Texts(len(lengths), lengths)
-            texts.extra = {"new_tokens": new} if stage == "generate" else {}
-            if stage == "cloze":
-                texts.extra = {"options": 5, "option_tokens": 5 * 8}  # a few short options
+                options = max(map(len, table["choices"]), default=0)
+                option_tokens = max(
+                    (
+                        sum(len(tokenizer(f" {c}")["input_ids"]) for c in row)
+                        for row in table["choices"]
+                    ),
+                    default=0,
+                )
+            texts.extra = {
+                "generate": {"new_tokens": new},
+                "cloze": {"options": options, "option_tokens": option_tokens},
+            }.get(stage, {})
             return stage, wc["model"], texts
         if rule == "judge_answers":
             grading = self.config["grading"]
@@ -261,9 +280,11 @@ def efficiency(lengths, batches) -> float:
     return real / processed
 
 
-def plan(config: dict, workdir: Path, jobs, model_configs, tflops: float, gpu_mem_gb, rows):
+def plan(
+    config: dict, workdir: Path, jobs, model_configs, tflops: float, gpu_mem_gb, answer_set_rows
+):
     """One row per (model stage, model): what its jobs process and cost."""
-    planner = Planner(config, workdir, jobs, model_configs, gpu_mem_gb, rows)
+    planner = Planner(config, workdir, jobs, model_configs, gpu_mem_gb, answer_set_rows)
     gpu = bool(config["resources"]["gpu"])
     groups = {}
     for rule, wc in jobs:

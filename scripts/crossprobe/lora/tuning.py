@@ -214,7 +214,6 @@ def train_lora(
                 rows = budget.rows("train", widest, max(map(len, drawn))) if budget else 0
                 if rows <= 1:
                     raise
-                opt.zero_grad()
                 torch.cuda.empty_cache()
                 budget.halve("train", rows, widest)
         step_loss = sum(loss for loss, _, _ in parts) / params["grad_accum"]
