@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from crossprobe.answers.answering import answer_cloze, cloze_tokens  # noqa: E402
 from crossprobe.contract.formats import FORMATS  # noqa: E402
 from crossprobe.models.lm import load_model  # noqa: E402
+from crossprobe.models.precision import resolve  # noqa: E402
 
 BATCH = 16
 MAX_LENGTH = 1024
@@ -87,7 +88,7 @@ def compare(model_json: Path, questions: pd.DataFrame, rounds: int, dtype: str) 
     }
     flat = {name: np.concatenate([np.asarray(s) for s in sums]) for name, sums in out.items()}
     return {
-        "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+        "dtype": resolve(dtype, device, model.config.get_text_config().hidden_size)[0],
         "pairs": len(flat["ours"]),
         "ours": min(seconds["ours"]),
         "lm-eval": min(seconds["lm-eval"]),

@@ -1,8 +1,8 @@
 """Benchmark: does a run in bfloat16 say what the float32 run says, and how much faster is it?
 
 Compares two finished runs of the same config (same questions), one whose model jobs ran in
-float32 and one in bfloat16 (`dtype: auto` on a CPU where bf16 measures faster, or
-`models.<id>.dtype` set), file by file:
+float32 and one in a bfloat16 format (`dtype: auto` on a CPU where bf16 measures faster runs
+bfloat16-linear; or `models.<id>.dtype` set), file by file:
 
 - answers: the share of questions on which each model chose the same option (target >= 99 %),
   and the largest difference of the option scores (mean token log-probabilities);

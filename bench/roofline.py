@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from crossprobe.contract.prompts import query_text  # noqa: E402
-from crossprobe.models.precision import DTYPES  # noqa: E402
+from crossprobe.models.precision import MATMUL_DTYPES  # noqa: E402
 
 SPLITS = ("train", "calibration", "test")
 SCORED = ("calibration", "test")
@@ -214,7 +214,7 @@ def main():
 
     def rate(dtype: str, threads: int) -> float:
         if (dtype, threads) not in measured:
-            measured[dtype, threads] = gemm_rate(DTYPES[dtype], threads)
+            measured[dtype, threads] = gemm_rate(MATMUL_DTYPES[dtype], threads)
             print(
                 f"GEMM rate, {dtype}, {threads} thread(s): {measured[dtype, threads]:.1f} GFLOP/s"
             )

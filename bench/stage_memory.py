@@ -28,6 +28,7 @@ from crossprobe.answers.answering import greedy_lines, option_logprobs  # noqa: 
 from crossprobe.lora.tuning import query_logodds, train_lora  # noqa: E402
 from crossprobe.models.lm import load_model  # noqa: E402
 from crossprobe.models.memory import batch_bytes, shape_of  # noqa: E402
+from crossprobe.models.precision import activation_dtype  # noqa: E402
 from crossprobe.reads.activations import compute_reads  # noqa: E402
 
 MIB = 2**20
@@ -116,7 +117,7 @@ STAGES = ("cloze", "generate", "reads", "query", "train")
 def measure(record: dict, stage: str, args) -> None:
     """Run one stage's batch in this process; print its table row (and the header first)."""
     model, tokenizer, device = load_model(record, args.device, args.dtype)
-    dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+    dtype = activation_dtype(model)
     shape = shape_of(model.config, model)
     specials = set(tokenizer.all_special_ids)
     ordinary = [i for i in range(min(len(tokenizer), 5000)) if i not in specials]

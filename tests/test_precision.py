@@ -11,14 +11,14 @@ from crossprobe.models.lm import load_model
 
 
 def test_auto_picks_bfloat16_only_where_it_measures_faster_by_the_margin(monkeypatch, tmp_path):
-    assert precision.choose({"float32": 100.0, "bfloat16": 410.0}) == "bfloat16"
+    assert precision.choose({"float32": 100.0, "bfloat16": 410.0}) == "bfloat16-linear"
     assert precision.choose({"float32": 267.0, "bfloat16": 157.0}) == "float32"
     assert precision.choose({"float32": 100.0, "bfloat16": 120.0}) == "float32"  # within margin
     cpu = torch.device("cpu")
     monkeypatch.setenv("CROSSPROBE_CACHE", str(tmp_path))
     for rates, expected in (
-        ({"float32": 50.0, "bfloat16": 220.0}, torch.bfloat16),
-        ({"float32": 270.0, "bfloat16": 150.0}, torch.float32),
+        ({"float32": 50.0, "bfloat16": 220.0}, "bfloat16-linear"),
+        ({"float32": 270.0, "bfloat16": 150.0}, "float32"),
     ):
         measured = []
 
@@ -38,7 +38,7 @@ def test_auto_picks_bfloat16_only_where_it_measures_faster_by_the_margin(monkeyp
     cached = json.loads((tmp_path / "gemm_rates.json").read_text())
     assert {entry["width"] for entry in cached.values()} == {64, 128}
     assert precision.resolve("float32", cpu, 64)[1] == {"dtype": "float32", "chosen_by": "config"}
-    assert precision.resolve("auto", torch.device("cuda"), 64)[0] == torch.bfloat16
+    assert precision.resolve("auto", torch.device("cuda"), 64)[0] == "bfloat16"
 
 
 def test_a_real_gemm_measurement_gives_positive_rates():
@@ -80,8 +80,35 @@ def test_training_batches_are_grouped_by_length_and_cover_every_example_each_epo
     assert [next(again) for _ in range(5)] == epoch[:5]  # seeded
 
 
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_lora_trains_in_either_format_with_float32_adapters(tiny_models, dtype):
+def test_bfloat16_linear_rounds_only_the_products_and_stays_closer_to_float32(tiny_models):
+    from crossprobe.models.memory import shape_of, weights_bytes
+
+    record = {"path": str(tiny_models["tiny_a"])}
+    loaded = {name: load_model(record, "cpu", name) for name in ("float32", "bfloat16")}
+    loaded["bfloat16-linear"] = load_model(record, "cpu", "bfloat16-linear")
+    models = {name: model for name, (model, _, _) in loaded.items()}
+    tokenizer, mixed = loaded["float32"][1], models["bfloat16-linear"]
+    head = mixed.get_output_embeddings()
+    linears = [m for m in mixed.modules() if isinstance(m, torch.nn.Linear) and m is not head]
+    assert linears and {m.weight.dtype for m in linears} == {torch.bfloat16}
+    assert head.weight.dtype == mixed.get_input_embeddings().weight.dtype == torch.float32
+    assert precision.activation_dtype(mixed) == "float32"
+    held = sum(p.numel() * p.element_size() for p in mixed.parameters())
+    predicted = weights_bytes(shape_of(mixed.config, mixed), "bfloat16-linear")
+    assert predicted == pytest.approx(held, rel=0.02)  # norms, counted at 2 bytes, are float32
+    ids = torch.tensor(
+        [tokenizer("Question: which gas do plants take in?\nAnswer: CO2")["input_ids"]]
+    )
+    with torch.no_grad():
+        out = {name: m(input_ids=ids, output_hidden_states=True) for name, m in models.items()}
+    assert {o.hidden_states[-1].dtype for n, o in out.items() if n != "bfloat16"} == {torch.float32}
+    exact = out["float32"].logits
+    error = {n: (o.logits - exact).abs().max().item() for n, o in out.items() if n != "float32"}
+    assert 0 < error["bfloat16-linear"] < error["bfloat16"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "bfloat16-linear"])
+def test_lora_trains_in_every_format_with_float32_adapters(tiny_models, dtype):
     from crossprobe.lora.tuning import query_sequences, train_lora
     from test_lora import ANSWERS, LABELS, LORA, PROMPTS
 

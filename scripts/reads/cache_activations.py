@@ -7,7 +7,6 @@ import pandas as pd
 
 from crossprobe.job import finish, start
 from crossprobe.models.lm import job_budget, load_job_model
-from crossprobe.models.precision import DTYPES
 from crossprobe.models.store import FeatureStore
 from crossprobe.reads.activations import cache_activations, store_fingerprint
 from crossprobe.reads.features import save_reads
@@ -16,9 +15,9 @@ started = start(snakemake)
 params = snakemake.params.activations
 model, tokenizer, device, provenance = load_job_model(snakemake)
 budget, provenance["batches"] = job_budget(snakemake, model, device)
-dtype = DTYPES[provenance["precision"]["dtype"]]
+precision = provenance["precision"]["dtype"]
 store = FeatureStore(
-    f"{snakemake.params.store}/{store_fingerprint(provenance['model'], params, dtype)}"
+    f"{snakemake.params.store}/{store_fingerprint(provenance['model'], params, precision)}"
 )
 graded = pd.read_parquet(snakemake.input.graded)
 arrays, stats = cache_activations(model, tokenizer, device, store, graded, params, budget)

@@ -17,7 +17,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from crossprobe.intake.weights import hub_snapshot, materialise_gguf, weights_kind
 from crossprobe.models.memory import Budget, shape_of
-from crossprobe.models.precision import resolve, with_float32_head
+from crossprobe.models.precision import activation_dtype, in_format, resolve, torch_dtype
 
 log = logging.getLogger(__name__)
 
@@ -77,19 +77,21 @@ def load_model(model_record: dict | str | Path, device: str = "auto", dtype: str
         model_record = json.loads(Path(model_record).read_text())
     started = time.perf_counter()
     dev = pick_device(device)
-    torch_dtype, _ = resolve(dtype, dev, model_width(model_record["path"]))
+    precision, _ = resolve(dtype, dev, model_width(model_record["path"]))
     tokenizer = AutoTokenizer.from_pretrained(model_record["path"])
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_record["path"], dtype=torch_dtype).to(dev)
-    model = with_float32_head(model)
+    model = AutoModelForCausalLM.from_pretrained(
+        model_record["path"], dtype=torch_dtype(precision)
+    ).to(dev)
+    model = in_format(model, precision)
     model.eval()
     log.info(
         "loaded %s (%s, %s) in %.1f s",
         model_record["path"],
         dev,
-        next(model.parameters()).dtype,
+        precision,
         time.perf_counter() - started,
     )
     return model, tokenizer, dev
@@ -147,7 +149,7 @@ def job_budget(snakemake, model, device) -> tuple[Budget, dict]:
     GPU, `gpu_mem_mb` (the card's own memory when 0) less what the model holds; on a CPU, the
     job's `mem_mb` less what the process holds."""
     shape = shape_of(model.config, model)
-    dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+    dtype = activation_dtype(model)
     if device.type == "cuda":
         asked = snakemake.resources.get("gpu_mem_mb", 0) * 2**20
         total = asked or torch.cuda.get_device_properties(device).total_memory

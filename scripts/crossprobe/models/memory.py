@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+# bytes per element of the activations (the residual stream) in each number format
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "bfloat16-linear": 4}
 STAGES = ("generate", "cloze", "next_token", "reads", "query", "train")
 CLOZE_CHUNK_LOGITS = 1 << 27  # logits of one cloze chunk at most (see answering.option_logprobs)
 FLOAT32 = 4
@@ -100,8 +101,12 @@ def shape_of(config, model=None) -> Shape:
 
 
 def weights_bytes(shape: Shape, dtype: str) -> int:
-    """The weights in `dtype`; below float32 the LM head also keeps a float32 copy (the model
-    computes logits in float32), and an untied head's own copy goes."""
+    """The weights in the number format `dtype`; below float32 the LM head also keeps a float32
+    copy (the model computes logits in float32), and an untied head's own copy goes. In
+    bfloat16-linear the embeddings (and an untied head) stay float32, the rest is bfloat16."""
+    if dtype == "bfloat16-linear":
+        embeddings = shape.vocab * shape.hidden * (1 if shape.tied else 2)
+        return 2 * (shape.params - embeddings) + FLOAT32 * embeddings
     size = DTYPE_BYTES[dtype]
     total = shape.params * size
     if size < FLOAT32:

@@ -1,9 +1,15 @@
-"""The number format a model runs in. `dtype: auto` is bfloat16 on a GPU; on a CPU it is bfloat16
+"""The number format a model runs in: float32, bfloat16, float16, or bfloat16-linear (the linear
+layers' weights and matrix products in bfloat16, everything between them in float32: the residual
+stream, norms, attention, embeddings and the LM head).
+
+`dtype: auto` is bfloat16 on a GPU (where memory is what counts). On a CPU it is bfloat16-linear
 only where a short measurement shows bfloat16 matrix products faster than float32 ones by
 `MARGIN`, at the model's width and the job's thread count, and float32 elsewhere: whether bf16
 is fast depends on the CPU (AMX units, the library build), not on its flags. A measurement is
 made once per CPU, torch version, width and thread count, and cached
 (`$CROSSPROBE_CACHE`, default ~/.cache/crossprobe); the rates and the choice go into provenance.
+On a CPU the matrix products are where bf16's speed is, and a float32 residual stream keeps the
+answers close to float32's (bench/dtype_parity.py: more of the same choices than all-bfloat16).
 
 In bfloat16 the LM head still runs in float32 on the kept positions, so logits (and the float64
 log-odds read from them) lose no more than the hidden states did.
@@ -22,12 +28,15 @@ import torch
 log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+BFLOAT16_LINEAR = "bfloat16-linear"
+FORMATS = (*DTYPES, BFLOAT16_LINEAR)
+MATMUL_DTYPES = {**DTYPES, BFLOAT16_LINEAR: torch.bfloat16}  # what matrix products run in
 MARGIN = 1.3  # bf16 must be this much faster than fp32 to be worth its rounding
 
 
 def choose(rates: dict, margin: float = MARGIN) -> str:
-    """ "bfloat16" if its measured rate beats float32's by `margin`, else "float32"."""
-    return "bfloat16" if rates["bfloat16"] >= margin * rates["float32"] else "float32"
+    """bfloat16-linear if the measured bfloat16 rate beats float32's by `margin`, else float32."""
+    return BFLOAT16_LINEAR if rates["bfloat16"] >= margin * rates["float32"] else "float32"
 
 
 def gemm_rate(dtype: torch.dtype, width: int, tokens: int = 512, seconds: float = 0.25) -> float:
@@ -80,12 +89,13 @@ def measured_rates(width: int, threads: int) -> dict:
     return rates
 
 
-def resolve(dtype: str, device: torch.device, width: int) -> tuple[torch.dtype, dict]:
-    """The torch dtype a model runs in, and what decided it (for provenance)."""
+def resolve(dtype: str, device: torch.device, width: int) -> tuple[str, dict]:
+    """The number format (one of `FORMATS`) a model runs in, and what decided it (for
+    provenance)."""
     if dtype != "auto":
-        return DTYPES[dtype], {"dtype": dtype, "chosen_by": "config"}
+        return dtype, {"dtype": dtype, "chosen_by": "config"}
     if device.type == "cuda":
-        return torch.bfloat16, {"dtype": "bfloat16", "chosen_by": "auto: a GPU"}
+        return "bfloat16", {"dtype": "bfloat16", "chosen_by": "auto: a GPU"}
     rates = measured_rates(width, torch.get_num_threads())
     name = choose(rates)
     log.info(
@@ -97,7 +107,7 @@ def resolve(dtype: str, device: torch.device, width: int) -> tuple[torch.dtype, 
         rates["bfloat16"],
         name,
     )
-    return DTYPES[name], {"dtype": name, "chosen_by": "auto: measured", "rates": rates}
+    return name, {"dtype": name, "chosen_by": "auto: measured", "rates": rates}
 
 
 class Float32Head(torch.nn.Module):
@@ -119,3 +129,41 @@ def with_float32_head(model):
     if next(model.parameters()).dtype != torch.float32:
         model.set_output_embeddings(Float32Head(model.get_output_embeddings()))
     return model
+
+
+def _to_bfloat16(module, args):
+    return (args[0].to(torch.bfloat16), *args[1:])
+
+
+def _to_float32(module, args, output):
+    return output.float()
+
+
+def with_bfloat16_linears(model):
+    """`model` (in float32) with every linear layer but the LM head in bfloat16: each takes its
+    input rounded to bfloat16 and gives its output back in float32, so only the matrix products
+    run in bfloat16. LoRA adapters peft wraps around these layers stay float32."""
+    head = model.get_output_embeddings()
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear) and module is not head:
+            module.to(torch.bfloat16)
+            module.register_forward_pre_hook(_to_bfloat16)
+            module.register_forward_hook(_to_float32)
+    return model
+
+
+def in_format(model, name: str):
+    """`model`, loaded in `torch_dtype(name)`, set up to run in the number format `name`."""
+    if name == BFLOAT16_LINEAR:
+        return with_bfloat16_linears(model)
+    return with_float32_head(model)
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    """The dtype to load a model's weights in for the number format `name`."""
+    return DTYPES.get(name, torch.float32)
+
+
+def activation_dtype(model) -> str:
+    """The dtype of a model's residual stream (its input embeddings'), e.g. "float32"."""
+    return str(model.get_input_embeddings().weight.dtype).removeprefix("torch.")

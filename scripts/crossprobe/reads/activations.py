@@ -25,13 +25,13 @@ log = logging.getLogger(__name__)
 STORE_FORMAT = 3  # bump when what a stored entry holds changes
 
 
-def store_fingerprint(model_record: dict, params: dict, dtype: torch.dtype) -> str:
+def store_fingerprint(model_record: dict, params: dict, precision: str) -> str:
     """What makes a stored read valid: the weights, the layers, truncation, precision, format."""
     identity = {
         "model": model_record["fingerprint"],
         "layers": list(params["layers"]),
         "max_length": params["max_length"],
-        "dtype": str(dtype),
+        "precision": precision,
         "format": STORE_FORMAT,
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
