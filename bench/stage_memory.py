@@ -162,8 +162,8 @@ def measure(record: dict, stage: str, args) -> None:
     run, extra = runs[stage]
     if stage == STAGES[0]:
         print(
-            f"# {record['path']} on {device} in {dtype}: {shape.params:,} parameters; one batch "
-            f"of {rows} x {width} tokens per stage, each in a process of its own"
+            f"# {record['path']} on {device}, activations in {dtype}: {shape.params:,} parameters; "
+            f"one batch of {rows} x {width} tokens per stage, each in a process of its own"
         )
         print("| stage | predicted MiB | measured MiB | predicted / measured | tokens/s |")
         print("|---|---|---|---|---|")
