@@ -143,12 +143,12 @@ class Planner:
         return self.tokenizers[model]
 
     def dtype(self, model: str) -> str:
-        """The model's number format; `auto` as on a GPU, or as on a CPU where bf16 is faster
-        (its activations are float32: the larger of a CPU's two choices)."""
+        """The model's number format; `auto` as on a GPU, or on a CPU float32, the larger of its
+        two choices (the same float32 activations as bfloat16-linear, heavier weights)."""
         chosen = self.config["models"][model]["dtype"]
         if chosen != "auto":
             return chosen
-        return "bfloat16" if self.config["resources"]["gpu"] else "bfloat16-linear"
+        return "bfloat16" if self.config["resources"]["gpu"] else "float32"
 
     def budget(self, model: str) -> Budget:
         shape, dtype = self.shape(model), self.dtype(model)

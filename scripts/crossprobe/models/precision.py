@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 BFLOAT16_LINEAR = "bfloat16-linear"
-FORMATS = (*DTYPES, BFLOAT16_LINEAR)
-MATMUL_DTYPES = {**DTYPES, BFLOAT16_LINEAR: torch.bfloat16}  # what matrix products run in
+# every number format, and the dtype its matrix products run in
+MATMUL_DTYPES = {**DTYPES, BFLOAT16_LINEAR: torch.bfloat16}
 MARGIN = 1.3  # bf16 must be this much faster than fp32 to be worth its rounding
 
 
@@ -90,7 +90,7 @@ def measured_rates(width: int, threads: int) -> dict:
 
 
 def resolve(dtype: str, device: torch.device, width: int) -> tuple[str, dict]:
-    """The number format (one of `FORMATS`) a model runs in, and what decided it (for
+    """The number format (a key of `MATMUL_DTYPES`) a model runs in, and what decided it (for
     provenance)."""
     if dtype != "auto":
         return dtype, {"dtype": dtype, "chosen_by": "config"}
