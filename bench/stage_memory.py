@@ -139,7 +139,7 @@ def measure(record: dict, stage: str, args) -> None:
             lambda n: option_logprobs(
                 model, tokenizer, device, prompts(n), [options] * n, n, width
             ),
-            {"options": 4, "option_tokens": 4 * 4},
+            {"option_tokens": 4 * 4},
         ),
         "generate": (
             lambda n: greedy_lines(model, tokenizer, device, texts(n), n, args.new_tokens),

@@ -1,8 +1,8 @@
 """Benchmark: the stages this workflow changed, old and new side by side on the same questions.
 
-- cloze answering: the earlier code ran each (prompt, option) pair as its own sequence; now the
-  prompt runs once per question and its key/value cache is shared by the options, and the LM
-  head is applied only where a token is predicted.
+- cloze answering: the earlier code ran each (prompt, option) pair as its own sequence; now a
+  question's prompt and all its options run as one row (each option masked from the others),
+  and the LM head is applied only where a token is predicted.
 - reads: the earlier code ran one pass for the probe's features (answered prompt) and another
   for the zero-shot query (answered prompt + query); now one pass over the query text gives both.
 
@@ -12,7 +12,8 @@ and warmed up before timing), alternating old and new. Printed: seconds of each,
 ratio, and the largest difference between their outputs relative to the largest output.
 
     snakemake answers               # graded answers of the default run
-    python bench/stages.py          # [--old-ref REF] [--questions N] [--results DIR]
+    python bench/stages.py          # [--old-ref REF] [--stages cloze reads] [--questions N]
+                                    # [--dtype D] [--results DIR]
 """
 
 import argparse
@@ -26,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD_REF = "011cb78"  # main before the per-split DAG and the shared passes
+STAGES = {"cloze": "questions/test.parquet", "reads": "graded/{model}/train.parquet"}  # inputs
 
 
 def staged_layout() -> dict:
@@ -62,15 +64,16 @@ def worker(args) -> dict:
     layout = staged_layout()
     load_model = layout["load_model"]
 
+    staged = layout["FORMATS"] is not None  # the old ref may be staged too (--old-ref)
     model, tokenizer, device = load_model(
-        json.loads(Path(args.model_json).read_text()), "cpu", "float32"
+        json.loads(Path(args.model_json).read_text()), "cpu", args.dtype
     )
     table = pd.read_parquet(args.table).head(args.questions)
     if args.stage == "cloze":
         answer_cloze = layout["answer_cloze"]
 
         def run(frame):
-            if args.impl == "new":
+            if staged:
                 cloze, params = (
                     layout["FORMATS"]["mc_cloze"],
                     {"batch_size": 16, "max_length": 1024},
@@ -87,7 +90,7 @@ def worker(args) -> dict:
         def run(frame):
             with tempfile.TemporaryDirectory() as tmp:
                 store = FeatureStore(Path(tmp))
-                if args.impl == "new":
+                if staged:
                     reads, _ = cache_activations(model, tokenizer, device, store, frame, params)
                     logits = reads["query_logits"].astype(np.float64)
                     return np.concatenate(
@@ -115,7 +118,9 @@ def main():
     parser.add_argument("--results", default=str(ROOT / "results/default"))
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--worker", choices=["cloze", "reads"], dest="stage")
+    parser.add_argument("--dtype", default="float32", help="float32, auto (the run's choice), ...")
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    parser.add_argument("--worker", choices=STAGES, dest="stage")
     parser.add_argument("--impl", choices=["old", "new"])
     parser.add_argument("--model-json")
     parser.add_argument("--table")
@@ -138,11 +143,9 @@ def main():
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
         print(f"old: {args.old_ref}, new: the working tree; {args.questions} questions, ", end="")
-        print(f"{args.threads} threads")
-        for stage, table in (
-            ("cloze", "questions/test.parquet"),
-            ("reads", "graded/{model}/train.parquet"),
-        ):
+        print(f"{args.threads} threads, {args.dtype}")
+        for stage in args.stages:
+            table = STAGES[stage]
             for model in models:
                 timed = {}
                 for impl, scripts in (("old", old / "scripts"), ("new", ROOT / "scripts")):
@@ -163,6 +166,8 @@ def main():
                             str(args.questions),
                             "--threads",
                             str(args.threads),
+                            "--dtype",
+                            args.dtype,
                             "--out",
                             str(out),
                         ],

@@ -47,12 +47,15 @@ def manual_mean_logprob(model, tokenizer, prompt, option):
 LONG = "Question: " + "water heat light sound energy " * 20 + "?\nAnswer:"  # past Gemma's window
 
 
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
 @pytest.mark.parametrize("family", ["tiny_a", "tiny_b"])
-def test_shared_prompt_cloze_scores_equal_one_pass_per_option(tiny_models, family):
-    """The prompt's key/value cache is computed once per question and shared by its options; the
-    scores equal one full pass per (prompt, option), on Llama and on Gemma 3 (whose sliding
-    window the long prompt exceeds)."""
+def test_packed_cloze_scores_equal_one_pass_per_option(tiny_models, family, attention):
+    """A question's prompt and all its options run as one row, each option masked from the
+    others; the scores equal one full pass per (prompt, option), on Llama and on Gemma 3 (whose
+    sliding window the long prompt exceeds: measured by position, not by place in the row), with
+    fused attention (boolean masks) and eager attention (additive masks)."""
     model, tokenizer, device = load_model({"path": str(tiny_models[family])}, "cpu", "float32")
+    model.set_attn_implementation(attention)
     prompts = list(QUESTIONS["prompt"]) + [LONG]
     options = [list(c) for c in QUESTIONS["choices"]] + [["the", "of a", "energy and heat light"]]
     batched = option_logprobs(model, tokenizer, device, prompts, options, 2, None)

@@ -193,27 +193,29 @@ class Planner:
                 self.file(paths.QUESTIONS, split=wc["split"]),
                 self.tokenizer(wc["model"]),
             )
-            texts = Texts(self.split_size(wc["split"]), None, params["max_length"])
-            # without the questions: five options of eight tokens (an assumption)
-            options, option_tokens = 5, 5 * 8
+            # a cloze row holds the prompt and then its options (without the questions: five
+            # options of eight tokens, an assumption); the other stages' rows, the prompt
+            cloze, option_tokens = stage == "cloze", 5 * 8
+            texts = Texts(
+                self.split_size(wc["split"]), None, params["max_length"] + cloze * option_tokens
+            )
             if questions.is_file() and tokenizer is not None:
                 table = pd.read_parquet(questions, columns=["prompt", "choices"])
-                lengths = [
-                    min(len(tokenizer(p)["input_ids"]), params["max_length"])
-                    for p in table["prompt"]
+                after = [
+                    sum(len(tokenizer(f" {c}")["input_ids"]) for c in row) if cloze else 0
+                    for row in table["choices"]
                 ]
-                texts = Texts(len(lengths), lengths)
-                options = max(map(len, table["choices"]), default=0)
-                option_tokens = max(
-                    (
-                        sum(len(tokenizer(f" {c}")["input_ids"]) for c in row)
-                        for row in table["choices"]
-                    ),
-                    default=0,
+                option_tokens = max(after, default=0)
+                texts = Texts(
+                    len(after),
+                    [
+                        min(len(tokenizer(p)["input_ids"]), params["max_length"]) + n
+                        for p, n in zip(table["prompt"], after, strict=True)
+                    ],
                 )
             texts.extra = {
                 "generate": {"new_tokens": new},
-                "cloze": {"options": options, "option_tokens": option_tokens},
+                "cloze": {"option_tokens": option_tokens},
             }.get(stage, {})
             return stage, wc["model"], texts
         if rule == "judge_answers":

@@ -11,7 +11,6 @@ Besides the answer, each row keeps what the free baselines need later (so no mod
 `answer_logprob` (mean token log-probability of the answer given).
 """
 
-import copy
 import logging
 
 import numpy as np
@@ -21,8 +20,15 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 
 from crossprobe.contract.formats import Format, answer_format
 from crossprobe.contract.prompts import clean_open_answer
-from crossprobe.models.lm import Throughput, in_batches, pad_left, padded_size, run_batch
-from crossprobe.models.memory import CLOZE_CHUNK_LOGITS
+from crossprobe.models.lm import (
+    PAD_SEGMENT,
+    Throughput,
+    in_batches,
+    pad_left,
+    padded_size,
+    run_batch,
+    segment_masks,
+)
 from crossprobe.models.tokens import boundary, encode, fit_prompts, next_token_ids, truncate
 
 log = logging.getLogger(__name__)
@@ -46,18 +52,20 @@ def cloze_tokens(tokenizer, prompt: str, options: list[str], max_length: int | N
     return prefix, tails, own
 
 
-def _chunks(rows: list, lengths: list[int], max_rows: int, max_kept: int):
-    """Consecutive chunks of `rows` (sorted by length) with at most `max_rows` rows and at most
-    `max_kept` positions whose logits are kept (length - 1 per row)."""
-    chunk, kept = [], 0
-    for row, length in zip(rows, lengths, strict=True):
-        if chunk and (len(chunk) == max_rows or kept + length - 1 > max_kept):
-            yield chunk
-            chunk, kept = [], 0
-        chunk.append(row)
-        kept += length - 1
-    if chunk:
-        yield chunk
+def packed_row(prefix: list[int], tails: list[list[int]]):
+    """One question's row: its prompt, then each option's remaining tokens. Per position: its
+    token, its position id (each option continues the prompt's positions as if it were alone),
+    its segment (0 the prompt, k + 1 option k) and whether its logits are needed (the prompt's
+    last position predicts each option's first token; an option's positions but its last predict
+    its next)."""
+    tokens, positions, segments = list(prefix), list(range(len(prefix))), [0] * len(prefix)
+    predicting = [False] * (len(prefix) - 1) + [True]
+    for k, tail in enumerate(tails):
+        tokens += tail
+        positions += range(len(prefix), len(prefix) + len(tail))
+        segments += [k + 1] * len(tail)
+        predicting += [True] * (len(tail) - 1) + [False]
+    return tokens, positions, segments, predicting
 
 
 @torch.inference_mode()
@@ -65,75 +73,59 @@ def option_logprobs(
     model, tokenizer, device, prompts, options, batch_size, max_length, budget=None
 ):
     """Mean token log-probability of each option after its prompt: [[score per option] per
-    question]. The prompt runs once per question; its key/value cache is then shared by the
-    question's options, which run right-padded after it. The LM head is applied only where a
-    token is predicted: the prompt's last position, and each option's positions but its last.
-    Batches are sized by `batch_size` and, with a `budget`, by memory (see `in_batches`)."""
+    question]. Each question is one row, its prompt once and then its options, run in one
+    forward pass in which every option sees the prompt and its own tokens only (`segment_masks`)
+    at the positions it would have alone; the LM head is applied only where a token is
+    predicted. Rows are batched by length (`in_batches`: at most `batch_size`, and with a
+    `budget` as many as fit in memory)."""
     encoded = [
         cloze_tokens(tokenizer, p, o, max_length) for p, o in zip(prompts, options, strict=True)
     ]
+    rows = [packed_row(prefix, tails) for prefix, tails, _ in encoded]
     logprob = [None] * len(prompts)  # per question, per option: log-probs of its tail tokens
     meter = Throughput(len(prompts), "cloze scoring")
     pad = tokenizer.pad_token_id
 
     def score(batch):
-        ids, mask, positions = pad_left([encoded[q][0] for q in batch], pad, device)
-        out = model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=positions,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # predicts each tail's token 0
-        tails = {(b, k): t for b, q in enumerate(batch) for k, t in enumerate(encoded[q][1])}
-        found = {row: [first[row[0], tail[0]].item()] for row, tail in tails.items()}
-        real, processed = int(mask.sum()), mask.numel()
-        longer = sorted((r for r, t in tails.items() if len(t) > 1), key=lambda r: len(tails[r]))
-        lengths = [len(tails[r]) for r in longer]
-        most = CLOZE_CHUNK_LOGITS // first.shape[-1]
-        for chunk in _chunks(longer, lengths, 4 * batch_size, most):
-            width = max(len(tails[r]) for r in chunk)
-            real, processed = (
-                real + sum(len(tails[r]) for r in chunk),
-                processed + len(chunk) * width,
-            )
-            cache = copy.deepcopy(out.cache)
-            owner = torch.tensor([b for b, _ in chunk], device=device)
-            cache.batch_select_indices(owner)
-            tail_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-            tail_mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for r, row in enumerate(chunk):
-                tail_ids[r, : len(tails[row])] = torch.tensor(tails[row])
-                tail_mask[r, : len(tails[row])] = 1
-            predicting = tail_mask.bool().clone()  # position i predicts tail token i + 1
-            predicting[torch.arange(len(chunk)), tail_mask.sum(-1) - 1] = False
-            logits = model(
-                input_ids=tail_ids.to(device),
-                attention_mask=torch.cat([mask[owner], tail_mask.to(device)], dim=-1),
-                position_ids=mask[owner].sum(-1, keepdim=True) + torch.arange(width, device=device),
-                cache=cache,
-                use_cache=True,
-                logits_to_keep=predicting.to(device),
-            ).logits
-            flat = torch.log_softmax(logits.reshape(-1, logits.shape[-1]).float(), dim=-1)
-            at = 0
-            for row in chunk:
-                tail = tails[row]
-                picked = flat[torch.arange(at, at + len(tail) - 1), torch.tensor(tail[1:])]
-                found[row].extend(picked.tolist())
+        width = max(len(rows[q][0]) for q in batch)
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        positions = torch.zeros((len(batch), width), dtype=torch.long)
+        segments = torch.full((len(batch), width), PAD_SEGMENT, dtype=torch.long)
+        predicting = torch.zeros((len(batch), width), dtype=torch.bool)
+        for r, q in enumerate(batch):
+            at = width - len(rows[q][0])  # left padding
+            for full, part in zip((ids, positions, segments, predicting), rows[q], strict=True):
+                full[r, at:] = torch.tensor(part)
+        logits = model(
+            input_ids=ids.to(device),
+            attention_mask=segment_masks(model, positions.to(device), segments.to(device)),
+            position_ids=positions.to(device),
+            use_cache=False,
+            logits_to_keep=predicting.to(device),
+        ).logits
+        # one row after another: the prompt's last position, then each option's but its last
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        at = 0
+        for q in batch:
+            first = logprobs[at]
+            at += 1
+            per_option = []
+            for tail in encoded[q][1]:
+                rest = logprobs[
+                    torch.arange(at, at + len(tail) - 1), torch.tensor(tail[1:], dtype=torch.long)
+                ]
+                per_option.append([first[tail[0]].item(), *rest.tolist()])
                 at += len(tail) - 1
-        for b, q in enumerate(batch):
-            logprob[q] = [found[b, k] for k in range(len(encoded[q][1]))]
-        meter.update(len(batch), real, processed)
+            logprob[q] = per_option
+        real = int((segments != PAD_SEGMENT).sum())
+        meter.update(len(batch), real, segments.numel())
 
     in_batches(
-        [len(e[0]) for e in encoded],
+        [len(row[0]) for row in rows],
         batch_size,
         score,
         budget,
         "cloze",
-        options=max((len(e[1]) for e in encoded), default=0),
         option_tokens=max((sum(map(len, e[1])) for e in encoded), default=0),
     )
     return [

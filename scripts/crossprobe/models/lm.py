@@ -173,6 +173,43 @@ def pad_left(sequences, pad_id: int, device):
     return ids.to(device), mask.to(device), positions.to(device)
 
 
+PAD_SEGMENT = -1  # `segment_masks`: a padding position
+
+
+def segment_masks(model, positions, segments):
+    """The attention masks of rows that hold several segments, for `model`'s layers: a position
+    sees the earlier positions of its own segment and of segment 0 (a shared prefix), never
+    padding (`PAD_SEGMENT`, which sees only itself); a sliding-window layer also only what lies
+    within its window by position id, as in the segment's own sequence. One 4D mask (rows, 1,
+    width, width), or one per layer type where the model mixes them (`config.layer_types`):
+    transformers passes either to attention as it is. Boolean for fused attention, additive for
+    eager attention."""
+    config = model.config.get_text_config()
+    width = segments.shape[1]
+    order = torch.arange(width, device=segments.device)
+    allowed = (
+        (order[None, :] <= order[:, None])[None]
+        & ((segments[:, None, :] == 0) | (segments[:, None, :] == segments[:, :, None]))
+        & (segments != PAD_SEGMENT)[:, None, :]
+    ) | torch.eye(width, dtype=torch.bool, device=segments.device)
+    window = getattr(config, "sliding_window", None)
+    kinds = getattr(config, "layer_types", None) or [
+        "sliding_attention" if window else "full_attention"
+    ]
+    masks = {}
+    for kind in set(kinds):
+        mask = allowed
+        if kind == "sliding_attention" and window:
+            mask = mask & (positions[:, :, None] - positions[:, None, :] < window)
+        if getattr(config, "_attn_implementation", None) == "eager":
+            dtype = model.get_input_embeddings().weight.dtype
+            mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(
+                ~mask, torch.finfo(dtype).min
+            )
+        masks[kind] = mask[:, None]
+    return masks if getattr(config, "layer_types", None) else masks[kinds[0]]
+
+
 def run_batch(model, sequences, pad_id, device, logits_to_keep=1, hidden_states=False):
     """One forward pass over left-padded `sequences` (gradients only if the caller allows)."""
     ids, mask, positions = pad_left(sequences, pad_id, device)

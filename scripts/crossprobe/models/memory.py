@@ -10,8 +10,9 @@ sequences padded to `width` tokens:
   their softmax (heads x width^2 per row; fused attention, the default, keeps none of them);
 - `generate`: the key/value cache of prompt + new tokens (2 x layers x KV heads x head size per
   token), and the float32 scores of every new token (kept for the answer's log-probability);
-- `cloze`: the prompt's key/value cache, its copy, and the copy's rows repeated for the options
-  that run on it, and the float32 logits of a chunk of option tokens;
+- `cloze`: a row is a question's prompt and all its options: the attention masks built for it
+  (one per layer type, at most two, additive float32 under eager attention), and the float32
+  logits of its option tokens and their log-softmax;
 - `next_token`: the float32 logits of the last position (and their log-softmax);
 - `reads`: the hidden states of every layer (the forward pass returns them all);
 - `query`: the last position's float32 logits;
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 # bytes per element of the activations (the residual stream) in each number format
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "bfloat16-linear": 4}
 STAGES = ("generate", "cloze", "next_token", "reads", "query", "train")
-CLOZE_CHUNK_LOGITS = 1 << 27  # logits of one cloze chunk at most (see answering.option_logprobs)
 FLOAT32 = 4
 
 
@@ -129,8 +129,8 @@ def _scores_elements(shape: Shape, width: int) -> int:
 def row_bytes(shape: Shape, stage: str, width: int, dtype: str, **extra) -> int:
     """Bytes one row of `width` tokens adds to a batch of `stage` at its peak (an upper bound:
     tensors that do not overlap in time are all counted). `extra`:
-    `new_tokens` (generate), `options` and `option_tokens` (cloze: options per question, and
-    their tokens after the prompt), `js_tokens` (train: positions the JS regulariser keeps, 0
+    `new_tokens` (generate), `option_tokens` (cloze: a question's option tokens after its
+    prompt), `js_tokens` (train: positions the JS regulariser keeps, 0
     when it is off)."""
     size = DTYPE_BYTES[dtype]
     forward = size * (width * _layer_elements_per_token(shape) + _scores_elements(shape, width))
@@ -140,10 +140,8 @@ def row_bytes(shape: Shape, stage: str, width: int, dtype: str, **extra) -> int:
         cache = size * (width + new) * shape.kv_bytes_per_token
         return forward + cache + 3 * new * shape.vocab * FLOAT32
     if stage == "cloze":
-        # the batch's cache, its copy, and the copy cut down to the rows of a chunk of options
-        cache = (2 + extra["options"]) * size * width * shape.kv_bytes_per_token
-        kept = min(extra["option_tokens"], CLOZE_CHUNK_LOGITS // shape.vocab)
-        return forward + cache + 2 * kept * shape.vocab * FLOAT32
+        masks = 2 * FLOAT32 * width * width
+        return forward + masks + 2 * extra["option_tokens"] * shape.vocab * FLOAT32
     if stage == "next_token":
         return forward + 3 * shape.vocab * FLOAT32
     if stage == "reads":
