@@ -181,9 +181,9 @@ def segment_masks(model, positions, segments):
     sees the earlier positions of its own segment and of segment 0 (a shared prefix), never
     padding (`PAD_SEGMENT`, which sees only itself); a sliding-window layer also only what lies
     within its window by position id, as in the segment's own sequence. One 4D mask (rows, 1,
-    width, width), or one per layer type where the model mixes them (`config.layer_types`):
-    transformers passes either to attention as it is. Boolean for fused attention, additive for
-    eager attention."""
+    width, width), or a dict of one per layer type where the model mixes them
+    (`config.layer_types`, as `generate` prepares them): transformers passes either to attention
+    as it is. Boolean for fused attention, additive for eager attention."""
     config = model.config.get_text_config()
     width = segments.shape[1]
     order = torch.arange(width, device=segments.device)
@@ -207,7 +207,7 @@ def segment_masks(model, positions, segments):
                 ~mask, torch.finfo(dtype).min
             )
         masks[kind] = mask[:, None]
-    return masks if getattr(config, "layer_types", None) else masks[kinds[0]]
+    return masks if len(masks) > 1 else masks[kinds[0]]
 
 
 def run_batch(model, sequences, pad_id, device, logits_to_keep=1, hidden_states=False):
