@@ -130,8 +130,7 @@ def row_bytes(shape: Shape, stage: str, width: int, dtype: str, **extra) -> int:
     """Bytes one row of `width` tokens adds to a batch of `stage` at its peak (an upper bound:
     tensors that do not overlap in time are all counted). `extra`:
     `new_tokens` (generate), `option_tokens` (cloze: a question's option tokens after its
-    prompt), `js_tokens` (train: positions the JS regulariser keeps, 0
-    when it is off)."""
+    prompt), `js_tokens` (train: positions the JS regulariser keeps, 0 when it is off)."""
     size = DTYPE_BYTES[dtype]
     forward = size * (width * _layer_elements_per_token(shape) + _scores_elements(shape, width))
     forward += width * width  # the causal mask, expanded per row (bool)
