@@ -259,9 +259,9 @@ def test_second_run_rebuilds_nothing(workdir):
 
 def test_the_plan_of_a_run_reads_its_real_texts(workdir):
     """With the questions, answers and prepared models there, the plan tokenises the texts
-    themselves: exact token counts (the questions' prompts as each model tokenises them, up to
-    max_length), and
-    the padding of length-grouped batches against fixed ones."""
+    themselves: exact token counts (a cloze row is the question's prompt as each model tokenises
+    it, up to max_length, and then its options), and the padding of length-grouped batches
+    against fixed ones."""
     from transformers import AutoTokenizer
 
     from crossprobe.plan import model_jobs, plan
@@ -269,19 +269,23 @@ def test_the_plan_of_a_run_reads_its_real_texts(workdir):
     config = validate_config(
         config_of(workdir), load_schema(workdir / "schemas/config.schema.yaml")
     )
+    assert config["data"]["answer_format"] == "mc_cloze"
     rows = plan(config, workdir, model_jobs(workdir / "config.yaml", workdir), {}, 1.0, 40.0, {})
     by = {(r["rule"], r["model"]): r for r in rows}
     stages = ("generate_answers", "cache_activations", "finetune_lora", "score_lora")
     assert set(by) == {(s, m) for s in stages for m in ("tiny_a", "tiny_b")}
     prepared = json.loads((workdir / R / "models/tiny_a/model.json").read_text())["path"]
     tokenizer = AutoTokenizer.from_pretrained(prepared)
-    prompts = [
-        p
+    questions = pd.concat(
+        pd.read_parquet(workdir / R / f"questions/{split}.parquet")
         for split in ("train", "calibration", "test")
-        for p in pd.read_parquet(workdir / R / f"questions/{split}.parquet")["prompt"]
-    ]
+    )
     limit = config["answers"]["max_length"]
-    tokens = sum(min(len(tokenizer(p)["input_ids"]), limit) for p in prompts)
+    tokens = sum(
+        min(len(tokenizer(prompt)["input_ids"]), limit)
+        + sum(len(tokenizer(f" {c}")["input_ids"]) for c in choices)
+        for prompt, choices in zip(questions["prompt"], questions["choices"], strict=True)
+    )
     assert by["generate_answers", "tiny_a"]["tokens"] == f"{tokens:,}"
     for row in rows:
         before, after = (float(x.rstrip("%")) for x in row["padding before -> after"].split(" -> "))
