@@ -121,7 +121,6 @@ def main():
     parser.add_argument("--dtype", default="float32", help="float32, auto (the run's choice), ...")
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
     parser.add_argument("--worker", choices=STAGES, dest="stage")
-    parser.add_argument("--impl", choices=["old", "new"])
     parser.add_argument("--model-json")
     parser.add_argument("--table")
     parser.add_argument("--out")
@@ -156,8 +155,6 @@ def main():
                             __file__,
                             "--worker",
                             stage,
-                            "--impl",
-                            impl,
                             "--model-json",
                             str(results / f"models/{model}/model.json"),
                             "--table",
