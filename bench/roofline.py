@@ -6,7 +6,8 @@
    arithmetic could do.
 2. Counts the FLOPs each stage of the run needs, from its own tables and the models' configs:
    2 x (non-embedding parameters) per token of every forward pass, 3 x that per training token,
-   plus 2 x d x vocab per position where the LM head must be applied. What is *needed* is set by
+   plus 2 x d x vocab per position where the LM head must be applied (2 x d x 2 where only the
+   query's two answer logits are read). What is *needed* is set by
    the task, not by an implementation: a cloze question needs its prompt once and each option's
    tokens, a cached read needs each distinct text once (features and the zero-shot query share
    it), LoRA needs its steps' tokens forward and the activation gradients back through the frozen
@@ -35,7 +36,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from crossprobe.contract.prompts import query_text  # noqa: E402
+from crossprobe.contract.prompts import QUERY_CHOICES, query_text  # noqa: E402
 from crossprobe.models.precision import MATMUL_DTYPES  # noqa: E402
 
 SPLITS = ("train", "calibration", "test")
@@ -85,6 +86,7 @@ class ModelCost:
         embedding = config.vocab_size * config.hidden_size
         self.body = 2 * (total - embedding * (1 if config.tie_word_embeddings else 2))
         self.head = 2 * embedding
+        self.query_head = 2 * config.hidden_size * len(QUERY_CHOICES)
         self.tokenizer = AutoTokenizer.from_pretrained(checkpoint)
 
     def tokens(self, text: str) -> int:
@@ -133,13 +135,13 @@ def needed_flops(results: Path, model: str, cost: ModelCost, config: dict, sourc
             ]
             texts |= set(queries)
             if split in SCORED:
-                scored_texts += sum(cost.body * cost.tokens(t) + cost.head for t in queries)
+                scored_texts += sum(cost.body * cost.tokens(t) + cost.query_head for t in queries)
             if split == "train":
                 mean = sum(cost.tokens(t) for t in queries) / len(queries)
                 examples = lora["max_steps"] * lora["batch_size"] * lora["grad_accum"]
-                trained += 2 * examples * (cost.body * mean + cost.head)
+                trained += 2 * examples * (cost.body * mean + cost.query_head)
     flops["reads (features + zero-shot)"] = sum(
-        cost.body * cost.tokens(t) + cost.head for t in texts
+        cost.body * cost.tokens(t) + cost.query_head for t in texts
     )
     flops["LoRA training"] = trained
     flops["LoRA scoring"] = scored_texts

@@ -88,6 +88,9 @@ class CountingModel:
         self.sequences += kwargs["input_ids"].shape[0]
         return self.model(**kwargs)
 
+    def __getattr__(self, name):  # the rest (its head, for one) is the model's
+        return getattr(self.model, name)
+
 
 def graded(answers, prefix="q"):
     return pd.DataFrame(

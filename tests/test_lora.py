@@ -12,7 +12,7 @@ from crossprobe.lora.tuning import (
     save_adapter,
     train_lora,
 )
-from crossprobe.models.lm import load_model
+from crossprobe.models.lm import load_model, logits_of, run_batch
 from crossprobe.models.tokens import query_choice_ids
 
 LORA = {
@@ -71,6 +71,46 @@ def test_one_step_lowers_the_loss_and_the_adapter_round_trips(tiny_models, tmp_p
     assert query_logodds(reloaded, tokenizer, device, seqs, batch_size=5) == pytest.approx(
         scores, abs=1e-4
     )
+
+
+@pytest.mark.parametrize(
+    ("family", "dtype"),
+    [
+        ("tiny_a", "float32"),
+        ("tiny_b", "float32"),
+        ("tiny_a", "bfloat16"),
+        ("tiny_b", "bfloat16-linear"),
+    ],
+)
+def test_the_query_head_gives_the_full_heads_logits_and_gradients(tiny_models, family, dtype):
+    from crossprobe.lora.tuning import attach_lora
+
+    model, tokenizer, device = load_model({"path": str(tiny_models[family])}, "cpu", dtype)
+    model.config.final_logit_softcapping = 5.0  # Gemma 2's: acts on each logit after the head
+    peft_model = attach_lora(model, LORA)
+    with torch.no_grad():  # a moved adapter, so its gradients and effect are not trivial
+        for name, weight in peft_model.named_parameters():
+            if "lora_B" in name:
+                weight.normal_(0, 0.1)
+    seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+    choices = torch.tensor(query_choice_ids(tokenizer))
+    head = model.get_output_embeddings()
+    adapters = {n: p for n, p in peft_model.named_parameters() if p.requires_grad}
+
+    def loss_and_grads(logits):
+        loss = (logits * torch.tensor([1.0, -2.0])).sum()
+        grads = torch.autograd.grad(loss, list(adapters.values()))
+        return logits.detach(), grads
+
+    full = run_batch(peft_model, seqs, tokenizer.pad_token_id, device).logits[:, -1, choices]
+    with logits_of(peft_model, choices):
+        kept = run_batch(peft_model, seqs, tokenizer.pad_token_id, device).logits[:, -1]
+    assert peft_model.get_output_embeddings() is head  # the full head is back
+    assert kept.dtype == torch.float32 and kept.shape == (len(seqs), 2)
+    (full, full_grads), (kept, kept_grads) = loss_and_grads(full.float()), loss_and_grads(kept)
+    assert kept.numpy() == pytest.approx(full.numpy(), abs=1e-5)
+    for a, b in zip(full_grads, kept_grads, strict=True):
+        assert b.numpy() == pytest.approx(a.numpy(), abs=1e-5)
 
 
 GOLDS = ["carbon dioxide", "light", "salt ||| sodium chloride", "water", "sound", "heat", "of", "a"]
@@ -140,7 +180,7 @@ KILLED_RUN = """
 import os, signal, sys, torch
 from crossprobe.lora.checkpoint import Checkpoint
 from crossprobe.lora.tuning import query_sequences, train_lora
-from crossprobe.models.lm import load_model
+from crossprobe.models.lm import load_model, logits_of, run_batch
 from test_lora import ANSWERS, LABELS, PROMPTS, RESUMED
 
 taken = [0]

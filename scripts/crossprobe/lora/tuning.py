@@ -20,7 +20,7 @@ from crossprobe.contract.formats import ALIAS_SEPARATOR
 from crossprobe.contract.prompts import answered_text
 from crossprobe.logodds import nll
 from crossprobe.lora.checkpoint import Checkpoint
-from crossprobe.models.lm import Throughput, in_batches, padded_size, run_batch
+from crossprobe.models.lm import Throughput, in_batches, logits_of, padded_size, run_batch
 from crossprobe.models.tokens import (
     boundary,
     encode,
@@ -185,10 +185,9 @@ def train_lora(
         for part in [idx[k : k + rows] for k in range(0, len(idx), rows)]:
             batch = [seqs[i] for i in part]
             tokens, positions = tokens + sum(map(len, batch)), positions + padded_size(batch)
-            out = run_batch(peft_model, batch, tokenizer.pad_token_id, device)
-            loss = torch.nn.functional.cross_entropy(
-                out.logits[:, -1, choice_ids].float(), targets[part]
-            )
+            with logits_of(peft_model, choice_ids):
+                out = run_batch(peft_model, batch, tokenizer.pad_token_id, device)
+            loss = torch.nn.functional.cross_entropy(out.logits[:, -1], targets[part])
             if kappa > 0:
                 loss = loss + kappa * js_penalty(
                     peft_model,
@@ -351,8 +350,9 @@ def query_logodds(model, tokenizer, device, seqs, batch_size: int, budget=None) 
 
     def score(batch):
         batch_seqs = [seqs[i] for i in batch]
-        logits = run_batch(model, batch_seqs, tokenizer.pad_token_id, device).logits
-        pair = logits[:, -1, choice_ids].double().cpu().numpy()
+        with logits_of(model, choice_ids):
+            logits = run_batch(model, batch_seqs, tokenizer.pad_token_id, device).logits
+        pair = logits[:, -1].double().cpu().numpy()
         out[batch] = pair[:, 1] - pair[:, 0]
         meter.update(len(batch), sum(map(len, batch_seqs)), padded_size(batch_seqs))
 

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -17,7 +18,13 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from crossprobe.intake.weights import hub_snapshot, materialise_gguf, weights_kind
 from crossprobe.models.memory import Budget, shape_of
-from crossprobe.models.precision import activation_dtype, in_format, resolve, torch_dtype
+from crossprobe.models.precision import (
+    Float32Head,
+    activation_dtype,
+    in_format,
+    resolve,
+    torch_dtype,
+)
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +228,37 @@ def run_batch(model, sequences, pad_id, device, logits_to_keep=1, hidden_states=
         output_hidden_states=hidden_states,
         use_cache=False,
     )
+
+
+class RowsHead(torch.nn.Module):
+    """An LM head cut to some rows of the vocabulary: float32 logits of those tokens only, in
+    the order given."""
+
+    def __init__(self, head, token_ids: torch.Tensor):
+        super().__init__()
+        full = isinstance(head, Float32Head)
+        weight, bias = (head.weight32, head.bias32) if full else (head.weight, head.bias)
+        self.register_buffer("weight", weight.detach()[token_ids].float())
+        self.register_buffer("bias", None if bias is None else bias.detach()[token_ids].float())
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.linear(hidden.float(), self.weight, self.bias)
+
+
+@contextmanager
+def logits_of(model, token_ids: torch.Tensor):
+    """Within the block, `model`'s logits are those of `token_ids` only (column j: token_ids[j]),
+    where a stage reads a few tokens' logits: the query's " i" and " ii". The full head costs
+    2 x width x vocab per position (Gemma: 262k rows), and under autograd torch applies it to a
+    batch's last positions one row at a time, rereading the whole head each time. Whatever the
+    model does to logits after its head (Gemma 2's soft-capping) acts on each logit alone, so
+    the kept ones are unchanged."""
+    head = model.get_output_embeddings()
+    model.set_output_embeddings(RowsHead(head, token_ids))
+    try:
+        yield
+    finally:
+        model.set_output_embeddings(head)
 
 
 class Throughput:

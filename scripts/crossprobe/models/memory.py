@@ -15,7 +15,7 @@ sequences padded to `width` tokens:
   logits of its option tokens and their log-softmax;
 - `next_token`: the float32 logits of the last position (and their log-softmax);
 - `reads`: the hidden states of every layer (the forward pass returns them all);
-- `query`: the last position's float32 logits;
+- `query`: nothing more: only the query's two answer logits are computed (`lm.logits_of`);
 - `train`: what backpropagation saves, for every layer: the norms' float32 copies, q/k/v and the
   attention output, four MLP-wide tensors (and with eager attention the probabilities), plus
   the JS regulariser's logits when it is on.
@@ -144,9 +144,9 @@ def row_bytes(shape: Shape, stage: str, width: int, dtype: str, **extra) -> int:
     if stage == "next_token":
         return forward + 3 * shape.vocab * FLOAT32
     if stage == "reads":
-        return forward + size * width * (shape.layers + 1) * shape.hidden + shape.vocab * FLOAT32
+        return forward + size * width * (shape.layers + 1) * shape.hidden
     if stage == "query":
-        return forward + shape.vocab * FLOAT32
+        return forward
     if stage == "train":
         # per layer: the norms' float32 input and output and their cast result; q, k, v and
         # the attention output (before and after the rotary embedding); the MLP's gate, its
@@ -156,7 +156,7 @@ def row_bytes(shape: Shape, stage: str, width: int, dtype: str, **extra) -> int:
         saved = width * (norms + size * (attention + 4 * shape.intermediate + shape.hidden))
         saved += size * _scores_elements(shape, width)
         regulariser = 4 * extra.get("js_tokens", 0) * shape.vocab * FLOAT32
-        return shape.layers * saved + 2 * forward + shape.vocab * FLOAT32 + regulariser
+        return shape.layers * saved + 2 * forward + regulariser
     raise ValueError(f"unknown model stage {stage!r}; expected one of {', '.join(STAGES)}")
 
 

@@ -17,7 +17,7 @@ import logging
 import numpy as np
 import torch
 
-from crossprobe.models.lm import Throughput, in_batches, padded_size, run_batch
+from crossprobe.models.lm import Throughput, in_batches, logits_of, padded_size, run_batch
 from crossprobe.models.store import FeatureStore, sequence_key
 from crossprobe.models.tokens import query_choice_ids, query_tokens
 
@@ -64,7 +64,8 @@ def compute_reads(
 
     def read(batch):
         seqs = [sequences[i] for i in batch]
-        out = run_batch(model, seqs, tokenizer.pad_token_id, device, hidden_states=True)
+        with logits_of(model, choice_ids):
+            out = run_batch(model, seqs, tokenizer.pad_token_id, device, hidden_states=True)
         width = max(len(s) for s in seqs)
         rows = torch.arange(len(batch), device=device)
         for name, which in (("question_features", 0), ("answer_features", 1)):
@@ -77,7 +78,7 @@ def compute_reads(
                 [out.hidden_states[layer][rows, where].float() for layer in layers], 1
             )
             reads[name][batch] = stacked.cpu().numpy().astype(np.float16)
-        reads["query_logits"][batch] = out.logits[:, -1, choice_ids].float().cpu().numpy()
+        reads["query_logits"][batch] = out.logits[:, -1].cpu().numpy()
         meter.update(len(batch), sum(len(s) for s in seqs), padded_size(seqs))
 
     in_batches([len(s) for s in sequences], batch_size, read, budget, "reads")
