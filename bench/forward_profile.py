@@ -1,0 +1,100 @@
+"""Benchmark: where a model stage's time goes besides its matrix products.
+
+For each default model, in the number format its jobs run in (`dtype: auto` decides, as in a
+job) and at one thread (the default jobs'), profiles with torch.profiler a batch of query texts
+of the default run (`--rows` of them, `--tokens` long) in the two shapes every model stage has:
+an inference forward pass (answers, reads, LoRA scoring) and a LoRA training step (forward and
+backward, adapters on the default target modules, the query's two-logit head). Prints the time
+in matrix products (aten::mm, bmm, addmm), attention, casts between number formats, and every
+other op (norms, activations, rotary, adds), and the step's time over its matrix products': the
+ratio a stage cannot go below without fusing the ops between the products, whatever its
+batching.
+
+    snakemake answers                # model checkpoints of the default run
+    python bench/forward_profile.py  # [--rows 16] [--tokens 64] [--results results/default]
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from crossprobe.lora.tuning import attach_lora  # noqa: E402
+from crossprobe.models.lm import load_model, logits_of  # noqa: E402
+from crossprobe.models.tokens import query_choice_ids  # noqa: E402
+
+GROUPS = {
+    "matrix products": ("aten::mm", "aten::bmm", "aten::addmm"),
+    "attention": ("aten::_scaled_dot_product", "aten::_flash_attention", "aten::softmax"),
+    "casts and copies": ("aten::copy_",),
+}
+
+
+def group_of(op: str) -> str:
+    for group, prefixes in GROUPS.items():
+        if op.startswith(prefixes):
+            return group
+    return "other ops"
+
+
+def forward(model, ids, choices):
+    with torch.inference_mode(), logits_of(model, choices):
+        model(input_ids=ids, logits_to_keep=1, use_cache=False)
+
+
+def training_step(model, ids, choices):
+    with logits_of(model, choices):
+        logits = model(input_ids=ids, logits_to_keep=1, use_cache=False).logits
+    logits.sum().backward()
+
+
+def profile(step, *args) -> dict:
+    """{group: milliseconds of self time} of one call of `step(*args)`, after a warm-up call."""
+    step(*args)
+    with torch.profiler.profile() as prof:
+        step(*args)
+    times = dict.fromkeys([*GROUPS, "other ops"], 0.0)
+    for event in prof.key_averages():
+        if event.key.startswith("aten::"):
+            times[group_of(event.key)] += event.self_cpu_time_total / 1e3
+    return times
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configfile", default=str(ROOT / "config.yaml"))
+    parser.add_argument("--results", default=str(ROOT / "results/default"))
+    parser.add_argument("--rows", type=int, default=16)
+    parser.add_argument("--tokens", type=int, default=64)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    config = yaml.safe_load(Path(args.configfile).read_text())
+    schema = yaml.safe_load((ROOT / "schemas/config.schema.yaml").read_text())
+    lora = {**schema["properties"]["lora"]["default"], **config.get("lora", {})}
+    print(f"{args.rows} rows x {args.tokens} tokens, 1 thread; milliseconds of self time")
+    for model_id in config["models"]:
+        record = json.loads((Path(args.results) / f"models/{model_id}/model.json").read_text())
+        model, tokenizer, _ = load_model(record, "cpu", "auto")
+        products = next(p for n, p in model.named_parameters() if "proj" in n).dtype
+        dtype = str(products).removeprefix("torch.")
+        ids = torch.randint(100, len(tokenizer) - 1, (args.rows, args.tokens))
+        choices = torch.tensor(query_choice_ids(tokenizer))
+        inference = profile(forward, model, ids, choices)
+        training = profile(training_step, attach_lora(model, lora).train(), ids, choices)
+        for shape, times in (("forward", inference), ("LoRA step", training)):
+            total = sum(times.values())
+            parts = ", ".join(f"{group} {ms:.0f}" for group, ms in times.items())
+            print(
+                f"{model_id} ({dtype} products) {shape}: {total:.0f} ms = {parts}; "
+                f"total / matrix products {total / times['matrix products']:.2f}x"
+            )
+
+
+if __name__ == "__main__":
+    main()
