@@ -180,7 +180,7 @@ KILLED_RUN = """
 import os, signal, sys, torch
 from crossprobe.lora.checkpoint import Checkpoint
 from crossprobe.lora.tuning import query_sequences, train_lora
-from crossprobe.models.lm import load_model, logits_of, run_batch
+from crossprobe.models.lm import load_model
 from test_lora import ANSWERS, LABELS, PROMPTS, RESUMED
 
 taken = [0]
