@@ -13,7 +13,10 @@
    it), LoRA needs its steps' tokens forward and the activation gradients back through the frozen
    base (2 x the forward: about 4 x parameters per token), LoRA scoring needs each text once.
 3. Prints, per stage and in total, the measured seconds (from the run's `benchmarks/` files)
-   against that floor (FLOPs / GEMM rate) and their ratio.
+   against that floor (FLOPs / GEMM rate) and their ratio; and, from each job's log (beside the
+   benchmarks folder: logs/<experiment>/), the seconds a job spends before its first log line
+   and after its last (interpreter, imports, exit) and loading its model, which no batching
+   changes, and the ratio of the rest.
 
 Works on the results of this workflow and of the earlier layout (results/ without an
 experiment folder; zero-shot scoring in its own `score_query` rule):
@@ -25,8 +28,10 @@ experiment folder; zero-shot scoring in its own `score_query` rule):
 
 import argparse
 import json
+import re
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -148,8 +153,30 @@ def needed_flops(results: Path, model: str, cost: ModelCost, config: dict, sourc
     return flops
 
 
+STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
+LOADED = re.compile(r" loaded .* in ([\d.]+) s$")
+
+
+def job_overhead(log: Path, seconds: float) -> tuple[float, float]:
+    """(start-up, loading) seconds of a job that took `seconds`: the time outside its log's first
+    and last timestamped lines (interpreter, imports, exit) and the model loading it logged;
+    (0, 0) without a log."""
+    if not log.exists():
+        return 0.0, 0.0
+    stamps, loading = [], 0.0
+    for line in log.read_text().splitlines():
+        if stamp := STAMP.match(line):
+            stamps.append(datetime.strptime(stamp[1], "%Y-%m-%d %H:%M:%S,%f"))
+        if loaded := LOADED.search(line):
+            loading += float(loaded[1])
+    span = (stamps[-1] - stamps[0]).total_seconds() if stamps else 0.0
+    return max(seconds - span, 0.0), loading
+
+
 def measured_seconds(benchmarks: Path, model: str) -> dict:
-    """{stage: seconds} of `model`'s model jobs in a run's benchmarks folder."""
+    """{stage: (seconds, start-up seconds, loading seconds)} of `model`'s model jobs in a run's
+    benchmarks folder (logs from its sibling logs folder)."""
+    logs = benchmarks.parent.parent / "logs" / benchmarks.name
     seconds: dict = {}
     for file in sorted(benchmarks.rglob("*.tsv")):
         parts = file.relative_to(benchmarks).parts
@@ -159,7 +186,10 @@ def measured_seconds(benchmarks: Path, model: str) -> dict:
         if owner.removesuffix(".tsv") != model or key not in STAGES:
             continue
         value = float(pd.read_csv(file, sep="\t")["s"].iloc[-1])
-        seconds[STAGES[key]] = seconds.get(STAGES[key], 0.0) + value
+        log = (logs / file.relative_to(benchmarks)).with_suffix(".log")
+        job = (value, *job_overhead(log, value))
+        totals = seconds.get(STAGES[key], (0.0, 0.0, 0.0))
+        seconds[STAGES[key]] = tuple(a + b for a, b in zip(totals, job, strict=True))
     return seconds
 
 
@@ -183,6 +213,7 @@ def stage_table(results: Path, benchmarks: Path, config: dict, rate) -> pd.DataF
         seconds = measured_seconds(benchmarks, model)
         dtype, threads = job_precision(results, model)
         for stage in dict.fromkeys(list(flops) + list(seconds)):
+            measured, startup, loading = seconds.get(stage, (float("nan"),) * 3)
             rows.append(
                 {
                     "model": model,
@@ -191,11 +222,15 @@ def stage_table(results: Path, benchmarks: Path, config: dict, rate) -> pd.DataF
                     "threads": threads,
                     "GFLOP": flops.get(stage, 0.0) / 1e9,
                     "floor_s": flops.get(stage, 0.0) / (rate(dtype, threads) * 1e9),
-                    "measured_s": seconds.get(stage, float("nan")),
+                    "measured_s": measured,
+                    "startup_s": startup,
+                    "load_s": loading,
                 }
             )
     table = pd.DataFrame(rows)
-    table["ratio"] = table["measured_s"] / table["floor_s"].where(table["floor_s"] > 0)
+    floor = table["floor_s"].where(table["floor_s"] > 0)
+    table["ratio"] = table["measured_s"] / floor
+    table["ratio_rest"] = (table["measured_s"] - table["startup_s"] - table["load_s"]) / floor
     return table
 
 
@@ -230,9 +265,13 @@ def main():
         print(table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
         gemm = table[table["floor_s"] > 0]
         seconds, floor = gemm["measured_s"].sum(), gemm["floor_s"].sum()
+        overhead = gemm["startup_s"].sum() + gemm["load_s"].sum()
         print(
             f"stages with a floor: measured {seconds:.0f} s, floor {floor:.0f} s, "
-            f"ratio {seconds / floor:.2f}; all model jobs: {table['measured_s'].sum():.0f} s"
+            f"ratio {seconds / floor:.2f}; of the measured, start-up "
+            f"{gemm['startup_s'].sum():.0f} s and model loading {gemm['load_s'].sum():.0f} s, the "
+            f"rest {(seconds - overhead) / floor:.2f}x the floor; all model jobs: "
+            f"{table['measured_s'].sum():.0f} s"
         )
 
 
