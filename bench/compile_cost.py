@@ -31,20 +31,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from forward_profile import forward, training_step  # noqa: E402
 
 from crossprobe.lora.tuning import attach_lora  # noqa: E402
 from crossprobe.models.lm import load_model, logits_of  # noqa: E402
 from crossprobe.models.tokens import query_choice_ids  # noqa: E402
-
-
-def forward(model, ids):
-    with torch.inference_mode():
-        model(input_ids=ids, logits_to_keep=1, use_cache=False)
-
-
-def training_step(model, ids):
-    model(input_ids=ids, logits_to_keep=1, use_cache=False).logits.sum().backward()
-
 
 STEPS = {"forward": forward, "LoRA step": training_step}
 
