@@ -1,6 +1,6 @@
 """Benchmark: what fusing the ops between the matrix products would cost and save (torch.compile).
 
-`bench/forward_profile.py` shows eager PyTorch spending 1.35-1.65x a model's matrix-product time
+`bench/forward_profile.py` shows eager PyTorch spending about 1.4-1.7x a model's matrix-product time
 on the ops between them. Fusing those is what `torch.compile` (inductor) does; this prices it
 for each default model, in the number format its jobs run in and at one thread (the default
 jobs'), for a forward pass (answers, reads, LoRA scoring) and a LoRA training step:
