@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from forward_profile import forward, training_step  # noqa: E402
+from forward_profile import forward, lora_params, training_step  # noqa: E402
 
 from crossprobe.lora.tuning import attach_lora  # noqa: E402
 from crossprobe.models.lm import load_model, logits_of  # noqa: E402
@@ -92,12 +92,6 @@ def longest_job(benchmarks: Path) -> float:
     rules = ("generate_answers", "cache_activations", "finetune_lora", "score_lora")
     jobs = [f for rule in rules for f in (benchmarks / rule).rglob("*.tsv")]
     return max((float(pd.read_csv(f, sep="\t")["s"].iloc[-1]) for f in jobs), default=0.0)
-
-
-def lora_params(configfile: str) -> dict:
-    config = yaml.safe_load(Path(configfile).read_text())
-    schema = yaml.safe_load((ROOT / "schemas/config.schema.yaml").read_text())
-    return {**schema["properties"]["lora"]["default"], **config.get("lora", {})}
 
 
 def main():

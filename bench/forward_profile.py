@@ -52,6 +52,13 @@ def training_step(model, ids):
     model(input_ids=ids, logits_to_keep=1, use_cache=False).logits.sum().backward()
 
 
+def lora_params(configfile) -> dict:
+    """The run's LoRA parameters: the schema's defaults under the config's `lora` keys."""
+    config = yaml.safe_load(Path(configfile).read_text())
+    schema = yaml.safe_load((ROOT / "schemas/config.schema.yaml").read_text())
+    return {**schema["properties"]["lora"]["default"], **config.get("lora", {})}
+
+
 def profile(step, *args) -> dict:
     """{group: milliseconds of self time} of one call of `step(*args)`, after a warm-up call."""
     step(*args)
@@ -73,8 +80,7 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = yaml.safe_load(Path(args.configfile).read_text())
-    schema = yaml.safe_load((ROOT / "schemas/config.schema.yaml").read_text())
-    lora = {**schema["properties"]["lora"]["default"], **config.get("lora", {})}
+    lora = lora_params(args.configfile)
     print(f"{args.rows} rows x {args.tokens} tokens, 1 thread; milliseconds of self time")
     for model_id in config["models"]:
         record = json.loads((Path(args.results) / f"models/{model_id}/model.json").read_text())
