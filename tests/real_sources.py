@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from conftest import REPO
+from helpers import REPO
 
 RELEASED_FEATURES = {
     "context": "string",

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
 from crossprobe.checks import check_config
 from crossprobe.contract.config import ConfigError, load_schema, validate_config
+from helpers import REPO
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 SCHEMA = load_schema(REPO / "schemas/config.schema.yaml")

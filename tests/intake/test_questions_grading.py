@@ -125,7 +125,7 @@ def test_mmlu_oe_prompts_are_the_papers_five_shot_text():
 
 
 def test_too_long_prompts_lose_whole_shots_first_ones_first(caplog):
-    from conftest import build_tokenizer
+    from helpers import build_tokenizer
 
     tokenizer = build_tokenizer()
     config = data(("arc_easy",), ("mmlu",), "open", k=5, sizes=(4, 4, 6))

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
 from crossprobe.contract import methods
 from crossprobe.contract.config import lora_params
 from crossprobe.contract.grid import answers_path, cells, columns, generated_splits
 from crossprobe.contract.splits import linked_splits, split_params
 from crossprobe.dag import module_inputs, replicates, score_inputs, wildcard_patterns
+from helpers import REPO
 
 SCRIPTS = REPO / "scripts"
 
@@ -267,8 +267,8 @@ def test_sweep_subsets_are_nested_and_the_pooled_set_is_exactly_the_union():
 
 
 def test_a_local_models_identity_follows_its_weights_not_its_path(tmp_path):
-    from conftest import build_tiny_model
     from crossprobe.intake.weights import local_files, weights_fingerprint
+    from helpers import build_tiny_model
 
     path = build_tiny_model(tmp_path / "model", seed=1)
     weights = {"local": str(path)}

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from conftest import REPO
 from crossprobe.intake.weights import weight_patterns
+from helpers import REPO
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

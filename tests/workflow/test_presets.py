@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from real_sources import RELEASED_FEATURES, RELEASED_SPLITS, SIZES, cpu_preset
 
-from conftest import (
+from helpers import (
     build_sentencepiece_tokenizer,
     build_tiny_model,
     make_workdir,

@@ -3,12 +3,12 @@ BPE (GPT-2, SmolLM2) and sentencepiece-style (Llama, Mistral) tokenizers alike."
 
 import pytest
 
-from conftest import build_sentencepiece_tokenizer, build_tokenizer
 from crossprobe.answers.answering import cloze_tokens
 from crossprobe.contract.prompts import QUERY_SUFFIX, answered_text, query_text
 from crossprobe.lora.tuning import query_sequences
 from crossprobe.models.tokens import next_token_ids, query_choice_ids
 from crossprobe.reads.activations import read_tokens
+from helpers import build_sentencepiece_tokenizer, build_tokenizer
 
 PROMPT = (
     "The following are questions (with answers) about physics.\n\n"

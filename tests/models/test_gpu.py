@@ -12,7 +12,7 @@ from crossprobe.lora.tuning import query_logodds, query_sequences, train_lora
 from crossprobe.models.lm import load_model
 from crossprobe.models.store import FeatureStore
 from crossprobe.reads.activations import cache_activations
-from test_lora import LORA
+from helpers import LORA
 
 pytestmark = [
     pytest.mark.gpu,

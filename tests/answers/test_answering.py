@@ -104,7 +104,7 @@ def test_letter_and_open_answers(tiny):
 
 
 def test_left_truncation_keeps_the_end_and_the_bos():
-    from conftest import build_tokenizer
+    from helpers import build_tokenizer
 
     tokenizer = build_tokenizer()
     text = "Question: " + "water " * 50 + "heat"
@@ -114,7 +114,7 @@ def test_left_truncation_keeps_the_end_and_the_bos():
 
 
 def test_next_token_resolution_fails_clearly():
-    from conftest import build_tokenizer
+    from helpers import build_tokenizer
 
     tokenizer = build_tokenizer()
     assert len(set(next_token_ids(tokenizer, "Answer:", [" i", " ii"], "x"))) == 2
@@ -177,7 +177,6 @@ def test_an_answer_format_added_through_the_registry_alone(tiny, monkeypatch):
     constrained to the options' letters: the likeliest letter, never an invalid answer."""
     from dataclasses import replace
 
-    from conftest import REPO
     from crossprobe.answers import answering
     from crossprobe.answers.grading import grade_answers
     from crossprobe.checks import check_config
@@ -185,6 +184,7 @@ def test_an_answer_format_added_through_the_registry_alone(tiny, monkeypatch):
     from crossprobe.contract.config import load_schema, validate_config
     from crossprobe.contract.grid import cells
     from crossprobe.contract.prompts import question_block
+    from helpers import REPO
 
     def answer_constrained_letter(model, tokenizer, device, questions, fmt, params, budget):
         _, _, scores, _ = answering.answer_letter(

@@ -110,7 +110,7 @@ def test_bfloat16_linear_rounds_only_the_products_and_stays_closer_to_float32(ti
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "bfloat16-linear"])
 def test_lora_trains_in_every_format_with_float32_adapters(tiny_models, dtype):
     from crossprobe.lora.tuning import query_sequences, train_lora
-    from test_lora import ANSWERS, LABELS, LORA, PROMPTS
+    from helpers import ANSWERS, LABELS, LORA, PROMPTS
 
     model, tokenizer, device = load_model({"path": str(tiny_models["tiny_a"])}, "cpu", dtype)
     seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)

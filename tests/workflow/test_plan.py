@@ -4,15 +4,14 @@ its models: every model stage of the DAG, batches cut to what a 40 GB card holds
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import yaml
 
-from conftest import REPO
 from crossprobe.contract.config import load_schema, validate_config
 from crossprobe.plan import model_jobs, plan
+from helpers import REPO
 
-CONFIGS = Path(__file__).parent / "fixtures" / "configs"
+CONFIGS = REPO / "tests" / "fixtures" / "configs"
 MODEL_CONFIGS = {
     "mistral": CONFIGS / "mistral-7b-v0.1.json",
     "llama2": CONFIGS / "llama-2-7b-hf.json",

@@ -14,33 +14,11 @@ from crossprobe.lora.tuning import (
 )
 from crossprobe.models.lm import load_model, logits_of, run_batch
 from crossprobe.models.tokens import query_choice_ids
-
-LORA = {
-    "r": 4,
-    "alpha": 16,
-    "dropout": 0.0,
-    "target_modules": ["q_proj", "v_proj"],
-    "lr": 5e-3,
-    "weight_decay": 0.0,
-    "warmup_steps": 0,
-    "batch_size": 4,
-    "grad_accum": 2,
-    "max_steps": 1,
-    "epochs": None,
-    "eval_every": 0,
-    "max_length": 128,
-    "js_weight": 0.0,
-    "js_tokens": "gold",
-    "log_every": 1,
-    "score_batch_size": 3,
-}
-PROMPTS = [f"Question: number {i}?\nAnswer:" for i in range(8)]
-ANSWERS = ["heat", "light", "salt", "water", "sound", "energy", "the", "heat"]
-LABELS = [1, 0, 1, 0, 1, 0, 1, 0]
+from helpers import ANSWERS, LABELS, LORA, PROMPTS, RESUMED
 
 
 def test_choice_tokens_resolve_on_several_tokenizers():
-    from conftest import build_tokenizer
+    from helpers import build_tokenizer
 
     ids = [query_choice_ids(build_tokenizer(vocab)) for vocab in (400, 600, 900)]
     assert all(len(set(pair)) == 2 for pair in ids)
@@ -181,7 +159,7 @@ import os, signal, sys, torch
 from crossprobe.lora.checkpoint import Checkpoint
 from crossprobe.lora.tuning import query_sequences, train_lora
 from crossprobe.models.lm import load_model
-from test_lora import ANSWERS, LABELS, PROMPTS, RESUMED
+from helpers import ANSWERS, LABELS, PROMPTS, RESUMED
 
 taken = [0]
 optimiser_step = torch.optim.AdamW.step
@@ -201,7 +179,6 @@ seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
 checkpoint = Checkpoint(sys.argv[2], {}, 1)
 train_lora(model, tokenizer, device, seqs, LABELS, RESUMED, 0, checkpoint=checkpoint)
 """
-RESUMED = {**LORA, "dropout": 0.1, "batch_size": 3, "max_steps": 6, "lr": 5e-3, "warmup_steps": 2}
 
 
 def test_a_killed_lora_run_resumes_to_the_adapter_of_an_uninterrupted_one(tiny_models, tmp_path):
@@ -209,8 +186,8 @@ def test_a_killed_lora_run_resumes_to_the_adapter_of_an_uninterrupted_one(tiny_m
     import subprocess
     import sys
 
-    from conftest import REPO
     from crossprobe.lora.checkpoint import Checkpoint
+    from helpers import REPO
 
     path = str(tiny_models["tiny_a"])
     model, tokenizer, device = load_model({"path": path}, "cpu", "float32")

@@ -1,20 +1,19 @@
 """Question and answer tables from outside the wheel (local files, a `datasets` dataset written
-to disk, the hub offline) through column mappings, and the judge of open answers."""
+to disk, the hub offline) through column mappings, and labelled answers from elsewhere."""
 
 import json
 import os
 import subprocess
 import sys
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO
-from crossprobe.contract.splits import SPLITS, dataset_files, split_params
+from crossprobe.contract.splits import dataset_files, split_params
 from crossprobe.intake.answer_sets import answer_records
 from crossprobe.intake.external import TableError, question_records, read_table
 from crossprobe.intake.questions import Catalogue, prepare_questions
+from helpers import REPO
 
 ARC_LIKE = [
     {
@@ -202,111 +201,3 @@ def test_labelled_answers_stand_in_for_graded_ones(tmp_path):
     with pytest.raises(TableError, match="' Paris' is not a correctness label"):
         answer_records(read_table(wrong, "answer_sets.r"), wrong, "r", "train", "answer_sets.r")
     assert read_table(spec, "k", "validation").empty
-
-
-class CountingGenerate:
-    """Counts the prompts a model's generate() is asked to continue."""
-
-    def __init__(self, model):
-        self.model, self.prompts = model, 0
-
-    def generate(self, **kwargs):
-        self.prompts += kwargs["input_ids"].shape[0]
-        return self.model.generate(**kwargs)
-
-
-def test_the_judge_is_asked_the_papers_question_with_one_bos_and_remembers(tiny_models, tmp_path):
-    from conftest import build_sentencepiece_tokenizer, build_tokenizer
-    from crossprobe.answers.grading import judge_texts, judged, prompt_problems
-    from crossprobe.answers.judge import judge_answers, judge_ids
-    from crossprobe.models.lm import load_model
-    from crossprobe.models.store import FeatureStore
-
-    system, prompt = judge_texts({"system": None, "prompt": None})
-    user = prompt.format(problem="Question: Capital of France?\nAnswer:", gold="Paris", answer="p")
-    assert "The problem is: Question: Capital of France?\nAnswer:\n\n" in user
-    assert "The correct answer for this problem is: Paris\n" in user
-    assert "'New York City' is equivalent to 'NYC'" in user and user.endswith("explanation: ")
-    assert system.startswith("You are an automated grading assistant")
-    assert prompt_problems(prompt) == [] and prompt_problems("{problem} {answer} {x}") == [
-        "names {x}",
-        "lacks {gold}",
-    ]
-    # a chat template that writes its own BOS, as Mistral-Instruct's does: one BOS, not two
-    bos_template = (
-        "{{ bos_token }}{% for m in messages %}[{{ m.role }}] {{ m.content }}{% endfor %}"
-    )
-    chat = build_sentencepiece_tokenizer()
-    chat.chat_template = bos_template
-    ids = judge_ids(chat, system, user)
-    assert ids[0] == chat.bos_token_id and ids.count(chat.bos_token_id) == 1
-    rendered = chat.apply_chat_template([{"role": "user", "content": user}], tokenize=False)
-    assert chat(rendered)["input_ids"][:2] == [chat.bos_token_id] * 2  # what text + encode gave
-    readable = build_tokenizer()  # byte-level: every character decodes as written
-    readable.chat_template = chat.chat_template
-    assert "[system] You are an automated" in readable.decode(judge_ids(readable, system, user))
-    # a template without a system role: the system line opens the user message
-    no_system = build_tokenizer()
-    no_system.chat_template = (
-        "{{ bos_token }}{% for m in messages %}{% if m.role == 'system' %}"
-        "{{ raise_exception('no system role') }}{% endif %}[INST] {{ m.content }} [/INST]"
-        "{% endfor %}"
-    )
-    text = no_system.decode(judge_ids(no_system, system, user))
-    assert text.count("[INST]") == 1 and "[INST] You are an automated grading" in text
-    plain = build_tokenizer()
-    assert plain.decode(judge_ids(plain, system, user)).endswith("explanation: \nReply:")
-    assert judged("Yes.") and judged("yes, it is") and not judged("No") and not judged("Yesterday")
-
-    model, tokenizer, device = load_model({"path": str(tiny_models["tiny_a"])}, "cpu", "float32")
-    counting = CountingGenerate(model)
-    table = pd.DataFrame(
-        {"problem": ["Capital?", "Sum?"], "gold": ["Paris", "4"], "answer": ["paris", "5"]}
-    )
-    params = {"batch_size": 2, "max_new_tokens": 3, "system": None, "prompt": None}
-    store = FeatureStore(tmp_path / "verdicts")
-    first = judge_answers(counting, tokenizer, device, store, table, params)
-    assert set(first) <= {0, 1} and counting.prompts == 2
-    again = judge_answers(counting, tokenizer, device, store, table, params)
-    assert again.tolist() == first.tolist() and counting.prompts == 2  # nothing judged twice
-    reworded = {**params, "prompt": "Is {answer} the same as {gold}? {problem}"}
-    judge_answers(counting, tokenizer, device, store, table, reworded)
-    assert counting.prompts == 4  # another question to the judge: judged anew
-
-
-def test_graders_agreement_kappa_and_confusion():
-    from sklearn.metrics import cohen_kappa_score
-
-    from crossprobe.evaluation.graders import agreement, cohen_kappa
-
-    rng = np.random.default_rng(0)
-    label = rng.integers(0, 2, 200)
-    verdict = np.where(rng.random(200) < 0.8, label, 1 - label)
-    assert cohen_kappa(label, verdict) == pytest.approx(cohen_kappa_score(label, verdict))
-    judged_rows = pd.DataFrame(
-        {
-            "split": "calibration",
-            "origin": ["imported"] * 200 + ["generated"] * 3,
-            "question_id": [f"q{i}" for i in range(203)],
-            "label": list(label) + [-1] * 3,
-            "verdict": list(verdict) + [1] * 3,
-        }
-    )
-    row = agreement(judged_rows, "m")
-    assert row["n"] == 200 and row["agreement"] == pytest.approx(np.mean(label == verdict))
-    counts = [row[k] for k in ("both_correct", "set_only", "judge_only", "both_wrong")]
-    assert sum(counts) == 200 and row["both_correct"] == int(((label == 1) & (verdict == 1)).sum())
-    assert row["set_only"] == int(((label == 1) & (verdict == 0)).sum())
-
-
-def test_splits_hold_out_the_same_answers_whatever_their_order():
-    from crossprobe.contract.splits import selection_split
-
-    ids = [f"q{i}" for i in range(40)]
-    fit, held = selection_split(ids, 0.1, seed=0)
-    assert len(held) == 4 and not set(fit) & set(held) and len(fit) + len(held) == 40
-    shuffled = ids[::-1]
-    _, held_again = selection_split(shuffled, 0.1, seed=0)
-    assert {ids[i] for i in held} == {shuffled[i] for i in held_again}
-    assert set(selection_split(ids, 0.1, seed=1)[1]) != set(held)
-    assert SPLITS == ("train", "calibration", "test")

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import make_workdir, run_workflow, tiny_config, write_config
 from crossprobe.contract.config import load_schema, validate_config
 from crossprobe.contract.methods import METHODS as REGISTRY
 from crossprobe.scores.calibration import SCORE_COLUMNS
+from helpers import make_workdir, run_workflow, tiny_config, write_config
 
 pytestmark = pytest.mark.slow
 R = "results/default"

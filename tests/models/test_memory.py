@@ -16,9 +16,9 @@ from transformers import AutoConfig
 from crossprobe.lora.tuning import query_sequences, train_lora
 from crossprobe.models.lm import in_batches, load_model
 from crossprobe.models.memory import Budget, batch_bytes, row_bytes, shape_of, weights_bytes
-from test_lora import ANSWERS, LABELS, LORA, PROMPTS
+from helpers import ANSWERS, LABELS, LORA, PROMPTS, REPO
 
-CONFIGS = Path(__file__).parent / "fixtures" / "configs"
+CONFIGS = REPO / "tests" / "fixtures" / "configs"
 GIB = 2**30
 
 
@@ -114,7 +114,7 @@ def test_predicted_batch_memory_is_the_measured_peak_within_a_factor_of_two(stag
     """A batch of a Llama-shaped model (width 256, 4 layers) on CPU, in a process of its own:
     the peak resident memory it adds (VmHWM after a reset) against the model's prediction.
     Measured side by side: ratios 0.8-2.0 (the allocator's reuse makes the peak noisy)."""
-    scripts = Path(__file__).parents[1] / "scripts"
+    scripts = REPO / "scripts"
     out = subprocess.run(
         [sys.executable, "-c", PEAK, stage, str(rows), str(width)],
         capture_output=True,
