@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from crossprobe.contract import methods, paths
+from crossprobe.contract.headlines import HEADLINES
 from crossprobe.contract.grid import (
     agreement_splits,
     answer_set,
@@ -20,7 +21,6 @@ from crossprobe.contract.grid import (
     training_sets,
 )
 from crossprobe.contract.splits import SCORED, SPLITS
-from crossprobe.evaluation.column import HEADLINES
 from crossprobe.intake.weights import local_files
 from crossprobe.scores.scorers import SCORERS, file_key
 

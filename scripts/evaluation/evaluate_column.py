@@ -5,8 +5,9 @@ import logging
 
 import pandas as pd
 
+from crossprobe.contract.headlines import CONTRASTED
 from crossprobe.contract.splits import selection_split
-from crossprobe.evaluation.column import CONTRASTED, evaluate_column
+from crossprobe.evaluation.column import evaluate_column
 from crossprobe.job import finish, start, write_tsv
 
 started = start(snakemake)

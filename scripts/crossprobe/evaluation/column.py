@@ -13,16 +13,12 @@ import zlib
 import numpy as np
 import pandas as pd
 
+from crossprobe.contract.headlines import CONTRASTED
 from crossprobe.contract.paths import ALL
 from crossprobe.evaluation.family import adjust
 from crossprobe.evaluation.metrics import metric_draws, risk_coverage
 from crossprobe.logodds import sigmoid
 
-HEADLINES = {  # evaluation.headline -> (metric in grid.tsv, how tables and figures name it)
-    "pooled": ("auroc", "AUROC, pooled"),
-    "per_subject_mean": ("auroc_subject_mean", "AUROC, mean over subjects"),
-}
-CONTRASTED = tuple(metric for metric, _ in HEADLINES.values())  # compared in pairs and swept
 CELL = ["method", "model", "trained_on"]
 ESTIMATE = ["metric", "value", "seed_sd", "ci_low", "ci_high", "n", "seeds", "draws_dropped"]
 GRID_COLUMNS = CELL + ESTIMATE

@@ -5,6 +5,7 @@ cell."""
 import numpy as np
 import pandas as pd
 
+from crossprobe.contract.headlines import PER_SUBJECT
 from crossprobe.contract.methods import METHODS, title
 
 
@@ -22,7 +23,7 @@ def cell_text(row) -> str:
 def thin_headlines(grid: pd.DataFrame, layout: dict) -> dict[str, tuple[int, int]]:
     """For a per-subject headline: {column: (subjects in its mean, subjects in its test
     answers)}; empty for a pooled headline."""
-    if layout["headline"] != "auroc_subject_mean":
+    if layout["headline"] != PER_SUBJECT:
         return {}
     counts = grid.pivot_table(index="trained_on", columns="metric", values="value", aggfunc="max")
     return {
