@@ -19,7 +19,7 @@ rule generate_answers:
         gpu_mem_mb=MODEL_GPU_MEM_MB,
     params:
         runtime=model_runtime,
-        answers=lambda wc: dag.answering_params(config, wc.split),
+        answers=lambda wc: stages.answering_params(config, wc),
     script:
         "../scripts/answers/generate_answers.py"
 
@@ -47,7 +47,7 @@ rule judge_answers:
         gpu_mem_mb=MODEL_GPU_MEM_MB,
     params:
         runtime=dag.runtime_params(config, JUDGE) if JUDGE else None,
-        grading=lookup(dpath="grading", within=config),
+        grading=stages.judging_params(config),
         splits=lambda wc: grid.judged_splits(config, wc.source),
         seed=config["seed"],
         store=target(paths.JUDGE_STORE)[0],

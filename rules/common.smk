@@ -10,7 +10,7 @@ sys.path.insert(0, str(SCRIPTS))
 
 from crossprobe import dag
 from crossprobe.checks import check_config
-from crossprobe.contract import grid, paths
+from crossprobe.contract import grid, paths, stages
 from crossprobe.contract.config import ConfigError, load_schema, validate_config
 from crossprobe.contract.resources import growing
 from crossprobe.contract.splits import SPLITS, TRAIN

@@ -1,4 +1,3 @@
-from crossprobe.contract.config import lora_params
 from crossprobe.contract.splits import SCORED
 
 
@@ -24,7 +23,7 @@ rule finetune_lora:
         gpu_mem_mb=MODEL_GPU_MEM_MB,
     params:
         runtime=model_runtime,
-        lora=lambda wc: dag.without_seeds(lora_params(config, wc.model)),
+        lora=lambda wc: stages.lora_training_params(config, wc),
         training=training,
         # not an output: a retry of a job killed at its time limit resumes from it
         checkpoint=lambda wc: fill(paths.ADAPTER_DIR, wc) + ".resume",
@@ -56,9 +55,6 @@ rule score_lora:
         gpu_mem_mb=MODEL_GPU_MEM_MB,
     params:
         runtime=model_runtime,
-        query=lambda wc: {
-            k: lora_params(config, wc.model)[k]
-            for k in ("max_length", "score_batch_size")
-        },
+        query=lambda wc: stages.lora_scoring_params(config, wc),
     script:
         "../scripts/lora/score_lora.py"

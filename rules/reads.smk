@@ -19,7 +19,7 @@ rule cache_activations:
         gpu_mem_mb=MODEL_GPU_MEM_MB,
     params:
         runtime=model_runtime,
-        activations=lookup(dpath="activations", within=config),
+        activations=stages.reads_params(config),
         store=lambda wc: fill(paths.STORE, wc),
     script:
         "../scripts/reads/cache_activations.py"
@@ -41,7 +41,7 @@ rule fit_probe:
         mem_mb=growing(2000),
         runtime=light_runtime_min,
     params:
-        probe=dag.without_seeds(config["probe"]),
+        probe=stages.without_seeds(config["probe"]),
         training=training,
     script:
         "../scripts/reads/fit_probe.py"

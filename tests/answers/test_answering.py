@@ -173,8 +173,9 @@ def test_auto_dtype_is_bf16_on_a_gpu_and_scores_match_fp32(tiny_models):
 
 
 def test_an_answer_format_added_through_the_registry_alone(tiny, monkeypatch):
-    """A new answer format is one registry entry and its functions. Here letter answers
-    constrained to the options' letters: the likeliest letter, never an invalid answer."""
+    """A new answer format is one registry entry, its model stage and its functions. Here letter
+    answers constrained to the options' letters: the likeliest letter, never an invalid
+    answer."""
     from dataclasses import replace
 
     from crossprobe.answers import answering
@@ -184,6 +185,7 @@ def test_an_answer_format_added_through_the_registry_alone(tiny, monkeypatch):
     from crossprobe.contract.config import load_schema, validate_config
     from crossprobe.contract.grid import cells
     from crossprobe.contract.prompts import question_block
+    from crossprobe.contract.stages import STAGES
     from helpers import REPO
 
     def answer_constrained_letter(model, tokenizer, device, questions, fmt, params, budget):
@@ -195,11 +197,15 @@ def test_an_answer_format_added_through_the_registry_alone(tiny, monkeypatch):
         answers = [options[c] for options, c in zip(letters, chosen, strict=True)]
         return answers, chosen, scores, [s[c] for s, c in zip(scores, chosen, strict=True)]
 
-    entry = replace(
-        formats.FORMATS["mc_letter"], name="mc_constrained", answerer="answer_constrained_letter"
-    )
-    monkeypatch.setitem(formats.FORMATS, "mc_constrained", entry)
     monkeypatch.setattr(answering, "answer_constrained_letter", answer_constrained_letter, False)
+    stage = replace(
+        STAGES["letter_answers"],
+        name="constrained_letter_answers",
+        work="crossprobe.answers.answering:answer_constrained_letter",
+    )
+    monkeypatch.setitem(STAGES, stage.name, stage)
+    entry = replace(formats.FORMATS["mc_letter"], name="mc_constrained", stage=stage.name)
+    monkeypatch.setitem(formats.FORMATS, "mc_constrained", entry)
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["data"]["answer_format"] = "mc_constrained"

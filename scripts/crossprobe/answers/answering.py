@@ -20,6 +20,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 
 from crossprobe.contract.formats import Format, answer_format
 from crossprobe.contract.prompts import clean_open_answer
+from crossprobe.contract.stages import STAGES, Memory, function
 from crossprobe.models.lm import (
     PAD_SEGMENT,
     Throughput,
@@ -125,7 +126,7 @@ def option_logprobs(
         batch_size,
         score,
         budget,
-        "cloze",
+        Memory.CLOZE,
         option_tokens=max((sum(map(len, e[1])) for e in encoded), default=0),
     )
     return [
@@ -149,7 +150,7 @@ def next_token_logprobs(model, tokenizer, device, contexts, batch_size, max_leng
             out[i] = logprobs[row]
         meter.update(len(batch), sum(len(s) for s in seqs), padded_size(seqs))
 
-    in_batches([len(ids) for ids in encoded], batch_size, score, budget, "next_token")
+    in_batches([len(ids) for ids in encoded], batch_size, score, budget, Memory.NEXT_TOKEN)
     return torch.stack(out) if out else torch.zeros(0)
 
 
@@ -270,7 +271,7 @@ def greedy_lines(model, tokenizer, device, encoded, batch_size, max_new_tokens, 
         )
 
     lengths = [len(e) for e in encoded]
-    in_batches(lengths, batch_size, generate, budget, "generate", new_tokens=max_new_tokens)
+    in_batches(lengths, batch_size, generate, budget, Memory.GENERATE, new_tokens=max_new_tokens)
     return texts, mean_lp
 
 
@@ -283,17 +284,42 @@ def answer_open(model, tokenizer, device, questions, fmt: Format, params: dict, 
     return answers, [-1] * len(answers), [[] for _ in answers], answer_lp
 
 
+def fitted_prompts(tokenizer, questions: pd.DataFrame, params: dict) -> list[str]:
+    """Each question's prompt, less the first solved examples that do not fit `max_length`
+    with room for the answer: its new tokens where it is written, one where it is picked."""
+    fmt = answer_format(params["answer_format"])
+    reserve = 1 if fmt.picks_option else params["max_new_tokens"]
+    return fit_prompts(tokenizer, questions, params["max_length"], reserve)
+
+
+def cloze_lengths(tokenizer, questions: pd.DataFrame, params: dict):
+    """The token length of each question's row (its prompt, then all its options), as
+    `answer_cloze` runs it, and the most option tokens a row holds."""
+    fmt = answer_format(params["answer_format"])
+    prompts = fitted_prompts(tokenizer, questions, params)
+    rows = [
+        cloze_tokens(tokenizer, p, fmt.continuations(row), params["max_length"])[:2]
+        for p, (_, row) in zip(prompts, questions.iterrows(), strict=True)
+    ]
+    options = [sum(map(len, tails)) for _, tails in rows]
+    lengths = [len(prefix) + n for (prefix, _), n in zip(rows, options, strict=True)]
+    return {"rows": lengths}, {"option_tokens": max(options, default=0)}
+
+
+def prompt_lengths(tokenizer, questions: pd.DataFrame, params: dict):
+    """The token length of each question's prompt, as letter and open answers run it."""
+    prompts = fitted_prompts(tokenizer, questions, params)
+    return {"rows": [len(encode(tokenizer, p, params["max_length"])) for p in prompts]}, {}
+
+
 def generate_answers(
     model, tokenizer, device, questions: pd.DataFrame, params: dict, budget=None
 ) -> pd.DataFrame:
     """Answer every question of `questions` as answer format `params['answer_format']` answers
-    (its registry entry names the function here that does), in batches within `budget`."""
+    (its model stage names the function here that does), in batches within `budget`."""
     fmt = answer_format(params["answer_format"])
-    # a written answer needs room for its new tokens; a picked option for one
-    reserve = 1 if fmt.picks_option else params["max_new_tokens"]
-    prompts = fit_prompts(tokenizer, questions, params["max_length"], reserve)
-    questions = questions.assign(prompt=prompts)
-    answerer = globals()[fmt.answerer]
+    questions = questions.assign(prompt=fitted_prompts(tokenizer, questions, params))
+    answerer = function(STAGES[fmt.stage].work)
     result = answerer(model, tokenizer, device, questions, fmt, params, budget)
     answers, chosen, scores, answer_lp = result
     return pd.DataFrame(

@@ -76,6 +76,14 @@ def apply_verdicts(graded: pd.DataFrame, verdicts: pd.DataFrame) -> tuple[pd.Dat
     return graded.assign(correct=judged), changed
 
 
+def shown_problems(table: pd.DataFrame, grading: dict) -> pd.Series:
+    """What {problem} shows the judge of each row: the whole text the answering model saw, or
+    (`grading.problem: question`, where the table has it) the bare question."""
+    if grading["problem"] == "question" and "question" in table:
+        return table["question"]
+    return table["prompt"]
+
+
 def judged_table(answers, split: str, grading: dict, seed: int, questions=None) -> pd.DataFrame:
     """What the judge is shown of one split's answers (problem, gold, answer), with the split,
     the answers' origin and, for answers labelled by another grader, that `label`.
@@ -88,11 +96,15 @@ def judged_table(answers, split: str, grading: dict, seed: int, questions=None) 
         table = answers.merge(
             questions[["question_id", "question", "gold"]], on="question_id", validate="one_to_one"
         )
-        problem = table["prompt"] if grading["problem"] == "prompt" else table["question"]
-        return table.assign(problem=problem, split=split, origin="generated", label=-1)
+        return table.assign(
+            problem=shown_problems(table, grading), split=split, origin="generated", label=-1
+        )
     size = grading["agreement"]["size"]
     if size and size < len(answers):
         answers = answers.iloc[np.sort(training_order(answers["question_id"], seed)[:size])]
     return answers.assign(
-        problem=answers["prompt"], split=split, origin="imported", label=answers["correct"]
+        problem=shown_problems(answers, grading),
+        split=split,
+        origin="imported",
+        label=answers["correct"],
     ).reset_index(drop=True)

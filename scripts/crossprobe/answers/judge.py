@@ -22,7 +22,7 @@ import pandas as pd
 from jinja2.exceptions import TemplateError
 
 from crossprobe.answers.answering import greedy_lines
-from crossprobe.answers.grading import judge_texts, judged
+from crossprobe.answers.grading import judge_texts, judged, shown_problems
 from crossprobe.contract.formats import ALIAS_SEPARATOR
 from crossprobe.models.store import FeatureStore, sequence_key
 from crossprobe.models.tokens import encode
@@ -51,17 +51,29 @@ def judge_ids(tokenizer, system: str, user: str) -> list[int]:
     raise ValueError("the judge's chat template accepts neither a system nor a user message")
 
 
+def judge_inputs(tokenizer, judged: pd.DataFrame, params: dict) -> list[list[int]]:
+    """The judge's input ids for each row of `judged` (problem, gold, answer)."""
+    system, prompt = judge_texts(params)
+    users = [
+        prompt.format(problem=p, gold=g.split(ALIAS_SEPARATOR)[0], answer=a)
+        for p, g, a in zip(judged["problem"], judged["gold"], judged["answer"], strict=True)
+    ]
+    return [judge_ids(tokenizer, system, u) for u in users]
+
+
+def judge_lengths(tokenizer, judged: pd.DataFrame, params: dict):
+    """The token length of the judge's input for each answer of `judged`."""
+    if "problem" not in judged:
+        judged = judged.assign(problem=shown_problems(judged, params))
+    return {"rows": list(map(len, judge_inputs(tokenizer, judged, params)))}, {}
+
+
 def judge_answers(
     model, tokenizer, device, store: FeatureStore, graded: pd.DataFrame, params, budget=None
 ):
     """A 0/1 verdict per row of `graded` (problem, gold, answer), judging only inputs the store
     has not seen; `params` holds the judge's system line and prompt template."""
-    system, prompt = judge_texts(params)
-    users = [
-        prompt.format(problem=p, gold=g.split(ALIAS_SEPARATOR)[0], answer=a)
-        for p, g, a in zip(graded["problem"], graded["gold"], graded["answer"], strict=True)
-    ]
-    inputs = [judge_ids(tokenizer, system, u) for u in users]
+    inputs = judge_inputs(tokenizer, graded, params)
     keys = [sequence_key(ids) for ids in inputs]
     known = store.lookup(keys)
     todo = sorted({k: ids for k, ids in zip(keys, inputs, strict=True) if k not in known}.items())

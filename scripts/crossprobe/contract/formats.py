@@ -4,8 +4,8 @@ score per option, defined once per format. Torch-free: the workflow reads it whi
 DAG.
 
 Adding a format is one entry here and its functions: the text and grading ones are plain
-functions referenced by the entry; how a model answers needs torch, so the entry names a
-function of `crossprobe.answers.answering` (`answerer`), looked up there.
+functions referenced by the entry; how a model answers needs torch, so the entry names its model
+stage (`crossprobe.contract.stages`), which names the answering function and its memory.
 """
 
 import re
@@ -23,9 +23,7 @@ class Format:
     picks_option: bool  # the answer is one of the question's options (multiple-choice data)
     option_scores: bool  # answers come with a score per option (baselines read them)
     options_in_question: bool  # the options are listed under the question
-    # the function of crossprobe.answers.answering that answers: (model, tokenizer, device,
-    # questions, format, params, memory budget) -> (answers, chosen, option scores, answer lp)
-    answerer: str
+    stage: str  # the model stage that answers (crossprobe.contract.stages.STAGES)
     gold_text: Callable  # row -> the gold answer as a correct model writes it (shots)
     continuations: Callable | None  # row -> the candidate answers scored after the prompt
     grade: Callable  # graded answers table -> 0/1 per row, before any judge
@@ -75,7 +73,7 @@ FORMATS = {
             picks_option=True,
             option_scores=True,
             options_in_question=False,
-            answerer="answer_cloze",
+            stage="cloze_answers",
             gold_text=lambda row: row["gold"],
             continuations=lambda row: list(row["choices"]),
             grade=graded_by_option,
@@ -86,7 +84,7 @@ FORMATS = {
             picks_option=True,
             option_scores=True,
             options_in_question=True,
-            answerer="answer_letter",
+            stage="letter_answers",
             gold_text=lambda row: LETTERS[row["gold_index"]],
             continuations=lambda row: [LETTERS[i] for i in range(len(row["choices"]))],
             grade=graded_by_option,
@@ -97,7 +95,7 @@ FORMATS = {
             picks_option=False,
             option_scores=False,
             options_in_question=False,
-            answerer="answer_open",
+            stage="open_answers",
             gold_text=lambda row: row["gold"].split(ALIAS_SEPARATOR)[0],
             continuations=None,
             grade=graded_by_match,

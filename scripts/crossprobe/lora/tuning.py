@@ -6,9 +6,9 @@ on that two-way cross-entropy; the zero-shot query reads the untuned model in `a
 """
 
 import logging
-import math
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +18,17 @@ from transformers import get_cosine_schedule_with_warmup
 
 from crossprobe.contract.formats import ALIAS_SEPARATOR
 from crossprobe.contract.prompts import answered_text
+from crossprobe.contract.stages import Memory, training_steps
 from crossprobe.logodds import nll
 from crossprobe.lora.checkpoint import Checkpoint
-from crossprobe.models.lm import Throughput, in_batches, logits_of, padded_size, run_batch
+from crossprobe.models.lm import (
+    Throughput,
+    in_batches,
+    logits_of,
+    padded_size,
+    run_batch,
+    within_budget,
+)
 from crossprobe.models.tokens import (
     boundary,
     encode,
@@ -58,6 +66,37 @@ def gold_sequences(tokenizer, prompts, golds, max_length):
         seqs.append(ids)
         spans.append((min(len(full) - start + 1, len(ids)), 1))
     return seqs, spans
+
+
+def regularised_sequences(tokenizer, graded, params: dict, query=None):
+    """The texts and spans the JS regulariser reads for each training answer (see `js_penalty`):
+    the gold answer after the prompt (`js_tokens: gold`, the paper's), or the answer given
+    inside the query text (`answer`: `query`, the query sequences and spans, are reused)."""
+    if params["js_weight"] > 0 and params["js_tokens"] == "gold":
+        return gold_sequences(tokenizer, graded["prompt"], graded["gold"], params["max_length"])
+    if query is None:
+        query = query_sequences(tokenizer, graded["prompt"], graded["answer"], params["max_length"])
+    return query
+
+
+def query_lengths(tokenizer, graded, params: dict):
+    """The token length of each query text of `graded`, as LoRA scoring runs it."""
+    seqs, _ = query_sequences(tokenizer, graded["prompt"], graded["answer"], params["max_length"])
+    return {"rows": list(map(len, seqs))}, {}
+
+
+def training_lengths(tokenizer, graded, params: dict):
+    """The token lengths of the texts LoRA training runs for each answer of `graded`: its query
+    text and (with the JS regulariser) the text the regulariser reads; and what a batch keeps
+    besides (`crossprobe.models.memory.row_bytes`)."""
+    query = query_sequences(tokenizer, graded["prompt"], graded["answer"], params["max_length"])
+    lengths = {"query": list(map(len, query[0]))}
+    memory = {"js_tokens": 0, "checkpointing": bool(params.get("gradient_checkpointing"))}
+    if params["js_weight"] > 0:
+        seqs, spans = regularised_sequences(tokenizer, graded, params, query)
+        lengths["regularised"] = list(map(len, seqs))
+        memory["js_tokens"] = max((back for back, _ in spans), default=0)
+    return lengths, memory
 
 
 def js_divergence(logits_p, logits_q):
@@ -115,12 +154,182 @@ def length_grouped_batches(lengths, size: int, generator):
             yield batches[i].tolist()
 
 
-def training_steps(params: dict, examples: int) -> int:
-    """The step budget: `epochs` passes over the training answers when set, else `max_steps`."""
-    if params.get("epochs"):
-        per_step = params["batch_size"] * params["grad_accum"]
-        return max(1, math.ceil(params["epochs"] * examples / per_step))
-    return params["max_steps"]
+@dataclass
+class TrainingState:
+    """What a LoRA run carries from one optimiser step to the next besides the adapter, the
+    optimiser and the schedule; a resume checkpoint holds it with them (`LoraRun.checkpoint`)."""
+
+    step: int = 0  # optimiser steps taken
+    history: list = field(default_factory=list)  # the loss of each step
+    checked: dict = field(default_factory=dict)  # step -> held-out query loss
+    best: dict = field(default_factory=lambda: {"step": None, "loss": None, "state": None})
+    real: int = 0  # training tokens processed
+    processed: int = 0  # positions processed, padding included
+
+
+class LoraRun:
+    """One LoRA + Prompt training run, in its steps: `__init__` sets up the adapter, optimiser,
+    schedule and batch order; `resume` restores a checkpoint's state; `step` takes one optimiser
+    step; `select` measures the held-out loss and keeps the best adapter; `checkpoint` is what a
+    resume restores; `finish` leaves the adapter kept in the model."""
+
+    def __init__(self, model, tokenizer, device, seqs, labels, params, seed, regularised, budget):
+        torch.manual_seed(seed)
+        self.model = attach_lora(model, params)
+        self.model.train()
+        self.tokenizer, self.device, self.params, self.budget = tokenizer, device, params, budget
+        self.seqs, self.regularised = seqs, regularised
+        self.targets = torch.tensor(labels, dtype=torch.long, device=device)
+        self.choice_ids = torch.tensor(query_choice_ids(tokenizer), device=device)
+        self.trainable = {n: p for n, p in self.model.named_parameters() if p.requires_grad}
+        self.optimizer = torch.optim.AdamW(
+            self.trainable.values(), lr=params["lr"], weight_decay=params["weight_decay"]
+        )
+        self.steps = training_steps(params, len(seqs))
+        self.scheduler = get_cosine_schedule_with_warmup(
+            self.optimizer, params["warmup_steps"], self.steps
+        )
+        generator = torch.Generator().manual_seed(seed)
+        self.batches = length_grouped_batches(list(map(len, seqs)), params["batch_size"], generator)
+        self.started = time.perf_counter()
+        self.resumed_at = self.real_before = 0  # where this attempt started, and its tokens
+
+    def checkpoint(self, state: TrainingState) -> dict:
+        """What a resumed run needs to continue exactly as this one would have."""
+        return {
+            "trainable": {n: p.detach().clone() for n, p in self.trainable.items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": torch.get_rng_state(),
+            **vars(state),
+        }
+
+    def resume(self, checkpoint: Checkpoint | None) -> TrainingState:
+        """The state to go on from: the last checkpoint's, if there is one of this training (the
+        adapter, optimiser, schedule, the batches already drawn and the random state restored),
+        else a fresh one."""
+        saved = checkpoint.load() if checkpoint else None
+        if not saved:
+            return TrainingState()
+        with torch.no_grad():
+            for name, value in saved["trainable"].items():
+                self.trainable[name].copy_(value)
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        state = TrainingState(**{k: saved[k] for k in vars(TrainingState())})
+        for _ in range(state.step * self.params["grad_accum"]):  # the same batches, in order
+            next(self.batches)
+        torch.set_rng_state(saved["rng"])
+        self.resumed_at, self.real_before = state.step, state.real
+        log.info(
+            "resumed LoRA training at step %d of %d from %s",
+            state.step,
+            self.steps,
+            checkpoint.path,
+        )
+        return state
+
+    def backpropagate(self, idx) -> tuple[float, int, int]:
+        """Backpropagate the loss of training batch `idx` (its share of the step) in parts that
+        fit the budget: (its loss, tokens, positions processed)."""
+        seqs, kappa = self.seqs, self.params["js_weight"]
+        width = max(len(seqs[i]) for i in idx)
+        js_tokens = max(self.regularised[1][i][0] for i in idx) if kappa > 0 else 0
+        rows = len(idx)
+        if self.budget:
+            rows = self.budget.rows(Memory.TRAIN, width, rows, js_tokens=js_tokens)
+        loss_total, tokens, positions = 0.0, 0, 0
+        for part in [idx[k : k + rows] for k in range(0, len(idx), rows)]:
+            batch = [seqs[i] for i in part]
+            tokens, positions = tokens + sum(map(len, batch)), positions + padded_size(batch)
+            with logits_of(self.model, self.choice_ids):
+                out = run_batch(self.model, batch, self.tokenizer.pad_token_id, self.device)
+            loss = torch.nn.functional.cross_entropy(out.logits[:, -1], self.targets[part])
+            if kappa > 0:
+                loss = loss + kappa * js_penalty(
+                    self.model,
+                    self.tokenizer,
+                    self.device,
+                    [self.regularised[0][i] for i in part],
+                    [self.regularised[1][i] for i in part],
+                )
+            share = len(part) / len(idx)  # losses are batch means: parts add up to the batch's
+            (loss * share / self.params["grad_accum"]).backward()
+            loss_total += loss.item() * share
+        return loss_total, tokens, positions
+
+    def step(self, state: TrainingState) -> None:
+        """One optimiser step over `grad_accum` training batches; a step that runs out of GPU
+        memory halves the budget and runs again in smaller parts."""
+        drawn = [next(self.batches) for _ in range(self.params["grad_accum"])]
+        widest = max(len(self.seqs[i]) for idx in drawn for i in idx)
+
+        def attempt(rows):
+            self.optimizer.zero_grad()
+            return [self.backpropagate(idx) for idx in drawn]
+
+        _, parts = within_budget(attempt, self.budget, Memory.TRAIN, widest, max(map(len, drawn)))
+        self.optimizer.step()
+        self.scheduler.step()
+        state.step += 1
+        state.history.append(sum(loss for loss, _, _ in parts) / self.params["grad_accum"])
+        state.real += sum(tokens for _, tokens, _ in parts)
+        state.processed += sum(positions for _, _, positions in parts)
+        every = self.params["log_every"]
+        if state.step % every == 0 or state.step == self.steps:
+            elapsed = time.perf_counter() - self.started
+            log.info(
+                "lora step %d/%d: loss %.4f (mean of last %d), lr %.2e, %.2f s/step, "
+                "%.0f tokens/s, padding efficiency %.1f%%",
+                state.step,
+                self.steps,
+                np.mean(state.history[-every:]),
+                every,
+                self.scheduler.get_last_lr()[0],
+                elapsed / (state.step - self.resumed_at),
+                (state.real - self.real_before) / elapsed,
+                100 * state.real / state.processed,
+            )
+
+    def select(self, state: TrainingState, held) -> None:
+        """The query loss on the held-out answers now; the adapter is kept if it is the best."""
+        self.model.eval()
+        held_loss = nll(
+            query_logodds(
+                self.model,
+                self.tokenizer,
+                self.device,
+                held[0],
+                self.params["score_batch_size"],
+                self.budget,
+            ),
+            held[1],
+        )
+        self.model.train()
+        log.info("lora step %d: held-out query loss %.4f", state.step, held_loss)
+        state.checked[state.step] = round(held_loss, 6)
+        if state.best["loss"] is None or held_loss < state.best["loss"]:
+            kept = {n: p.detach().clone() for n, p in self.trainable.items()}
+            state.best.update(step=state.step, loss=held_loss, state=kept)
+
+    def finish(self, state: TrainingState) -> dict:
+        """The kept adapter in the model (eval mode), and the run's record."""
+        best = state.best
+        if best["state"] is not None:
+            with torch.no_grad():
+                for name, value in best["state"].items():
+                    self.trainable[name].copy_(value)
+            log.info("kept the adapter of step %d (held-out loss %.4f)", best["step"], best["loss"])
+        self.model.eval()
+        return {
+            "steps": self.steps,
+            "resumed_at": self.resumed_at,
+            "attempt_training_seconds": round(time.perf_counter() - self.started, 2),
+            "kept_step": self.steps if best["step"] is None else best["step"],
+            "held_out_losses": state.checked,
+            "training_tokens": state.real,
+            "padding_efficiency": round(state.real / max(state.processed, 1), 4),
+        }
 
 
 def train_lora(
@@ -137,150 +346,23 @@ def train_lora(
     budget=None,
 ):
     """LoRA-tune `model` on (sequence, correct) pairs; returns (peft model, loss per step,
-    selection record). `regularised` = (sequences, spans), one per training pair, are the texts
-    and tokens the JS regulariser reads (see `js_penalty`). With `held` = (sequences, labels)
-    and `eval_every` > 0, the query loss on the held-out answers is measured every `eval_every`
+    record). `regularised` = (sequences, spans), one per training pair, are the texts and tokens
+    the JS regulariser reads (see `js_penalty`). With `held` = (sequences, labels) and
+    `eval_every` > 0, the query loss on the held-out answers is measured every `eval_every`
     steps and the best adapter is kept. With a `checkpoint`, the run resumes from the last one
     it finds and ends with the adapter an uninterrupted run would have. A training batch that
     does not fit `budget` runs in parts whose gradients add up to the batch's."""
-    torch.manual_seed(seed)
-    peft_model = attach_lora(model, params)
-    peft_model.train()
-    choice_ids = torch.tensor(query_choice_ids(tokenizer), device=device)
-    trainable = {n: p for n, p in peft_model.named_parameters() if p.requires_grad}
-    opt = torch.optim.AdamW(
-        trainable.values(), lr=params["lr"], weight_decay=params["weight_decay"]
-    )
-    steps = training_steps(params, len(seqs))
-    sched = get_cosine_schedule_with_warmup(opt, params["warmup_steps"], steps)
-    generator = torch.Generator().manual_seed(seed)
-    batches = length_grouped_batches(list(map(len, seqs)), params["batch_size"], generator)
-    targets = torch.tensor(labels, dtype=torch.long, device=device)
-    kappa, every = params["js_weight"], params["eval_every"] if held else 0
-    history, started = [], time.perf_counter()
-    best, checked = {"step": steps, "loss": None, "state": None}, {}
-    real = processed = done = 0  # tokens, positions with padding, optimiser steps taken
-    resumed = checkpoint.load() if checkpoint else None
-    if resumed:
-        with torch.no_grad():
-            for name, value in resumed["trainable"].items():
-                trainable[name].copy_(value)
-        opt.load_state_dict(resumed["optimizer"])
-        sched.load_state_dict(resumed["scheduler"])
-        for _ in range(resumed["step"] * params["grad_accum"]):  # the same batches, in order
-            next(batches)
-        torch.set_rng_state(resumed["rng"])
-        history, checked, best = resumed["history"], resumed["checked"], resumed["best"]
-        real, processed, done = resumed["real"], resumed["processed"], resumed["step"]
-        log.info("resumed LoRA training at step %d of %d from %s", done, steps, checkpoint.path)
-    real_before = real  # tokens of earlier attempts: not part of this attempt's rate
-
-    def accumulate(idx) -> tuple[float, int, int]:
-        """Backpropagate the loss of training batch `idx` (its share of the step) in parts that
-        fit the budget: (its loss, tokens, positions processed)."""
-        width = max(len(seqs[i]) for i in idx)
-        js_tokens = max(regularised[1][i][0] for i in idx) if kappa > 0 else 0
-        rows = budget.rows("train", width, len(idx), js_tokens=js_tokens) if budget else len(idx)
-        loss_total, tokens, positions = 0.0, 0, 0
-        for part in [idx[k : k + rows] for k in range(0, len(idx), rows)]:
-            batch = [seqs[i] for i in part]
-            tokens, positions = tokens + sum(map(len, batch)), positions + padded_size(batch)
-            with logits_of(peft_model, choice_ids):
-                out = run_batch(peft_model, batch, tokenizer.pad_token_id, device)
-            loss = torch.nn.functional.cross_entropy(out.logits[:, -1], targets[part])
-            if kappa > 0:
-                loss = loss + kappa * js_penalty(
-                    peft_model,
-                    tokenizer,
-                    device,
-                    [regularised[0][i] for i in part],
-                    [regularised[1][i] for i in part],
-                )
-            share = len(part) / len(idx)  # losses are batch means: parts add up to the batch's
-            (loss * share / params["grad_accum"]).backward()
-            loss_total += loss.item() * share
-        return loss_total, tokens, positions
-
-    for step in range(done + 1, steps + 1):
-        drawn = [next(batches) for _ in range(params["grad_accum"])]
-        while True:
-            opt.zero_grad()
-            try:
-                parts = [accumulate(idx) for idx in drawn]
-                break
-            except torch.OutOfMemoryError:
-                widest = max(len(seqs[i]) for idx in drawn for i in idx)
-                rows = budget.rows("train", widest, max(map(len, drawn))) if budget else 0
-                if rows <= 1:
-                    raise
-                torch.cuda.empty_cache()
-                budget.halve("train", rows, widest)
-        step_loss = sum(loss for loss, _, _ in parts) / params["grad_accum"]
-        real += sum(tokens for _, tokens, _ in parts)
-        processed += sum(positions for _, _, positions in parts)
-        opt.step()
-        sched.step()
-        history.append(step_loss)
-        if step % params["log_every"] == 0 or step == steps:
-            recent = np.mean(history[-params["log_every"] :])
-            elapsed = time.perf_counter() - started
-            log.info(
-                "lora step %d/%d: loss %.4f (mean of last %d), lr %.2e, %.2f s/step, "
-                "%.0f tokens/s, padding efficiency %.1f%%",
-                step,
-                steps,
-                recent,
-                params["log_every"],
-                sched.get_last_lr()[0],
-                elapsed / (step - done),
-                (real - real_before) / elapsed,
-                100 * real / processed,
-            )
-        if every and (step % every == 0 or step == steps):
-            peft_model.eval()
-            held_loss = nll(
-                query_logodds(
-                    peft_model, tokenizer, device, held[0], params["score_batch_size"], budget
-                ),
-                held[1],
-            )
-            peft_model.train()
-            log.info("lora step %d: held-out query loss %.4f", step, held_loss)
-            checked[step] = round(held_loss, 6)
-            if best["loss"] is None or held_loss < best["loss"]:
-                state = {n: p.detach().clone() for n, p in trainable.items()}
-                best.update(step=step, loss=held_loss, state=state)
-        if checkpoint and checkpoint.due(step) and step < steps:
-            checkpoint.save(
-                {
-                    "step": step,
-                    "trainable": {n: p.detach().clone() for n, p in trainable.items()},
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "rng": torch.get_rng_state(),
-                    "history": history,
-                    "checked": checked,
-                    "best": best,
-                    "real": real,
-                    "processed": processed,
-                }
-            )
-    if best["state"] is not None:
-        with torch.no_grad():
-            for name, value in best["state"].items():
-                trainable[name].copy_(value)
-        log.info("kept the adapter of step %d (held-out loss %.4f)", best["step"], best["loss"])
-    peft_model.eval()
-    record = {
-        "steps": steps,
-        "resumed_at": done,
-        "attempt_training_seconds": round(time.perf_counter() - started, 2),
-        "kept_step": best["step"],
-        "held_out_losses": checked,
-        "training_tokens": real,
-        "padding_efficiency": round(real / max(processed, 1), 4),
-    }
-    return peft_model, history, record
+    run = LoraRun(model, tokenizer, device, seqs, labels, params, seed, regularised, budget)
+    state = run.resume(checkpoint)
+    every = params["eval_every"] if held else 0
+    while state.step < run.steps:
+        run.step(state)
+        if every and (state.step % every == 0 or state.step == run.steps):
+            run.select(state, held)
+        if checkpoint and checkpoint.due(state.step) and state.step < run.steps:
+            checkpoint.save(run.checkpoint(state))
+    record = run.finish(state)
+    return run.model, state.history, record
 
 
 def train_on_answers(
@@ -301,11 +383,7 @@ def train_on_answers(
     seqs, spans = query_sequences(
         tokenizer, graded["prompt"], graded["answer"], params["max_length"]
     )
-    regularised = (seqs, spans)
-    if params["js_weight"] > 0 and params["js_tokens"] == "gold":
-        regularised = gold_sequences(
-            tokenizer, graded["prompt"], graded["gold"], params["max_length"]
-        )
+    regularised = regularised_sequences(tokenizer, graded, params, (seqs, spans))
     selection = None
     if held is not None and len(held):
         selection = (
@@ -356,7 +434,7 @@ def query_logodds(model, tokenizer, device, seqs, batch_size: int, budget=None) 
         out[batch] = pair[:, 1] - pair[:, 0]
         meter.update(len(batch), sum(map(len, batch_seqs)), padded_size(batch_seqs))
 
-    in_batches([len(s) for s in seqs], batch_size, score, budget, "query")
+    in_batches([len(s) for s in seqs], batch_size, score, budget, Memory.QUERY)
     return out
 
 

@@ -16,8 +16,9 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+from crossprobe.contract.stages import Memory
 from crossprobe.intake.weights import hub_snapshot, materialise_gguf, weights_kind
-from crossprobe.models.memory import Budget, shape_of
+from crossprobe.models.memory import Budget, batch_budget_bytes, shape_of
 from crossprobe.models.precision import (
     Float32Head,
     activation_dtype,
@@ -117,25 +118,34 @@ def load_job_model(snakemake):
     return model, tokenizer, device, provenance
 
 
-def in_batches(lengths, most: int, work, budget: Budget | None = None, stage: str = "", **extra):
-    """Call `work(indices)` on batches of examples sorted by length, longest first (memory peaks
-    at once): each batch holds at most `most` examples and, with a `budget`, no more than fit in
-    its memory at the batch's width (`stage` and `extra` say what the batch keeps; see
-    `crossprobe.models.memory`). A batch that runs out of GPU memory halves the budget and runs
-    again, smaller: `work` must leave no trace of a batch it did not finish."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    at = 0
-    while at < len(order):
-        width = lengths[order[at]]
+def within_budget(run, budget: Budget | None, stage: Memory, width: int, most: int, **extra):
+    """`run(rows)` with the rows a batch of `stage` at `width` tokens may hold within `budget`
+    (at most `most`); on a CUDA out-of-memory error the budget is halved and `run` called again
+    with fewer, down to one row. `run` must leave no trace of an attempt it did not finish.
+    Returns (rows, what `run` returned)."""
+    while True:
         rows = budget.rows(stage, width, most, **extra) if budget else most
         try:
-            work(order[at : at + rows])
+            return rows, run(rows)
         except torch.OutOfMemoryError:
             if budget is None or rows == 1:
                 raise
             torch.cuda.empty_cache()
             budget.halve(stage, rows, width, **extra)
-            continue
+
+
+def in_batches(lengths, most: int, work, budget: Budget | None = None, stage: Memory = "", **extra):
+    """Call `work(indices)` on batches of examples sorted by length, longest first (memory peaks
+    at once): each batch holds at most `most` examples and, with a `budget`, no more than fit in
+    its memory at the batch's width (`stage` and `extra` say what the batch keeps; see
+    `crossprobe.models.memory`), fewer after an out-of-memory error (`within_budget`)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    at = 0
+    while at < len(order):
+        width = lengths[order[at]]
+        rows, _ = within_budget(
+            lambda rows, at=at: work(order[at : at + rows]), budget, stage, width, most, **extra
+        )
         at += rows
 
 
@@ -148,9 +158,6 @@ def resident_bytes() -> int:
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
-GPU_SHARE = 0.9  # of a card's memory: the rest is the CUDA context and the allocator's slack
-
-
 def job_budget(snakemake, model, device) -> tuple[Budget, dict]:
     """The batch memory budget of a model job, once its model is loaded, and its provenance: on a
     GPU, `gpu_mem_mb` (the card's own memory when 0) less what the model holds; on a CPU, the
@@ -159,14 +166,15 @@ def job_budget(snakemake, model, device) -> tuple[Budget, dict]:
     dtype = activation_dtype(model)
     if device.type == "cuda":
         asked = snakemake.resources.get("gpu_mem_mb", 0) * 2**20
-        total = asked or torch.cuda.get_device_properties(device).total_memory
-        free = int(GPU_SHARE * total) - torch.cuda.memory_allocated(device)
+        limit = asked or torch.cuda.get_device_properties(device).total_memory
+        free = batch_budget_bytes("cuda", limit, torch.cuda.memory_allocated(device))
     else:
-        free = snakemake.resources.get("mem_mb", 0) * 2**20 - resident_bytes()
-    if free <= 0:
+        limit = snakemake.resources.get("mem_mb", 0) * 2**20
+        free = batch_budget_bytes("cpu", limit, resident_bytes())
+    if free == 0:
         log.warning("the model leaves no memory for batches: one example per batch")
-    log.info("batch memory budget %.0f MiB", max(free, 0) / 2**20)
-    return Budget(shape, dtype, max(free, 0)), {"batch_memory_mib": round(max(free, 0) / 2**20)}
+    log.info("batch memory budget %.0f MiB", free / 2**20)
+    return Budget(shape, dtype, free), {"batch_memory_mib": round(free / 2**20)}
 
 
 def pad_left(sequences, pad_id: int, device):

@@ -17,8 +17,11 @@ sequences padded to `width` tokens:
 - `reads`: the hidden states of every layer (the forward pass returns them all);
 - `query`: nothing more: only the query's two answer logits are computed (`lm.logits_of`);
 - `train`: what backpropagation saves, for every layer: the norms' float32 copies, q/k/v and the
-  attention output, four MLP-wide tensors (and with eager attention the probabilities), plus
-  the JS regulariser's logits when it is on.
+  attention output, four MLP-wide tensors (and with eager attention the probabilities); under
+  gradient checkpointing only each layer's input, and one layer's worth while it is recomputed;
+  plus the JS regulariser's logits when it is on. The regulariser's tuned pass is a second graph
+  over its own text: training backpropagates the query's loss before running it, so the two
+  graphs never live together, and a batch is counted at the wider of its two texts.
 
 The weights themselves are counted once per job (`weights_bytes`); parameters and norm widths
 are counted on the loaded model, or on the architecture built on the meta device (no memory, no
@@ -28,12 +31,22 @@ download).
 import logging
 from dataclasses import dataclass
 
+from crossprobe.contract.stages import Memory
+
 log = logging.getLogger(__name__)
 
 # bytes per element of the activations (the residual stream) in each number format
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "bfloat16-linear": 4}
-STAGES = ("generate", "cloze", "next_token", "reads", "query", "train")
 FLOAT32 = 4
+GPU_SHARE = 0.9  # of a card's memory: the rest is the CUDA context and the allocator's slack
+
+
+def batch_budget_bytes(device_type: str, limit_bytes: int, held_bytes: int) -> int:
+    """What a model job's batches may use: on a GPU, `GPU_SHARE` of the memory it may use
+    (`resources.gpu_mem_mb`, else the card's), on a CPU its memory request, less what the job
+    holds once its model is loaded. The jobs pass what they measure, the plan what it expects."""
+    usable = int(GPU_SHARE * limit_bytes) if device_type == "cuda" else limit_bytes
+    return max(usable - held_bytes, 0)
 
 
 @dataclass(frozen=True)
@@ -126,41 +139,47 @@ def _scores_elements(shape: Shape, width: int) -> int:
     return 2 * shape.heads * width * width if shape.eager_attention else 0
 
 
-def row_bytes(shape: Shape, stage: str, width: int, dtype: str, **extra) -> int:
+def row_bytes(shape: Shape, stage: Memory, width: int, dtype: str, **extra) -> int:
     """Bytes one row of `width` tokens adds to a batch of `stage` at its peak (an upper bound:
     tensors that do not overlap in time are all counted). `extra`:
     `new_tokens` (generate), `option_tokens` (cloze: a question's option tokens after its
-    prompt), `js_tokens` (train: positions the JS regulariser keeps, 0 when it is off)."""
+    prompt), `js_tokens` (train: positions the JS regulariser keeps, 0 when it is off),
+    `checkpointing` (train: gradient checkpointing on)."""
     size = DTYPE_BYTES[dtype]
     forward = size * (width * _layer_elements_per_token(shape) + _scores_elements(shape, width))
     forward += width * width  # the causal mask, expanded per row (bool)
-    if stage == "generate":
+    if stage == Memory.GENERATE:
         new = extra["new_tokens"]
         cache = size * (width + new) * shape.kv_bytes_per_token
         return forward + cache + 3 * new * shape.vocab * FLOAT32
-    if stage == "cloze":
+    if stage == Memory.CLOZE:
         masks = 2 * FLOAT32 * width * width
         return forward + masks + 2 * extra["option_tokens"] * shape.vocab * FLOAT32
-    if stage == "next_token":
+    if stage == Memory.NEXT_TOKEN:
         return forward + 3 * shape.vocab * FLOAT32
-    if stage == "reads":
+    if stage == Memory.READS:
         return forward + size * width * (shape.layers + 1) * shape.hidden
-    if stage == "query":
+    if stage == Memory.QUERY:
         return forward
-    if stage == "train":
+    if stage == Memory.TRAIN:
         # per layer: the norms' float32 input and output and their cast result; q, k, v and
         # the attention output (before and after the rotary embedding); the MLP's gate, its
         # activation, up and their product; the residual stream
         attention = 3 * shape.heads * shape.head_dim + 3 * shape.kv_heads * shape.head_dim
         norms = shape.norm_width * (2 * FLOAT32 + size)
-        saved = width * (norms + size * (attention + 4 * shape.intermediate + shape.hidden))
-        saved += size * _scores_elements(shape, width)
+        layer = width * (norms + size * (attention + 4 * shape.intermediate + shape.hidden))
+        layer += size * _scores_elements(shape, width)
+        if extra.get("checkpointing"):
+            # each layer keeps its input; the layer being recomputed keeps all of the above
+            saved = shape.layers * size * width * shape.hidden + layer
+        else:
+            saved = shape.layers * layer
         regulariser = 4 * extra.get("js_tokens", 0) * shape.vocab * FLOAT32
-        return shape.layers * saved + 2 * forward + regulariser
-    raise ValueError(f"unknown model stage {stage!r}; expected one of {', '.join(STAGES)}")
+        return saved + 2 * forward + regulariser
+    raise ValueError(f"unknown model stage {stage!r}; expected one of {', '.join(Memory)}")
 
 
-def batch_bytes(shape: Shape, stage: str, rows: int, width: int, dtype: str, **extra) -> int:
+def batch_bytes(shape: Shape, stage: Memory, rows: int, width: int, dtype: str, **extra) -> int:
     """Peak bytes of a batch of `rows` sequences padded to `width`, weights not included."""
     return rows * row_bytes(shape, stage, width, dtype, **extra)
 
@@ -173,15 +192,19 @@ class Budget:
 
     def __init__(self, shape: Shape, dtype: str, free_bytes: int | None):
         self.shape, self.dtype, self.free_bytes = shape, dtype, free_bytes
+        self.stages = set()  # the memory stages batches were sized for (each logged once)
 
-    def rows(self, stage: str, width: int, most: int, **extra) -> int:
+    def rows(self, stage: Memory, width: int, most: int, **extra) -> int:
         """Rows of `width` tokens a batch of `stage` may hold: at most `most`, at least 1."""
+        if stage not in self.stages:
+            self.stages.add(stage)
+            log.info("batches sized for the %s memory stage", stage)
         if self.free_bytes is None:
             return most
         fit = self.free_bytes // max(row_bytes(self.shape, stage, width, self.dtype, **extra), 1)
         return int(max(1, min(most, fit)))
 
-    def halve(self, stage: str, rows: int, width: int, **extra) -> None:
+    def halve(self, stage: Memory, rows: int, width: int, **extra) -> None:
         """After a batch of `rows` x `width` ran out of memory: half of the budget, or of that
         batch's size when that was smaller (or there was no budget)."""
         failed = batch_bytes(self.shape, stage, rows, width, self.dtype, **extra)

@@ -1,0 +1,279 @@
+"""The model stages: every kind of job that runs a language model, declared once.
+
+A stage says which rule runs it and which result path names its jobs, whose model runs, the
+settings its job receives (the rule's params: the plan reads the same), what a batch of it keeps
+in memory (`Memory`, counted by `crossprobe.models.memory`), which setting caps its rows per
+batch, the function that does its work and the one that says, with the job's own tokenisation,
+how long its texts are, and what a token of each of those texts costs in forward-pass
+equivalents. The jobs find their memory stage and work function here, and the plan
+(`crossprobe.plan`) walks the stages of a DAG's jobs without naming a rule: a new stage or answer
+format is a new entry. Torch-free: the DAG reads it.
+"""
+
+import importlib
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from crossprobe.contract import paths
+from crossprobe.contract.config import lora_params
+from crossprobe.contract.formats import answer_format
+from crossprobe.contract.grid import judged_splits, training_sets
+from crossprobe.contract.splits import TRAIN
+
+
+class Memory(StrEnum):
+    """What a batch keeps alive at its peak (see `crossprobe.models.memory.row_bytes`)."""
+
+    GENERATE = "generate"  # greedy decoding: the key/value cache of prompt and new tokens
+    CLOZE = "cloze"  # a question's prompt and all its options in one masked row
+    NEXT_TOKEN = "next_token"  # one position's logits over the vocabulary
+    READS = "reads"  # every layer's hidden states
+    QUERY = "query"  # two logits at the last position
+    TRAIN = "train"  # what backpropagation saves (and the JS regulariser's logits)
+
+
+def without_seeds(settings: dict) -> dict:
+    """Training settings as one training job sees them: its own seed is a wildcard, so the list
+    of seeds stays out (adding a seed then adds jobs and reruns none)."""
+    return {k: v for k, v in settings.items() if k != "seeds"}
+
+
+def answering_params(config: dict, wildcards) -> dict:
+    """How models answer the job's split: the answers settings, the format, and the split's own
+    max_new_tokens if it has one (the paper: 30 for training answers, 100 for MMLU)."""
+    own = config["data"]["splits"][wildcards["split"]].get("max_new_tokens")
+    return {
+        **config["answers"],
+        "answer_format": config["data"]["answer_format"],
+        "max_new_tokens": own or config["answers"]["max_new_tokens"],
+    }
+
+
+def judging_params(config: dict, wildcards=None) -> dict:
+    return config["grading"]
+
+
+def reads_params(config: dict, wildcards=None) -> dict:
+    return config["activations"]
+
+
+def lora_training_params(config: dict, wildcards) -> dict:
+    return without_seeds(lora_params(config, wildcards["model"]))
+
+
+SCORING_KEYS = ("max_length", "score_batch_size")  # what of the LoRA settings scoring reads
+
+
+def lora_scoring_params(config: dict, wildcards) -> dict:
+    params = lora_params(config, wildcards["model"])
+    return {k: params[k] for k in SCORING_KEYS}
+
+
+def training_steps(params: dict, examples: int) -> int:
+    """The step budget: `epochs` passes over the training answers when set, else `max_steps`."""
+    if params.get("epochs"):
+        per_step = params["batch_size"] * params["grad_accum"]
+        return max(1, math.ceil(params["epochs"] * examples / per_step))
+    return params["max_steps"]
+
+
+def drawn_for_training(params: dict, examples: int) -> int:
+    """Training texts a LoRA run processes: every step's batches, drawn from `examples`."""
+    return training_steps(params, examples) * params["batch_size"] * params["grad_accum"]
+
+
+def gradient_checkpointing(params: dict) -> int:
+    """1 where LoRA training recomputes each layer's forward pass in its backward pass."""
+    return int(bool(params.get("gradient_checkpointing")))
+
+
+def lora_training_passes(params: dict) -> dict[str, int]:
+    """Forward-pass equivalents per token of LoRA training with frozen base weights: the query
+    text's forward and its backward through the activations (no weight gradients: about one
+    forward's work), plus a recomputed forward under gradient checkpointing; with the JS
+    regulariser, the regularised text's tuned pass the same way and its frozen pass."""
+    again = gradient_checkpointing(params)
+    return {
+        "query": 2 + again,
+        "regularised": (3 + again) if params["js_weight"] > 0 else 0,
+    }
+
+
+def _model(config: dict, wildcards) -> str:
+    return wildcards["model"]
+
+
+def _judge(config: dict, wildcards) -> str:
+    return config["grading"]["judge"]
+
+
+def _no_new_tokens(params: dict) -> int:
+    return 0
+
+
+def _all_of_them(params: dict, texts: int) -> int:
+    return texts
+
+
+def _split_questions(config: dict, wildcards) -> list[tuple[None, str]]:
+    return [(None, wildcards["split"])]
+
+
+def _column_split(config: dict, wildcards) -> list[tuple[str, str]]:
+    return [(wildcards["source"], wildcards["split"])]
+
+
+def _training_answers(config: dict, wildcards) -> list[tuple[str, str]]:
+    return [(s, TRAIN) for s in training_sets(config, wildcards["train_set"])]
+
+
+def _judged_answers(config: dict, wildcards) -> list[tuple[str, str]]:
+    splits = judged_splits(config, wildcards["source"])
+    return [(wildcards["source"], s) for s in splits["generated"] + splits["imported"]]
+
+
+@dataclass(frozen=True)
+class ModelStage:
+    name: str
+    rule: str
+    output: str  # the result path template whose wildcards name a job
+    memory: Memory
+    # (config, wildcards) -> the settings its job receives: the rule passes exactly this
+    params: Callable[[dict, dict], dict]
+    batch_size: str  # the key of params that caps the rows of a batch
+    # "module:function" of the work: answering stages are called as
+    # (model, tokenizer, device, questions, format, params, budget)
+    work: str
+    # "module:function" (tokenizer, table, params) -> {text kind: token length per text}, as the
+    # job tokenises its table (questions, or graded answers with prompt, answer and gold)
+    lengths: str
+    # params -> forward-pass equivalents per token of each text kind
+    # (config, wildcards) -> what its texts are made of: (None, split) for a split's
+    # questions, (column, split) for a column's answers
+    tables: Callable[[dict, dict], list] = _column_split
+    passes: Callable[[dict], dict[str, int]] = lambda params: {"rows": 1}
+    new_tokens: Callable[[dict], int] = _no_new_tokens  # generated per text, each one more pass
+    # (params, texts in its tables) -> texts processed
+    processed: Callable[[dict, int], int] = _all_of_them
+    model: Callable[[dict, dict], str] = _model
+
+
+ANSWERING = "crossprobe.answers.answering"
+STAGES = {
+    s.name: s
+    for s in (
+        ModelStage(
+            "cloze_answers",
+            rule="generate_answers",
+            output=paths.ANSWERS,
+            memory=Memory.CLOZE,
+            params=answering_params,
+            batch_size="batch_size",
+            work=f"{ANSWERING}:answer_cloze",
+            lengths=f"{ANSWERING}:cloze_lengths",
+            tables=_split_questions,
+        ),
+        ModelStage(
+            "letter_answers",
+            rule="generate_answers",
+            output=paths.ANSWERS,
+            memory=Memory.NEXT_TOKEN,
+            params=answering_params,
+            batch_size="batch_size",
+            work=f"{ANSWERING}:answer_letter",
+            lengths=f"{ANSWERING}:prompt_lengths",
+            tables=_split_questions,
+        ),
+        ModelStage(
+            "open_answers",
+            rule="generate_answers",
+            output=paths.ANSWERS,
+            memory=Memory.GENERATE,
+            params=answering_params,
+            batch_size="batch_size",
+            work=f"{ANSWERING}:answer_open",
+            lengths=f"{ANSWERING}:prompt_lengths",
+            new_tokens=lambda params: params["max_new_tokens"],
+            tables=_split_questions,
+        ),
+        ModelStage(
+            "judging",
+            rule="judge_answers",
+            output=paths.JUDGED,
+            memory=Memory.GENERATE,
+            params=judging_params,
+            batch_size="batch_size",
+            work="crossprobe.answers.judge:judge_answers",
+            lengths="crossprobe.answers.judge:judge_lengths",
+            tables=_judged_answers,
+            new_tokens=lambda params: params["max_new_tokens"],
+            model=_judge,
+        ),
+        ModelStage(
+            "reads",
+            rule="cache_activations",
+            output=paths.READS,
+            memory=Memory.READS,
+            params=reads_params,
+            batch_size="batch_size",
+            work="crossprobe.reads.activations:cache_activations",
+            lengths="crossprobe.reads.activations:read_lengths",
+        ),
+        ModelStage(
+            "lora_training",
+            rule="finetune_lora",
+            output=paths.ADAPTER,
+            memory=Memory.TRAIN,
+            params=lora_training_params,
+            batch_size="batch_size",
+            work="crossprobe.lora.tuning:train_on_answers",
+            lengths="crossprobe.lora.tuning:training_lengths",
+            tables=_training_answers,
+            passes=lora_training_passes,
+            processed=drawn_for_training,
+        ),
+        ModelStage(
+            "lora_scoring",
+            rule="score_lora",
+            output=paths.LORA_SCORES,
+            memory=Memory.QUERY,
+            params=lora_scoring_params,
+            batch_size="score_batch_size",
+            work="crossprobe.lora.tuning:query_logodds",
+            lengths="crossprobe.lora.tuning:query_lengths",
+        ),
+    )
+}
+MODEL_RULES = tuple(dict.fromkeys(s.rule for s in STAGES.values()))
+
+
+def stage_of(config: dict, rule: str) -> ModelStage:
+    """The stage a job of `rule` runs; where several stages share the rule (answering), the
+    one the answer format names."""
+    stages = [s for s in STAGES.values() if s.rule == rule]
+    if len(stages) > 1:
+        return STAGES[answer_format(config["data"]["answer_format"]).stage]
+    return stages[0]
+
+
+def function(reference: str) -> Callable:
+    """The function a "module:function" reference names."""
+    module, name = reference.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def job_of(path: str) -> tuple[str, dict] | None:
+    """(rule, wildcards) of the model job whose output is `path`, if one is."""
+    for stage in STAGES.values():
+        found = re.fullmatch(_pattern(stage.output), path)
+        if found:
+            return stage.rule, found.groupdict()
+    return None
+
+
+def _pattern(template: str) -> str:
+    escaped = re.escape(template).replace(r"\{", "{").replace(r"\}", "}")
+    return re.sub(r"{(\w+)}", r"(?P<\1>[^/]+)", escaped)
