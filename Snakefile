@@ -8,27 +8,28 @@
 # scripts/<stage>/<verb>_<object>.py, scripts/crossprobe/<stage>/ (intake, answers, reads, lora,
 # scores, evaluation, figures; scripts/crossprobe/contract/ is what every stage agrees on).
 #
-# Results path scheme (scripts/crossprobe/contract/paths.py; {model} = estimator, {source} = whose
-# answers it judges, "Trained On"; {split} = train, calibration, test; <trained> estimator =
-# {model}/on~{train_set}/n~{n_train}/seed~{seed}, {train_set} a column or "all" (pooled),
-# {n_train} "all" or a sweep size; {features} = answer or question):
+# Results path scheme (scripts/crossprobe/contract/paths.py; docs/outputs.md says what each holds;
+# tests/contract/test_paths.py checks this list against paths.py). {model} = estimator, {source}
+# = whose answers it judges, "Trained On"; {split} = train, calibration, test; {train_set} a
+# column or "all" (pooled), {n_train} "all" or a sweep size; {features} = answer or question:
 #   results/{experiment}/models/{model}/model.json                   prepare_model
 #   results/{experiment}/questions/{split}.parquet                   prepare_questions
 #   results/{experiment}/answers/{model}/{split}.parquet             generate_answers
 #   results/{experiment}/judged/{source}.parquet                     judge_answers (with a judge)
 #   results/{experiment}/graded/{source}/{split}.parquet             grade_answers
 #   results/{experiment}/imported/{source}/{split}.parquet           import_answers (answer sets)
-#   results/{experiment}/activations/{model}/on~{source}/{split}.safetensors
-#                                                features + zero-shot query logits, cache_activations
-#   results/{experiment}/probes/{features}/<trained>.safetensors     fit_probe
-#   results/{experiment}/lora/<trained>/adapter_model.safetensors    finetune_lora
-#   results/{experiment}/lora/<trained>/scored~{source}/{split}.parquet   score_lora
+#   results/{experiment}/activations/{model}/on~{source}/{split}.safetensors    cache_activations
+#   results/{experiment}/probes/{features}/{model}/on~{train_set}/n~{n_train}/seed~{seed}.safetensors
+#   results/{experiment}/lora/{model}/on~{train_set}/n~{n_train}/seed~{seed}/{adapter_model.safetensors,adapter_config.json}
+#   results/{experiment}/lora/{model}/on~{train_set}/n~{n_train}/seed~{seed}/scored~{source}/{split}.parquet
 #   results/{experiment}/scores/{method}/on~{source}.parquet         score_column
-#   results/{experiment}/{metrics,contrasts,sweep,curves}/on~{source}.tsv   evaluate_column
-#   results/{experiment}/tables/{grid,contrasts,sweep,curves}.tsv, grid.md, findings.md  aggregate
-#   results/{experiment}/tables/graders.{tsv,md}, graders_auroc.tsv    compare_graders (agreement)
-#   results/{experiment}/figures/heatmap{,_all}.{png,pdf}, contrasts.png, sweep.png,
-#                       reliability/{method}.png, risk_coverage/{method}.png   plot_* rules
+#   results/{experiment}/{metrics,contrasts,sweep,curves}/on~{source}.tsv     evaluate_column
+#   results/{experiment}/tables/{grid,contrasts,sweep,curves}.tsv    aggregate
+#   results/{experiment}/tables/{grid,findings}.md                   aggregate
+#   results/{experiment}/tables/{graders.tsv,graders_auroc.tsv,graders.md}    compare_graders
+#   results/{experiment}/figures/{heatmap,heatmap_all}.{png,pdf}     plot_heatmap
+#   results/{experiment}/figures/{contrasts,sweep}.png               plot_contrasts, plot_sweep
+#   results/{experiment}/figures/{reliability,risk_coverage}/{method}.png     plot_curves
 # Every output has a <output>.provenance.json beside it; logs and benchmarks mirror results
 # under logs/{experiment}/<rule>/ and benchmarks/{experiment}/<rule>/ (paths.log, paths.benchmark).
 
