@@ -10,11 +10,10 @@ token counts are ours for both), and the largest difference of the summed option
 lm-eval is a bench-only dependency (`pip install -r bench/requirements.txt`), not the workflow's.
 
     snakemake --cores all answers      # the default run's models and questions
-    python bench/cloze_lm_eval.py      # [--results DIR] [--questions N] [--threads T] [--dtype D]
+    python bench/cloze_lm_eval.py      # [--directory DIR] [--questions N] [--threads T] [--dtype D]
 """
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -22,13 +21,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+from finished import FinishedRun
 
-from crossprobe.answers.answering import answer_cloze, cloze_tokens  # noqa: E402
-from crossprobe.contract.formats import FORMATS  # noqa: E402
-from crossprobe.models.lm import load_model  # noqa: E402
-from crossprobe.models.precision import resolve  # noqa: E402
+from crossprobe.answers.answering import answer_cloze, cloze_tokens
+from crossprobe.contract import paths
+from crossprobe.contract.formats import FORMATS
+from crossprobe.models.lm import load_model
+from crossprobe.models.precision import resolve
 
 BATCH = 16
 MAX_LENGTH = 1024
@@ -99,22 +98,22 @@ def compare(model_json: Path, questions: pd.DataFrame, rounds: int, dtype: str) 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", default=str(ROOT / "results/default"))
+    FinishedRun.arguments(parser)
     parser.add_argument("--questions", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--dtype", default="auto", help="auto (the run's choice), float32, ...")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    results = Path(args.results)
-    questions = pd.read_parquet(results / "questions/test.parquet").head(args.questions)
+    run = FinishedRun.of(args)
+    questions = pd.read_parquet(run.path(paths.QUESTIONS, split="test")).head(args.questions)
     print(
         f"{args.questions} questions, {args.threads} threads, batch {BATCH}, best of {args.rounds}"
     )
-    for model_json in sorted(results.glob("models/*/model.json")):
-        r = compare(model_json, questions, args.rounds, args.dtype)
+    for model in run.models():
+        r = compare(run.path(paths.MODEL, model=model), questions, args.rounds, args.dtype)
         print(
-            f"{model_json.parent.name:>8} ({r['dtype']}, {r['pairs']} pairs): "
+            f"{model:>8} ({r['dtype']}, {r['pairs']} pairs): "
             f"ours {r['ours']:5.1f} s, "
             f"lm-eval {r['lm-eval']:5.1f} s, lm-eval/ours {r['lm-eval'] / r['ours']:.2f}x, "
             f"same choice {r['same_choice']:.1%}, max |Δ summed log-prob| {r['max_diff']:.1e}"

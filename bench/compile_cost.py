@@ -13,7 +13,7 @@ jobs'), for a forward pass (answers, reads, LoRA scoring) and a LoRA training st
   compile x speed-up / (speed-up - 1), against the default run's longest model job.
 
     snakemake answers                 # model checkpoints of the default run
-    python bench/compile_cost.py      # [--rows 16] [--tokens 64] [--results results/default]
+    python bench/compile_cost.py      # [--rows 16] [--tokens 64] [--directory DIR]
 """
 
 import argparse
@@ -27,17 +27,14 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "bench"))
+from finished import FinishedRun
+from forward_profile import forward, training_step
 
-from forward_profile import forward, lora_params, training_step  # noqa: E402
-
-from crossprobe.lora.tuning import attach_lora  # noqa: E402
-from crossprobe.models.lm import load_model, logits_of  # noqa: E402
-from crossprobe.models.tokens import query_choice_ids  # noqa: E402
+from crossprobe.contract.stages import MODEL_RULES
+from crossprobe.lora.tuning import attach_lora
+from crossprobe.models.lm import load_model, logits_of
+from crossprobe.models.tokens import query_choice_ids
 
 STEPS = {"forward": forward, "LoRA step": training_step}
 
@@ -80,7 +77,7 @@ def in_child(record: dict, shape: str, args, cache: str) -> dict:
     env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
     child = [sys.executable, __file__, "--child", json.dumps(record), shape]
     child += ["--rows", str(args.rows), "--tokens", str(args.tokens)]
-    child += ["--configfile", args.configfile]
+    child += ["--configfile", args.configfile, "--directory", args.directory]
     done = subprocess.run(child, env=env, capture_output=True, text=True, check=False)
     if done.returncode:
         raise RuntimeError(f"{shape} of {record['path']} failed:\n{done.stderr[-3000:]}")
@@ -89,30 +86,28 @@ def in_child(record: dict, shape: str, args, cache: str) -> dict:
 
 def longest_job(benchmarks: Path) -> float:
     """The longest model job of a run, in seconds (benchmark files of its model rules)."""
-    rules = ("generate_answers", "cache_activations", "finetune_lora", "score_lora")
-    jobs = [f for rule in rules for f in (benchmarks / rule).rglob("*.tsv")]
+    jobs = [f for rule in MODEL_RULES for f in (benchmarks / rule).rglob("*.tsv")]
     return max((float(pd.read_csv(f, sep="\t")["s"].iloc[-1]) for f in jobs), default=0.0)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configfile", default=str(ROOT / "config.yaml"))
-    parser.add_argument("--results", default=str(ROOT / "results/default"))
-    parser.add_argument("--benchmarks", default=str(ROOT / "benchmarks/default"))
+    FinishedRun.arguments(parser)
     parser.add_argument("--rows", type=int, default=16)
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--child", nargs=2, metavar=("RECORD", "SHAPE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         record, shape = json.loads(args.child[0]), args.child[1]
-        result = measure(record, shape, args.rows, args.tokens, lora_params(args.configfile))
+        model = json.loads(args.child[0])["model"]
+        result = measure(record, shape, args.rows, args.tokens, FinishedRun.of(args).lora(model))
         print(json.dumps(result))
         return
-    config = yaml.safe_load(Path(args.configfile).read_text())
-    longest = longest_job(Path(args.benchmarks))
+    run = FinishedRun.of(args)
+    longest = longest_job(run.directory / "benchmarks" / run.experiment)
     print(f"{args.rows} rows x {args.tokens} tokens, 1 thread, torch {torch.__version__}")
-    for model_id in config["models"]:
-        record = json.loads((Path(args.results) / f"models/{model_id}/model.json").read_text())
+    for model_id in run.models():
+        record = {**run.model_record(model_id), "model": model_id}
         for shape in STEPS:
             with tempfile.TemporaryDirectory() as cache:
                 cold = in_child(record, shape, args, cache)

@@ -11,23 +11,18 @@ ratio a stage cannot go below without fusing the ops between the products, whate
 batching.
 
     snakemake answers                # model checkpoints of the default run
-    python bench/forward_profile.py  # [--rows 16] [--tokens 64] [--results results/default]
+    python bench/forward_profile.py  # [--rows 16] [--tokens 64] [--directory DIR]
 """
 
 import argparse
-import json
-import sys
-from pathlib import Path
 
 import torch
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+from finished import FinishedRun
 
-from crossprobe.lora.tuning import attach_lora  # noqa: E402
-from crossprobe.models.lm import load_model, logits_of  # noqa: E402
-from crossprobe.models.tokens import query_choice_ids  # noqa: E402
+from crossprobe.lora.tuning import attach_lora
+from crossprobe.models.lm import load_model, logits_of
+from crossprobe.models.tokens import query_choice_ids
 
 GROUPS = {
     "matrix products": ("aten::mm", "aten::bmm", "aten::addmm"),
@@ -52,13 +47,6 @@ def training_step(model, ids):
     model(input_ids=ids, logits_to_keep=1, use_cache=False).logits.sum().backward()
 
 
-def lora_params(configfile) -> dict:
-    """The run's LoRA parameters: the schema's defaults under the config's `lora` keys."""
-    config = yaml.safe_load(Path(configfile).read_text())
-    schema = yaml.safe_load((ROOT / "schemas/config.schema.yaml").read_text())
-    return {**schema["properties"]["lora"]["default"], **config.get("lora", {})}
-
-
 def profile(step, *args) -> dict:
     """{group: milliseconds of self time} of one call of `step(*args)`, after a warm-up call."""
     step(*args)
@@ -73,25 +61,22 @@ def profile(step, *args) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configfile", default=str(ROOT / "config.yaml"))
-    parser.add_argument("--results", default=str(ROOT / "results/default"))
+    FinishedRun.arguments(parser)
     parser.add_argument("--rows", type=int, default=16)
     parser.add_argument("--tokens", type=int, default=64)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    config = yaml.safe_load(Path(args.configfile).read_text())
-    lora = lora_params(args.configfile)
+    run = FinishedRun.of(args)
     print(f"{args.rows} rows x {args.tokens} tokens, 1 thread; milliseconds of self time")
-    for model_id in config["models"]:
-        record = json.loads((Path(args.results) / f"models/{model_id}/model.json").read_text())
-        model, tokenizer, _ = load_model(record, "cpu", "auto")
+    for model_id in run.models():
+        model, tokenizer, _ = load_model(run.model_record(model_id), "cpu", "auto")
         products = next(p for n, p in model.named_parameters() if "proj" in n).dtype
         dtype = str(products).removeprefix("torch.")
         ids = torch.randint(100, len(tokenizer) - 1, (args.rows, args.tokens))
         choices = torch.tensor(query_choice_ids(tokenizer))
         with logits_of(model, choices):  # the query's two-logit head, as the stages read it
             inference = profile(forward, model, ids)
-        adapted = attach_lora(model, lora).train()
+        adapted = attach_lora(model, run.lora(model_id)).train()
         with logits_of(adapted, choices):
             training = profile(training_step, adapted, ids)
         for shape, times in (("forward", inference), ("LoRA step", training)):

@@ -8,24 +8,20 @@ the run's seed; the texts are the query texts of the train split's answers (the 
 tenth of them to select its adapter), tokenised as the job does. Inference stages are not
 shown: their batches were and are length-sorted (every job logs its "padding efficiency").
 
-    python bench/padding.py --results results/default   # [--configfile config.yaml]
+    python bench/padding.py   # [--configfile config.yaml] [--directory DIR]
 """
 
 import argparse
-import sys
-from pathlib import Path
 
 import pandas as pd
 import torch
-import yaml
 from transformers import AutoTokenizer
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+from finished import FinishedRun
 
-from crossprobe.contract.config import load_schema, lora_params, validate_config  # noqa: E402
-from crossprobe.lora.tuning import length_grouped_batches, query_sequences  # noqa: E402
-from crossprobe.models.lm import padded_size  # noqa: E402
+from crossprobe.contract.splits import TRAIN
+from crossprobe.lora.tuning import length_grouped_batches, query_sequences
+from crossprobe.models.lm import padded_size
 
 
 def permuted_batches(count: int, size: int, generator):
@@ -45,22 +41,17 @@ def efficiency(seqs, batches, n: int) -> float:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", default=str(ROOT / "results/default"))
-    parser.add_argument("--configfile", default=str(ROOT / "config.yaml"))
+    FinishedRun.arguments(parser)
     args = parser.parse_args()
-    config = validate_config(
-        yaml.safe_load(Path(args.configfile).read_text()),
-        load_schema(ROOT / "schemas/config.schema.yaml"),
-    )
-    results, seed = Path(args.results), config["seed"]
-    for model_dir in sorted(results.glob("models/*/checkpoint")):
-        model = model_dir.parent.name
-        lora = lora_params(config, model)
+    run = FinishedRun.of(args)
+    seed = run.config["seed"]
+    for model in run.models():
+        lora = run.lora(model)
         draws = lora["max_steps"] * lora["grad_accum"]
         print(f"{model}: LoRA batches of {lora['batch_size']}, {draws} per run")
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        for graded in sorted(results.glob("graded/*/train.parquet")):
-            table = pd.read_parquet(graded)
+        tokenizer = AutoTokenizer.from_pretrained(run.model_record(model)["path"])
+        for source in run.models():
+            table = pd.read_parquet(run.answers(source, TRAIN))
             seqs, _ = query_sequences(
                 tokenizer, table["prompt"], table["answer"], lora["max_length"]
             )
@@ -77,7 +68,7 @@ def main():
             )
             now = efficiency(seqs, grouped, draws)
             print(
-                f"{model:>8} on {graded.parent.name:<8} ({len(seqs)} texts, "
+                f"{model:>8} on {source:<8} ({len(seqs)} texts, "
                 f"{min(lengths)}-{max(lengths)} tokens): before {before:.1%}, now {now:.1%}"
             )
 
