@@ -104,6 +104,14 @@ def model_runtime(wildcards):
 
 
 MODEL_GPUS = config["resources"]["gpu"]
+# the profile's set-resources, as written (a Resource keeps what was written in `raw`)
+_set_resources = {
+    name: {key: getattr(value, "raw", value) for key, value in dict(asked).items()}
+    for name, asked in workflow.resource_settings.overwrite_resources.items()
+}
+_gpu_problems = dag.gpu_request_problems(_set_resources, MODEL_GPUS)
+if _gpu_problems:
+    raise WorkflowError("invalid GPU request:\n" + "\n".join(_gpu_problems))
 # sizes batches, not a request: a GPU's model is chosen in the profile
 MODEL_GPU_MEM_MB = config["resources"]["gpu_mem_mb"]
 MODEL_THREADS = config["resources"]["model_threads"]

@@ -11,15 +11,14 @@ import pandas as pd
 from crossprobe.answers.grading import judged_table
 from crossprobe.answers.judge import judge_answers, verdict_store
 from crossprobe.job import finish, start, write_table
-from crossprobe.models.lm import job_budget, load_model
+from crossprobe.models.lm import job_budget, load_job_model
 from crossprobe.models.store import FeatureStore
 
 started = start(snakemake)
 grading, splits = snakemake.params.grading, snakemake.params.splits
-runtime = snakemake.params.runtime
 record = json.loads(Path(snakemake.input.judge[0]).read_text())
-model, tokenizer, device = load_model(record, runtime["device"], runtime["dtype"])
-budget, batches = job_budget(snakemake, model, device)
+model, tokenizer, device, provenance = load_job_model(snakemake, record, snakemake.params.runtime)
+budget, provenance["batches"] = job_budget(snakemake, model, device)
 store = FeatureStore(Path(snakemake.params.store) / verdict_store(record, grading))
 tables = [
     judged_table(pd.read_parquet(a), split, grading, snakemake.params.seed, pd.read_parquet(q))
@@ -49,6 +48,5 @@ finish(
     {**grading, "splits": splits},
     started,
     judge_model=record,
-    device=str(device),
-    batches=batches,
+    **{k: v for k, v in provenance.items() if k != "model"},
 )

@@ -18,6 +18,25 @@ follow the workflow's stages, and a module imports only from its own stage or ea
 
 `job` (what every adapter does around its stage) and `logodds` sit below every stage; `dag`
 (the DAG helpers) and `checks` (the config checks that need every stage's contract) sit above
-them all and are imported only by the workflow, never by a job. Nothing is imported at package
-import time, so building the DAG never imports torch.
+them all and are imported only by the workflow, never by a job. Nothing but the standard library
+is imported at package import time, so building the DAG never imports torch.
+
+A job's process is offline from the Hugging Face hub unless its rule fetches from it (`HUB_RULES`:
+they run where the internet is): the switch is set here, when a Snakemake script first imports
+the package, so it precedes any hub library's import (huggingface_hub reads it then).
 """
+
+import os
+import sys
+
+HUB_RULES = ("prepare_model", "prepare_questions", "import_answers")
+
+
+def _offline_unless_fetching() -> None:
+    job = getattr(sys.modules.get("__main__"), "snakemake", None)
+    rule = getattr(job, "rule", None)
+    if isinstance(rule, str) and rule not in HUB_RULES:
+        os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
+
+
+_offline_unless_fetching()

@@ -31,16 +31,13 @@ def provenance_path(output) -> Path:
     return path.with_name(path.name + ".provenance.json")
 
 
-def start(snakemake, hub: bool = False) -> float:
+def start(snakemake) -> float:
     """Set up a job: its log records go to the rule's log file, its threads are capped, and the
     provenance of its outputs from an earlier run is removed (Snakemake has removed the outputs
-    themselves), so a killed job leaves no provenance beside missing outputs. Only the jobs that
-    fetch from the Hugging Face hub (`hub`: they run on the submitting host) may reach it; every
-    other job works offline, from what those fetched (compute nodes often have no internet)."""
+    themselves), so a killed job leaves no provenance beside missing outputs. (Only the jobs that
+    fetch from the hub may reach it: `crossprobe.HUB_RULES`.)"""
     for output in snakemake.output:
         provenance_path(output).unlink(missing_ok=True)
-    if not hub:
-        os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
     return start_logging(snakemake.log[0], snakemake.threads)
 
 
@@ -90,12 +87,20 @@ def git_commit(folder: Path) -> str | None:
     return out.stdout.strip() or None
 
 
+def hub_offline() -> bool | None:
+    """Whether this process is offline from the hub, as huggingface_hub reads it (None when no
+    hub library was imported)."""
+    constants = sys.modules.get("huggingface_hub.constants")
+    return None if constants is None else bool(constants.HF_HUB_OFFLINE)
+
+
 def write_provenance(outputs, rule: str, params: dict, started: float, **extra) -> None:
     """A `<output>.provenance.json` beside each output: what made it, with what, from what."""
     record = {
         "rule": rule,
         "params": params,
         "packages": package_versions(),
+        "hub_offline": hub_offline(),
         "git_commit": git_commit(Path(__file__).parent),
         "host": platform.node(),
         "wall_seconds": round(time.perf_counter() - started, 3),

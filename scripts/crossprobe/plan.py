@@ -28,6 +28,7 @@ are counted at their maximum (answers stop at their first line).
 import argparse
 import ast
 import json
+import math
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -421,14 +422,30 @@ def forward_flops(shape, rows: int, width: int) -> float:
     return float(linear + attention)
 
 
-def plan(config, sources: Sources, jobs, cards: list[str], mfu: float, gpu_mem_gb: float):
-    """One row per (model stage, model): what its jobs process and cost."""
+def seconds_on(card: str, mfu: float, work: Work) -> float:
+    """A job's seconds on `card`: its forward passes at `mfu` of the card's bf16 peak; each new
+    token the larger of its FLOPs and the weights' read at the card's bandwidth."""
+    tflops, _, bandwidth = CARDS[card]
+    rate = tflops * 1e12 * mfu
+    decoding = max(work.decode_flops / rate, work.decode_bytes / (bandwidth * 1e12))
+    return work.flops / rate + decoding
+
+
+def job_works(config, sources: Sources, jobs, gpu_mem_gb: float) -> list:
+    """(stage, model, rule, Work) of every model job."""
     planner = Planner(config, sources, gpu_mem_gb)
-    groups = {}
+    works = []
     for rule, wildcards in jobs:
         stage = stage_of(config, rule)
-        model = stage.model(config, wildcards)
-        groups.setdefault((stage, model), []).append(planner.work(stage, wildcards))
+        works.append((stage, stage.model(config, wildcards), rule, planner.work(stage, wildcards)))
+    return works
+
+
+def plan(config, sources: Sources, jobs, cards: list[str], mfu: float, gpu_mem_gb: float):
+    """One row per (model stage, model): what its jobs process and cost."""
+    groups = {}
+    for stage, model, _, work in job_works(config, sources, jobs, gpu_mem_gb):
+        groups.setdefault((stage, model), []).append(work)
     rows = []
     for (stage, model), works in groups.items():
         row = {
@@ -443,17 +460,26 @@ def plan(config, sources: Sources, jobs, cards: list[str], mfu: float, gpu_mem_g
             "peak GiB at max_length": max(w.bound_peak for w in works) / GIB,
         }
         for card in cards:
-            tflops, _, bandwidth = CARDS[card]
-            rate = tflops * 1e12 * mfu
-            seconds = sum(
-                w.flops / rate + max(w.decode_flops / rate, w.decode_bytes / (bandwidth * 1e12))
-                for w in works
-            )
-            row[f"{card} hours"] = seconds / 3600
+            row[f"{card} hours"] = sum(seconds_on(card, mfu, w) for w in works) / 3600
         row["tokens from"] = ", ".join(sorted({o for w in works for o in w.origin.split(", ")}))
         rows.append(row)
     order = {s: i for i, s in enumerate(STAGES)}
     return sorted(rows, key=lambda r: (order[r["stage"]], r["model"]))
+
+
+def set_resources(config, sources: Sources, jobs, card: str, mfu: float, gpu_mem_gb) -> str:
+    """A profile's set-resources block: per model rule, the runtime (minutes) of its slowest job
+    on `card`, doubled for what the plan does not count (loading, start-up, a slower card day)
+    and at least 30; retries double it again."""
+    slowest = {}
+    for _, _, rule, work in job_works(config, sources, jobs, gpu_mem_gb):
+        slowest[rule] = max(slowest.get(rule, 0.0), seconds_on(card, mfu, work))
+    lines = [f"set-resources:  # from python -m crossprobe.plan, {card} at {mfu:.0%}"]
+    for rule in MODEL_RULES:
+        if rule in slowest:
+            minutes = max(30, 10 * math.ceil(2 * slowest[rule] / 60 / 10))
+            lines += [f"  {rule}:", f"    runtime: {minutes}"]
+    return "\n".join(lines)
 
 
 def markdown(rows: list[dict]) -> str:
@@ -513,6 +539,11 @@ def main(argv=None) -> None:
         metavar="SPLIT=N",
         help="rows of an answer set's split where the set is not imported yet (else 0)",
     )
+    parser.add_argument(
+        "--set-resources",
+        action="store_true",
+        help="print a profile's set-resources block (runtimes per model rule on the first card)",
+    )
     args = parser.parse_args(argv)
     raw = yaml.safe_load(args.configfile.read_text())
     config = validate_config(raw, load_schema(REPO / "schemas/config.schema.yaml"))
@@ -525,6 +556,9 @@ def main(argv=None) -> None:
     )
     cards = args.card or ["a100-40gb", "h100-80gb"]
     jobs = model_jobs(args.configfile.resolve(), args.directory)
+    if args.set_resources:
+        print(set_resources(config, sources, jobs, cards[0], args.mfu, args.gpu_mem_gb))
+        return
     rows = plan(config, sources, jobs, cards, args.mfu, args.gpu_mem_gb)
     device = f"a {args.gpu_mem_gb:g} GB card" if config["resources"]["gpu"] else "the CPU"
     print(

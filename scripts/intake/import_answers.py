@@ -7,7 +7,7 @@ from crossprobe.intake.answer_sets import answer_records
 from crossprobe.intake.external import read_table
 from crossprobe.job import finish, start, write_table
 
-started = start(snakemake, hub=True)
+started = start(snakemake)
 params, split = snakemake.params.answer_set, snakemake.wildcards.split
 table = read_table(params["table"], params["key"], params["split"])
 graded = answer_records(table, params["table"], snakemake.wildcards.source, split, params["key"])

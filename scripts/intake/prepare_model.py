@@ -7,7 +7,7 @@ from crossprobe.intake.weights import weights_fingerprint
 from crossprobe.job import atomic, finish, start
 from crossprobe.models.lm import prepare_model
 
-started = start(snakemake, hub=True)
+started = start(snakemake)
 weights = snakemake.params.weights
 out = Path(snakemake.output[0])
 record = prepare_model(weights, out.parent, f"models.{snakemake.wildcards.model}.weights")

@@ -5,7 +5,7 @@ import logging
 from crossprobe.intake.questions import prepare_questions
 from crossprobe.job import finish, start, write_table
 
-started = start(snakemake, hub=True)
+started = start(snakemake)
 params, split = snakemake.params.data, snakemake.wildcards.split
 questions = prepare_questions(params, split)
 write_table(questions, snakemake.output[0])

@@ -5,7 +5,9 @@
 # SLURM_CGROUP=1 (default) enforces each job's memory request with cgroup v1, as a real cluster
 # does (a job over its mem_mb ends OUT_OF_MEMORY); SLURM_CGROUP=0 tracks processes only.
 # No accounting daemon: snakemake must poll with `--slurm-status-command squeue`, which sees
-# finished jobs for MinJobAge seconds. slurm.conf must live at /etc/slurm/slurm.conf because the
+# finished jobs for MinJobAge seconds. The node declares typed GPUs (GresTypes=gpu, two of type
+# a100 backed by device files every machine has, no autodetection), so GPU requests are checked
+# and allocated as on a GPU cluster; no CUDA device is behind them. slurm.conf must live at /etc/slurm/slurm.conf because the
 # executor's in-job srun drops SLURM_CONF from its environment.
 set -euo pipefail
 
@@ -69,6 +71,8 @@ TaskPlugin=task/cgroup"
 TaskPlugin=task/none"
     rm -f /etc/slurm/cgroup.conf
   fi
+  printf 'AutoDetect=off\nName=gpu Type=a100 File=/dev/null\nName=gpu Type=a100 File=/dev/zero\n' \
+    > /etc/slurm/gres.conf
   cat > "$CONF" <<CONF
 ClusterName=crossprobe-ci
 SlurmctldHost=${host}(127.0.0.1)
@@ -92,9 +96,10 @@ AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/linux
 JobCompType=jobcomp/none
 MinJobAge=600
+GresTypes=gpu
 SlurmctldTimeout=30
 SlurmdTimeout=30
-NodeName=${host} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=${mem} State=UNKNOWN
+NodeName=${host} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=${mem} Gres=gpu:a100:2 State=UNKNOWN
 PartitionName=${PARTITION} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
 

@@ -30,6 +30,7 @@ def test_library_inputs_follow_imports_transitively_and_no_further():
     assert names("evaluation/evaluate_column.py") == {
         "job.py",
         "logodds.py",
+        "contract/headlines.py",
         "contract/paths.py",
         "contract/splits.py",
         "evaluation/column.py",

@@ -144,12 +144,12 @@ def hub_snapshot(weights: dict, key: str) -> str:
     except GatedRepoError:
         raise WeightsError(
             f"{key}: {repo} is gated: accept its licence at https://huggingface.co/{repo} with "
-            "your account, then log in where the workflow runs (huggingface-cli login, or set "
+            "your account, then log in where the workflow runs (hf auth login, or set "
             "HF_TOKEN)"
         ) from None
     except RepositoryNotFoundError:
         raise WeightsError(
-            f"{key}: {repo} is not on the hub (or is private: log in with huggingface-cli login "
+            f"{key}: {repo} is not on the hub (or is private: log in with hf auth login "
             "or HF_TOKEN)"
         ) from None
     except RevisionNotFoundError:

@@ -105,11 +105,39 @@ def load_model(model_record: dict | str | Path, device: str = "auto", dtype: str
     return model, tokenizer, dev
 
 
-def load_job_model(snakemake):
-    """(model, tokenizer, device, provenance) for a job's `model` input (model.json), run as its
-    `runtime` params (device, dtype) say; the provenance says which dtype `auto` chose and why."""
-    record = json.loads(Path(snakemake.input.model).read_text())
-    runtime = snakemake.params.runtime
+class NoGPUError(RuntimeError):
+    """A job that asked for a GPU sees none."""
+
+
+def require_gpu(asked: int) -> None:
+    """Stop a job that asked for `asked` GPUs (its `gpu` resource) and sees no CUDA device, before
+    it loads any weights: it would otherwise run a large model on a few CPU threads until its
+    time limit, holding an idle GPU, on every retry."""
+    if not asked or torch.cuda.is_available():
+        return
+    built = torch.version.cuda
+    raise NoGPUError(
+        f"this job asked for {asked} GPU(s) (resources.gpu) but torch sees no CUDA device; "
+        "refusing to run it on the CPU. Check: torch "
+        f"{torch.__version__} is "
+        + (
+            f"built for CUDA {built}: does the node's driver support it (nvidia-smi)?"
+            if built
+            else "a CPU build (installed with constraints-cpu.txt? on GPU machines install "
+            "without it: make CONSTRAINTS= install)"
+        )
+        + f"; CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '(not set)')} "
+        "(did SLURM allocate a GPU: --gpus in the job's sbatch line, scontrol show job)"
+    )
+
+
+def load_job_model(snakemake, record: dict | None = None, runtime: dict | None = None):
+    """(model, tokenizer, device, provenance) for a job's `model` input (model.json, or `record`),
+    run as its `runtime` params (device, dtype) say; the provenance says which dtype `auto`
+    chose and why. A job that asked for a GPU and sees none stops here (`require_gpu`)."""
+    require_gpu(int(snakemake.resources.get("gpu", 0) or 0))
+    record = record or json.loads(Path(snakemake.input.model).read_text())
+    runtime = runtime or snakemake.params.runtime
     device = pick_device(runtime["device"])
     _, precision = resolve(runtime["dtype"], device, model_width(record["path"]))
     model, tokenizer, device = load_model(record, str(device), precision["dtype"])
