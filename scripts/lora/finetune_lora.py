@@ -9,7 +9,7 @@ import pandas as pd
 
 from crossprobe.contract.splits import training_split
 from crossprobe.job import finish, start
-from crossprobe.lora.checkpoint import Checkpoint
+from crossprobe.lora.checkpoint import Checkpoint, slurm_end_time
 from crossprobe.lora.tuning import save_adapter, train_on_answers
 from crossprobe.models.lm import job_budget, load_job_model
 
@@ -36,7 +36,9 @@ identity = {
     "model": provenance["model"]["fingerprint"],
     "dtype": provenance["precision"]["dtype"],
 }
-checkpoint = Checkpoint(snakemake.params.checkpoint, identity, params["checkpoint_every"])
+checkpoint = Checkpoint(
+    snakemake.params.checkpoint, identity, params["checkpoint_every"], slurm_end_time()
+)
 peft_model, history, kept = train_on_answers(
     model, tokenizer, device, train, params, int(wc.seed), held, checkpoint, budget
 )

@@ -215,3 +215,189 @@ def test_a_killed_lora_run_resumes_to_the_adapter_of_an_uninterrupted_one(tiny_m
             assert torch.allclose(value, a[name], atol=1e-6), name
     # a checkpoint of other training is not resumed
     assert Checkpoint(tmp_path / "resume", {"seed": 1}, 1).load() is None
+
+
+def test_gradient_checkpointing_trains_the_same_adapter_with_the_regulariser_on(tiny_models):
+    """Each layer recomputed in the backward pass (dropout replayed from the saved random state):
+    the same losses and adapter as keeping the activations, within float tolerance."""
+    from crossprobe.lora.tuning import gold_sequences
+
+    params = {**RESUMED, "js_weight": 1.0, "max_steps": 3}
+    runs = {}
+    for checkpointing in (False, True):
+        model, tokenizer, device = load_model(
+            {"path": str(tiny_models["tiny_a"])}, "cpu", "float32"
+        )
+        seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+        golds = gold_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+        tuned, history, _ = train_lora(
+            model,
+            tokenizer,
+            device,
+            seqs,
+            LABELS,
+            {**params, "gradient_checkpointing": checkpointing},
+            0,
+            regularised=golds,
+        )
+        runs[checkpointing] = (history, dict(tuned.named_parameters()))
+    assert runs[True][0] == pytest.approx(runs[False][0], rel=1e-5, abs=1e-6)
+    for name, value in runs[True][1].items():
+        if "lora_" in name:
+            torch.testing.assert_close(value, runs[False][1][name], rtol=1e-4, atol=1e-6)
+
+
+def test_the_regularisers_backward_after_the_querys_gives_the_gradients_of_their_sum(
+    tiny_models,
+):
+    """The query's loss goes back before the JS pass runs (their graphs never live together):
+    the adapter's gradients equal those of one backward pass of the summed loss."""
+    from crossprobe.lora.tuning import LoraRun, gold_sequences, js_penalty
+
+    model, tokenizer, device = load_model({"path": str(tiny_models["tiny_a"])}, "cpu", "float32")
+    seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+    golds = gold_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+    params = {**LORA, "batch_size": 8, "grad_accum": 1, "js_weight": 0.7}
+    run = LoraRun(model, tokenizer, device, seqs, LABELS, params, 0, golds, None)
+    with torch.no_grad():  # a moved adapter, so the regulariser is not zero
+        for name, weight in run.trainable.items():
+            if "lora_B" in name:
+                weight.normal_(0, 0.1)
+    batch = list(range(8))
+    run.optimizer.zero_grad()
+    run.backpropagate(batch)
+    separate = {n: p.grad.clone() for n, p in run.trainable.items()}
+    run.optimizer.zero_grad()
+    with logits_of(run.model, run.choice_ids):
+        out = run_batch(run.model, seqs, tokenizer.pad_token_id, device)
+    query = torch.nn.functional.cross_entropy(out.logits[:, -1], run.targets)
+    penalty = js_penalty(run.model, tokenizer, device, golds[0], golds[1])
+    (query + 0.7 * penalty).backward()
+    for name, param in run.trainable.items():
+        torch.testing.assert_close(separate[name], param.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_gradients_are_clipped_to_max_grad_norm_before_each_step(tiny_models, monkeypatch):
+    """As transformers.Trainer clips (its max_grad_norm): the global norm of the adapter's
+    gradients that the optimiser sees is at most max_grad_norm; 0 leaves them alone."""
+    seen = []
+    step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        grads = [p.grad for group in self.param_groups for p in group["params"]]
+        seen.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    norms, records = {}, {}
+    for clip in (0, 1e-3):
+        seen.clear()
+        model, tokenizer, device = load_model(
+            {"path": str(tiny_models["tiny_a"])}, "cpu", "float32"
+        )
+        seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+        params = {**LORA, "max_steps": 3, "lr": 5e-2, "max_grad_norm": clip}
+        _, _, records[clip] = train_lora(model, tokenizer, device, seqs, LABELS, params, 0)
+        norms[clip] = list(seen)
+    assert max(norms[1e-3]) <= 1e-3 * (1 + 1e-4) and min(norms[0]) > 1e-3
+    assert records[1e-3]["clipped_steps"] == 3 and records[0]["clipped_steps"] == 0
+
+
+def test_an_unreadable_checkpoint_is_logged_and_training_starts_afresh(
+    tiny_models, tmp_path, caplog
+):
+    from crossprobe.lora.checkpoint import Checkpoint
+
+    model, tokenizer, device = load_model({"path": str(tiny_models["tiny_a"])}, "cpu", "float32")
+    seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+    checkpoint = Checkpoint(tmp_path / "resume", {}, 2)
+    checkpoint.save({"step": 1})
+    data = checkpoint.path.read_bytes()
+    checkpoint.path.write_bytes(data[: len(data) // 2])  # a node that died mid-write
+    _, history, record = train_lora(
+        model, tokenizer, device, seqs, LABELS, RESUMED, 0, checkpoint=checkpoint
+    )
+    assert record["resumed_at"] == 0 and len(history) == RESUMED["max_steps"]
+    assert "is unreadable" in caplog.text and "starting afresh" in caplog.text
+
+
+TERMINATED_RUN = """
+import os, signal, sys, torch
+from crossprobe.lora.checkpoint import Checkpoint
+from crossprobe.lora.tuning import query_sequences, train_lora
+from crossprobe.models.lm import load_model
+from helpers import ANSWERS, LABELS, PROMPTS, RESUMED
+
+taken = [0]
+optimiser_step = torch.optim.AdamW.step
+
+
+def step_then_terminate(self, *args, **kwargs):
+    out = optimiser_step(self, *args, **kwargs)
+    taken[0] += 1
+    if taken[0] == 4:  # SLURM's time limit, inside the 4th step
+        os.kill(os.getpid(), signal.SIGTERM)
+    return out
+
+
+torch.optim.AdamW.step = step_then_terminate
+model, tokenizer, device = load_model({"path": sys.argv[1]}, "cpu", "float32")
+seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+checkpoint = Checkpoint(sys.argv[2], {}, 1000)
+train_lora(model, tokenizer, device, seqs, LABELS, RESUMED, 0, checkpoint=checkpoint)
+"""
+
+
+def test_sigterm_writes_a_checkpoint_of_the_step_reached_and_the_retry_resumes_there(
+    tiny_models, tmp_path
+):
+    """SIGTERM (SLURM's at the time limit) lets the step in progress finish, writes a checkpoint
+    of it although no periodic one is due (every 1000 steps), and exits 143; the retry resumes
+    at that step and ends with the adapter of an uninterrupted run."""
+    import os
+    import subprocess
+    import sys
+
+    from crossprobe.lora.checkpoint import Checkpoint
+    from helpers import REPO
+
+    path = str(tiny_models["tiny_a"])
+    model, tokenizer, device = load_model({"path": path}, "cpu", "float32")
+    seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+    whole, history, _ = train_lora(model, tokenizer, device, seqs, LABELS, RESUMED, 0)
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'scripts'}:{REPO / 'tests'}"}
+    stopped = subprocess.run(
+        [sys.executable, "-c", TERMINATED_RUN, path, str(tmp_path / "resume")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert stopped.returncode == 143, stopped.stderr[-2000:]
+    assert "stopped at step 4 of 6 (SIGTERM): checkpoint written" in stopped.stderr
+    checkpoint = Checkpoint(tmp_path / "resume", {}, 1000)
+    model, _, _ = load_model({"path": path}, "cpu", "float32")
+    resumed, resumed_history, record = train_lora(
+        model, tokenizer, device, seqs, LABELS, RESUMED, 0, checkpoint=checkpoint
+    )
+    assert record["resumed_at"] == 4 and resumed_history == pytest.approx(history, abs=1e-6)
+    a = dict(whole.named_parameters())
+    for name, value in resumed.named_parameters():
+        if "lora_" in name:
+            assert torch.allclose(value, a[name], atol=1e-6), name
+
+
+def test_a_run_whose_job_ends_soon_stops_with_a_checkpoint_of_its_last_step(tiny_models, tmp_path):
+    """A SLURM job's end time known (squeue's): once another step would run into it, training
+    writes a checkpoint of the step reached and exits 1, so that the retry resumes there."""
+    import time
+
+    from crossprobe.lora.checkpoint import Checkpoint
+
+    model, tokenizer, device = load_model({"path": str(tiny_models["tiny_a"])}, "cpu", "float32")
+    seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+    ending = Checkpoint(tmp_path / "resume", {}, 1000, end_time=time.time() + 20)
+    with pytest.raises(SystemExit) as stopped:
+        train_lora(model, tokenizer, device, seqs, LABELS, RESUMED, 0, checkpoint=ending)
+    assert stopped.value.code == 1 and Checkpoint(tmp_path / "resume", {}, 1000).load()["step"] == 1
+    assert not Checkpoint(tmp_path / "x", {}, 1000, end_time=time.time() + 3600).out_of_time(1.0)

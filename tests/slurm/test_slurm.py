@@ -4,6 +4,7 @@ and whose outputs are not left behind."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,8 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
-from helpers import make_workdir, tiny_config, write_config
+from helpers import REPO, make_workdir, tiny_config, write_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -36,7 +38,7 @@ def slurm():
         pytest.skip("no SLURM cluster (start one with: bash tests/slurm/cluster.sh start)")
 
 
-def run_on_slurm(workdir: Path, *extra: str, limit: int = 1500):
+def run_on_slurm(workdir: Path, *extra: str, limit: int = 1500, profile: str = "slurm-test"):
     command = [
         "timeout",
         "-s",
@@ -46,7 +48,7 @@ def run_on_slurm(workdir: Path, *extra: str, limit: int = 1500):
         "-m",
         "snakemake",
         "--workflow-profile",
-        str(workdir / "profiles/slurm-test"),
+        str(workdir / "profiles" / profile),
         "-s",
         str(workdir / "Snakefile"),
         "-d",
@@ -134,15 +136,16 @@ def test_job_killed_for_memory_is_retried_with_more_and_completes(tiny_models, t
     assert provenance["rule"] == "generate_answers"
 
 
-def test_lora_killed_at_its_time_limit_resumes_on_its_retry(tiny_models, tmp_path):
-    """finetune_lora asks for 1 minute on its first attempt, less than its training takes:
-    SLURM ends it (TIMEOUT) after it has written resume checkpoints; each retry, with more
-    time, resumes from the last checkpoint instead of step 0, and the last one completes. The
-    step budget is sized on this machine: a first job (seed 1) times 1000 training steps, the
-    second (seed 0) trains for about 150 s. SLURM ends a job at its limit or up to ~40 s
-    later, so no first attempt (1 min, plus loading) can finish that training."""
+def test_lora_stopped_at_its_time_limit_resumes_at_the_step_it_reached(tiny_models, tmp_path):
+    """finetune_lora asks for 1 minute on its first attempt, less than its training takes: the
+    job reads its end time from SLURM and, before it, writes a checkpoint of the step it reached
+    and exits, although no periodic checkpoint is ever due (checkpoint_every is larger than the
+    run); its retry, with more time, resumes at exactly that step. (SIGTERM at the limit reaches
+    the Snakemake process that runs the script, not the script.) The step budget is sized on this
+    machine: a first job (seed 1) times 1000 training steps, the second (seed 0) trains for about
+    150 s, which no first attempt (1 min) can finish."""
     config = tiny_config(tiny_models)
-    config["lora"].update(seeds=[0, 1], max_steps=1000, checkpoint_every=50, log_every=500)
+    config["lora"].update(seeds=[0, 1], max_steps=1000, checkpoint_every=10**6, log_every=500)
     workdir = make_workdir(tmp_path / "timeout", config)
     trained = "results/default/lora/tiny_a/on~tiny_a/n~all/seed~{}/adapter_model.safetensors"
     timed = run_on_slurm(workdir, trained.format(1))
@@ -159,9 +162,77 @@ def test_lora_killed_at_its_time_limit_resumes_on_its_retry(tiny_models, tmp_pat
     states = [state for i, (state, _) in sorted(slurm_jobs().items()) if i > before]
     provenance = json.loads((workdir / (adapter + ".provenance.json")).read_text())
     log = (workdir / "logs/default/finetune_lora/tiny_a/on~tiny_a/n~all/seed~0.log").read_text()
-    seen = (steps, states, provenance["resumed_at"], log[-3000:])
-    assert states[0] == "TIMEOUT" and states[-1] == "COMPLETED", seen
-    assert 0 < provenance["resumed_at"] < steps, seen
+    # the stopped attempts' own logs stay in SLURM's log folder
+    stopped = [
+        int(step)
+        for path in (workdir / "logs/slurm").rglob("*.log")
+        for step in re.findall(r"stopped at step (\d+) of \d+ \(the job's time", path.read_text())
+    ]
+    seen = (steps, states, provenance["resumed_at"], stopped, log[-3000:])
+    assert states[0] == "FAILED" and states[-1] == "COMPLETED", seen
+    assert 0 < provenance["resumed_at"] < steps and provenance["resumed_at"] == max(stopped), seen
     assert "resumed LoRA training at step" in log, seen
     # the resume folder is not an output and goes once the adapter is written
     assert not list((workdir / "results/default/lora/tiny_a/on~tiny_a/n~all").glob("*.resume"))
+
+
+def test_the_profile_templates_gpu_job_lands_on_a_typed_gpu_and_stops_without_cuda(
+    tiny_models, tmp_path
+):
+    """profiles/slurm/config.yaml, its placeholders filled with this cluster's names (partition
+    debug, GPU type a100, no account), submits a model job through the real plugin: sbatch
+    accepts its GPU request, SLURM allocates one typed GPU, and the job, which sees no CUDA
+    device, stops within seconds naming what to check. The request the template warns against
+    (a gres beside the rules' gpu) this cluster refuses, as SLURM does."""
+    refused = subprocess.run(
+        ["sbatch", "--wrap", "true", "--gres=gpu:a100:1", "--gpus=1", "-t", "1"],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0
+    assert "Invalid GRES specification (with and without type identification)" in refused.stderr
+    template = (REPO / "profiles/slurm/config.yaml").read_text()
+    for placeholder, value in {
+        "<cpu-partition>": "debug",
+        "<gpu-partition>": "debug",
+        "<gpu-type>": "a100",
+    }.items():
+        template = template.replace(placeholder, value)
+    profile = yaml.safe_load(template)
+    del profile["default-resources"]["slurm_account"]
+    profile["default-resources"].update(runtime=10, mem_mb=500)
+    profile.update(
+        {
+            "slurm-no-account": True,
+            "slurm-status-command": "squeue",
+            "slurm-init-seconds-before-status-checks": 1,
+            "latency-wait": 5,
+            "retries": 0,
+        }
+    )
+    assert "<" not in yaml.safe_dump(profile)  # every placeholder filled
+    config = tiny_config(tiny_models)
+    config["resources"]["gpu"] = 1
+    workdir = make_workdir(tmp_path / "gpu", config)
+    (workdir / "profiles/gpu").mkdir()
+    (workdir / "profiles/gpu/config.yaml").write_text(yaml.safe_dump(profile))
+    target = "results/default/answers/tiny_a/test.parquet"
+    before = max(slurm_jobs(), default=0)
+    result = run_on_slurm(workdir, "--verbose", target, profile="gpu")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Error in rule generate_answers" in output, output[-5000:]
+    submitted = sorted(i for i in slurm_jobs() if i > before)
+    assert len(submitted) == 1, output[-5000:]
+    # the sbatch line asked for one GPU of the named type, and nothing else GPU-wise
+    sbatch = next(line for line in output.splitlines() if "sbatch" in line and "--gpus" in line)
+    assert "--gpus=a100:1" in sbatch and "--gres" not in sbatch, sbatch
+    job = subprocess.run(
+        ["scontrol", "show", "job", "-d", str(submitted[0])], capture_output=True, text=True
+    ).stdout
+    assert "JOB_GRES=gpu:a100:1" in job and "JobState=FAILED" in job, job
+    run_time = re.search(r"RunTime=(\d+):(\d+):(\d+)", job).groups()
+    assert int(run_time[0]) * 3600 + int(run_time[1]) * 60 + int(run_time[2]) < 60, job
+    log = (workdir / "logs/default/generate_answers/tiny_a/test.log").read_text()
+    assert "asked for 1 GPU(s)" in log and "refusing to run it on the CPU" in log, log
+    assert "loaded" not in log  # stopped before loading any weights
+    print(sbatch)

@@ -3,7 +3,13 @@ read back when a killed or timed-out job starts again."""
 
 import json
 import logging
+import os
 import shutil
+import signal
+import subprocess
+import time
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import torch
@@ -18,12 +24,26 @@ class Checkpoint:
     A run that finds a checkpoint of the same training resumes from it; `identity` (what
     decides the training: settings, seed, data) must match, else it starts afresh."""
 
-    def __init__(self, folder, identity: dict, every: int):
+    MARGIN_SECONDS = 30  # before the job's end: time to write the checkpoint and exit
+
+    def __init__(self, folder, identity: dict, every: int, end_time: float | None = None):
         self.path = None if folder is None else Path(folder) / "checkpoint.pt"
         self.identity, self.every = json.dumps(identity, sort_keys=True, default=str), every
+        self.end_time = end_time  # when the job will be ended (epoch seconds), if known
+
+    def out_of_time(self, step_seconds: float) -> bool:
+        """Whether the job should stop now, with a checkpoint: another step or two would run
+        into its end time."""
+        if not (self.enabled and self.end_time):
+            return False
+        return time.time() + max(self.MARGIN_SECONDS, 2 * step_seconds) >= self.end_time
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.path and self.every)
 
     def due(self, step: int) -> bool:
-        return bool(self.path and self.every and step % self.every == 0)
+        return self.enabled and step % self.every == 0
 
     def save(self, state: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -32,10 +52,15 @@ class Checkpoint:
         tmp.rename(self.path)
 
     def load(self) -> dict | None:
-        if not (self.path and self.every and self.path.is_file()):
+        if not (self.enabled and self.path.is_file()):
             return None
-        state = torch.load(self.path, weights_only=False)
-        if state.pop("identity") != self.identity:
+        try:
+            state = torch.load(self.path, weights_only=False)
+        except Exception as err:  # truncated or corrupt (a node that died mid-write): any error
+            log.warning("%s is unreadable (%s): starting afresh", self.path, err)
+            self.path.unlink(missing_ok=True)
+            return None
+        if state.pop("identity", None) != self.identity:
             log.warning("%s is a checkpoint of another training: starting afresh", self.path)
             return None
         return state
@@ -43,3 +68,42 @@ class Checkpoint:
     def remove(self) -> None:
         if self.path:
             shutil.rmtree(self.path.parent, ignore_errors=True)
+
+
+class Termination:
+    """Within `deferred()`, SIGTERM (SLURM's at a job's time limit, or at preemption) only marks
+    the run as `requested` to stop, so that the step in progress can finish and be checkpointed
+    before the job exits; outside it, SIGTERM does what it did before."""
+
+    def __init__(self):
+        self.requested = False
+
+    @contextmanager
+    def deferred(self):
+        previous = signal.signal(signal.SIGTERM, self._request)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def _request(self, signum, frame):
+        log.warning("SIGTERM: stopping after the step in progress")
+        self.requested = True
+
+
+def slurm_end_time() -> float | None:
+    """When SLURM will end this job at its time limit (epoch seconds), where it runs as one: the
+    job's end time as squeue reports it. A job cannot count on SIGTERM at its limit: SLURM sends
+    it to the job step's task, the Snakemake process that runs the script, which ends its script
+    without passing the signal on."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        return None
+    try:
+        found = subprocess.run(
+            ["squeue", "-h", "-j", job, "-o", "%e"], capture_output=True, text=True, timeout=60
+        ).stdout.strip()
+        return datetime.fromisoformat(found).timestamp()
+    except (OSError, ValueError, subprocess.SubprocessError):
+        log.warning("SLURM job %s: its end time is unknown (squeue); no stop before it", job)
+        return None

@@ -7,7 +7,9 @@ on that two-way cross-entropy; the zero-shot query reads the untuned model in `a
 
 import logging
 import shutil
+import signal
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from crossprobe.contract.formats import ALIAS_SEPARATOR
 from crossprobe.contract.prompts import answered_text
 from crossprobe.contract.stages import Memory, training_steps
 from crossprobe.logodds import nll
-from crossprobe.lora.checkpoint import Checkpoint
+from crossprobe.lora.checkpoint import Checkpoint, Termination
 from crossprobe.models.lm import (
     Throughput,
     in_batches,
@@ -161,6 +163,7 @@ class TrainingState:
 
     step: int = 0  # optimiser steps taken
     history: list = field(default_factory=list)  # the loss of each step
+    clipped: int = 0  # steps whose gradient norm was clipped to max_grad_norm
     checked: dict = field(default_factory=dict)  # step -> held-out query loss
     best: dict = field(default_factory=lambda: {"step": None, "loss": None, "state": None})
     real: int = 0  # training tokens processed
@@ -175,6 +178,10 @@ class LoraRun:
 
     def __init__(self, model, tokenizer, device, seqs, labels, params, seed, regularised, budget):
         torch.manual_seed(seed)
+        if params.get("gradient_checkpointing"):
+            # each layer's forward pass again in the backward pass instead of its activations
+            # kept (non-reentrant: the frozen embeddings need no input gradients)
+            model.gradient_checkpointing_enable({"use_reentrant": False})
         self.model = attach_lora(model, params)
         self.model.train()
         self.tokenizer, self.device, self.params, self.budget = tokenizer, device, params, budget
@@ -201,6 +208,8 @@ class LoraRun:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "rng": torch.get_rng_state(),
+            # LoRA dropout draws on the GPU's generator there
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             **vars(state),
         }
 
@@ -209,6 +218,9 @@ class LoraRun:
         adapter, optimiser, schedule, the batches already drawn and the random state restored),
         else a fresh one."""
         saved = checkpoint.load() if checkpoint else None
+        if saved and set(self.checkpoint(TrainingState())) - set(saved):
+            log.warning("%s lacks what this code resumes from: starting afresh", checkpoint.path)
+            saved = None
         if not saved:
             return TrainingState()
         with torch.no_grad():
@@ -220,6 +232,8 @@ class LoraRun:
         for _ in range(state.step * self.params["grad_accum"]):  # the same batches, in order
             next(self.batches)
         torch.set_rng_state(saved["rng"])
+        if saved["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
         self.resumed_at, self.real_before = state.step, state.real
         log.info(
             "resumed LoRA training at step %d of %d from %s",
@@ -231,13 +245,18 @@ class LoraRun:
 
     def backpropagate(self, idx) -> tuple[float, int, int]:
         """Backpropagate the loss of training batch `idx` (its share of the step) in parts that
-        fit the budget: (its loss, tokens, positions processed)."""
+        fit the budget: (its loss, tokens, positions processed). The query's loss goes back
+        before the JS regulariser's tuned pass runs, so their graphs never live together (the
+        gradients add up as one backward pass of their sum would give)."""
         seqs, kappa = self.seqs, self.params["js_weight"]
         width = max(len(seqs[i]) for i in idx)
         js_tokens = max(self.regularised[1][i][0] for i in idx) if kappa > 0 else 0
         rows = len(idx)
         if self.budget:
-            rows = self.budget.rows(Memory.TRAIN, width, rows, js_tokens=js_tokens)
+            checkpointing = bool(self.params.get("gradient_checkpointing"))
+            rows = self.budget.rows(
+                Memory.TRAIN, width, rows, js_tokens=js_tokens, checkpointing=checkpointing
+            )
         loss_total, tokens, positions = 0.0, 0, 0
         for part in [idx[k : k + rows] for k in range(0, len(idx), rows)]:
             batch = [seqs[i] for i in part]
@@ -245,17 +264,19 @@ class LoraRun:
             with logits_of(self.model, self.choice_ids):
                 out = run_batch(self.model, batch, self.tokenizer.pad_token_id, self.device)
             loss = torch.nn.functional.cross_entropy(out.logits[:, -1], self.targets[part])
+            share = len(part) / len(idx)  # losses are batch means: parts add up to the batch's
+            (loss * share / self.params["grad_accum"]).backward()
+            loss_total += loss.item() * share
             if kappa > 0:
-                loss = loss + kappa * js_penalty(
+                penalty = kappa * js_penalty(
                     self.model,
                     self.tokenizer,
                     self.device,
                     [self.regularised[0][i] for i in part],
                     [self.regularised[1][i] for i in part],
                 )
-            share = len(part) / len(idx)  # losses are batch means: parts add up to the batch's
-            (loss * share / self.params["grad_accum"]).backward()
-            loss_total += loss.item() * share
+                (penalty * share / self.params["grad_accum"]).backward()
+                loss_total += penalty.item() * share
         return loss_total, tokens, positions
 
     def step(self, state: TrainingState) -> None:
@@ -269,6 +290,10 @@ class LoraRun:
             return [self.backpropagate(idx) for idx in drawn]
 
         _, parts = within_budget(attempt, self.budget, Memory.TRAIN, widest, max(map(len, drawn)))
+        clip = self.params.get("max_grad_norm") or 0
+        if clip:  # as transformers.Trainer does before each optimiser step (its default: 1.0)
+            norm = torch.nn.utils.clip_grad_norm_(self.trainable.values(), clip)
+            state.clipped += int(norm > clip)
         self.optimizer.step()
         self.scheduler.step()
         state.step += 1
@@ -279,17 +304,23 @@ class LoraRun:
         if state.step % every == 0 or state.step == self.steps:
             elapsed = time.perf_counter() - self.started
             log.info(
-                "lora step %d/%d: loss %.4f (mean of last %d), lr %.2e, %.2f s/step, "
-                "%.0f tokens/s, padding efficiency %.1f%%",
+                "lora step %d/%d: loss %.4f (mean of last %d), lr %.2e, %d of %d steps' "
+                "gradients clipped, %.2f s/step, %.0f tokens/s, padding efficiency %.1f%%",
                 state.step,
                 self.steps,
                 np.mean(state.history[-every:]),
                 every,
                 self.scheduler.get_last_lr()[0],
+                state.clipped,
+                state.step,
                 elapsed / (state.step - self.resumed_at),
                 (state.real - self.real_before) / elapsed,
                 100 * state.real / state.processed,
             )
+
+    def seconds_per_step(self, state: TrainingState) -> float:
+        """The mean seconds of this attempt's steps so far."""
+        return (time.perf_counter() - self.started) / max(state.step - self.resumed_at, 1)
 
     def select(self, state: TrainingState, held) -> None:
         """The query loss on the held-out answers now; the adapter is kept if it is the best."""
@@ -326,6 +357,7 @@ class LoraRun:
             "resumed_at": self.resumed_at,
             "attempt_training_seconds": round(time.perf_counter() - self.started, 2),
             "kept_step": self.steps if best["step"] is None else best["step"],
+            "clipped_steps": state.clipped,
             "held_out_losses": state.checked,
             "training_tokens": state.real,
             "padding_efficiency": round(state.real / max(state.processed, 1), 4),
@@ -355,12 +387,25 @@ def train_lora(
     run = LoraRun(model, tokenizer, device, seqs, labels, params, seed, regularised, budget)
     state = run.resume(checkpoint)
     every = params["eval_every"] if held else 0
-    while state.step < run.steps:
-        run.step(state)
-        if every and (state.step % every == 0 or state.step == run.steps):
-            run.select(state, held)
-        if checkpoint and checkpoint.due(state.step) and state.step < run.steps:
-            checkpoint.save(run.checkpoint(state))
+    termination = Termination()
+    with termination.deferred() if checkpoint and checkpoint.enabled else nullcontext():
+        while state.step < run.steps:
+            run.step(state)
+            if every and (state.step % every == 0 or state.step == run.steps):
+                run.select(state, held)
+            if state.step == run.steps or not checkpoint:
+                continue
+            late = checkpoint.out_of_time(run.seconds_per_step(state))
+            if checkpoint.due(state.step) or termination.requested or late:
+                checkpoint.save(run.checkpoint(state))
+            if termination.requested or late:
+                log.warning(
+                    "stopped at step %d of %d (%s): checkpoint written, a retry resumes here",
+                    state.step,
+                    run.steps,
+                    "SIGTERM" if termination.requested else "the job's time limit is near",
+                )
+                raise SystemExit(128 + signal.SIGTERM if termination.requested else 1)
     record = run.finish(state)
     return run.model, state.history, record
 
