@@ -1,14 +1,20 @@
 """Benchmark: each model stage's batch, its peak memory measured against the memory model's
-prediction (`crossprobe.models.memory`), and its speed, on the GPU when there is one.
+prediction (`crossprobe.models.memory`), its speed, and on a GPU its share of the card's bf16
+peak.
 
 Each stage runs in a process of its own through the job code itself (cloze scoring, greedy
-answers, the cached read, LoRA training, query scoring) on one batch of `--rows` texts of
-`--width` tokens, after a warm-up batch. Peak memory is what the batch adds: on CUDA
+answers, the cached read, LoRA training plain, with the JS regulariser, and with the regulariser
+and gradient checkpointing, query scoring) on one batch of `--rows` texts of `--width` tokens,
+after a warm-up batch. Peak memory is what the batch adds: on CUDA
 `torch.cuda.max_memory_allocated` over what was allocated before; on a CPU the peak resident
-memory (VmHWM, reset before the batch).
+memory (VmHWM, reset before the batch). The model is a run's (`--model`), one with random
+weights built on the device from a published config.json (`--config`, `--scale tiny` shrinks
+it for a CPU), or by default a 4-layer Llama-shaped one.
 
     python bench/stage_memory.py --model results/default/models/gemma3/model.json
     python bench/stage_memory.py --rows 8 --width 512          # a 4-layer Llama-shaped model
+    python bench/stage_memory.py --config tests/fixtures/configs/mistral-7b-v0.1.json \
+        --device cuda --dtype bfloat16 --rows 4 --width 2048   # (bench/gpu.sh)
 """
 
 import argparse
@@ -25,10 +31,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from crossprobe.answers.answering import greedy_lines, option_logprobs  # noqa: E402
+from crossprobe.contract.stages import Memory  # noqa: E402
 from crossprobe.lora.tuning import query_logodds, train_lora  # noqa: E402
-from crossprobe.models.lm import load_model  # noqa: E402
+from crossprobe.models.lm import load_model, pick_device  # noqa: E402
 from crossprobe.models.memory import batch_bytes, shape_of  # noqa: E402
-from crossprobe.models.precision import activation_dtype  # noqa: E402
+from crossprobe.models.precision import activation_dtype, torch_dtype  # noqa: E402
+from crossprobe.plan import forward_flops  # noqa: E402
 from crossprobe.reads.activations import compute_reads  # noqa: E402
 
 MIB = 2**20
@@ -50,17 +58,53 @@ LORA = {
 }
 
 
-def llama_shaped(path: Path) -> Path:
-    """A 4-layer Llama-shaped model (width 256) with a GPT-2 byte-level tokenizer trained here."""
+# bf16 dense TFLOP/s of the cards a first GPU run may meet (vendors' datasheets)
+PEAK_TFLOPS = {"H200": 989, "H100": 989, "A100": 312, "L40S": 362, "A10": 125, "L4": 121}
+TINY = {  # --scale tiny: the published config's architecture at a size a CPU runs in seconds
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+}
+
+
+def trained_tokenizer():
+    """A GPT-2 byte-level tokenizer trained here, with the query's " i" and " ii"."""
     from tokenizers import ByteLevelBPETokenizer
-    from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     bpe = ByteLevelBPETokenizer()
     words = ["Question: which gas do plants absorb? Answer: carbon dioxide i ii yes no"] * 50
     bpe.train_from_iterator(words, vocab_size=2000, special_tokens=["<pad>", "<s>", "</s>"])
-    tokenizer = PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(
         tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
     )
+
+
+def from_config(path: Path, scale: str | None, device: str, dtype: str):
+    """(model, tokenizer, device): the architecture of a published config.json with random
+    weights, built on the device in `dtype` (no download, no copy through the CPU)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    raw = json.loads(Path(path).read_text())
+    raw.update(TINY if scale == "tiny" else {})
+    config = AutoConfig.for_model(**raw)
+    tokenizer = trained_tokenizer()
+    tokenizer.padding_side = "left"
+    dev = pick_device(device)
+    torch.manual_seed(0)
+    with torch.device(dev):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch_dtype(dtype)).eval()
+    return model, tokenizer, dev
+
+
+def llama_shaped(path: Path) -> Path:
+    """A 4-layer Llama-shaped model (width 256) with a GPT-2 byte-level tokenizer trained here."""
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    tokenizer = trained_tokenizer()
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=256,
@@ -111,12 +155,26 @@ class Peak:
         self.seconds = time.perf_counter() - self.started
 
 
-STAGES = ("cloze", "generate", "reads", "query", "train")
+STAGES = ("cloze", "generate", "reads", "query", "train", "train-js", "train-checkpointing")
 
 
-def measure(record: dict, stage: str, args) -> None:
+def card_peak(device: torch.device) -> float | None:
+    """The card's bf16 dense TFLOP/s, where its name is known."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((t for card, t in PEAK_TFLOPS.items() if card in name), None)
+
+
+def measure(args, stage: str) -> None:
     """Run one stage's batch in this process; print its table row (and the header first)."""
-    model, tokenizer, device = load_model(record, args.device, args.dtype)
+    if args.config:
+        model, tokenizer, device = from_config(args.config, args.scale, args.device, args.dtype)
+        where = f"{args.config} (random weights{', tiny' if args.scale else ''})"
+    else:
+        record = json.loads(Path(args.model).read_text())
+        model, tokenizer, device = load_model(record, args.device, args.dtype)
+        where = record["path"]
     dtype = activation_dtype(model)
     shape = shape_of(model.config, model)
     specials = set(tokenizer.all_special_ids)
@@ -131,79 +189,110 @@ def measure(record: dict, stage: str, args) -> None:
     def prompts(n):
         return [tokenizer.decode(seq, skip_special_tokens=True) for seq in texts(n, width - 8)]
 
+    def train(n, **settings):
+        params = {**lora, **settings}
+        seqs = texts(n)
+        # the regulariser reads the answer's last 16 positions of the same texts
+        regularised = (seqs, [(17, 1)] * n)
+        labels = [i % 2 for i in range(n)]
+        return train_lora(model, tokenizer, device, seqs, labels, params, 0, regularised)[0]
+
     options = ["carbon dioxide", "oxygen", "salt water", "light"]
     layers = [shape.layers // 2, -1]
     lora = {**LORA, "batch_size": rows, "max_length": width + 8, "score_batch_size": rows}
-    runs = {
+    js = {"js_weight": 1.0, "js_tokens": "answer"}
+    runs = {  # stage: (run n rows, memory stage, what the batch keeps, forward passes)
         "cloze": (
             lambda n: option_logprobs(
                 model, tokenizer, device, prompts(n), [options] * n, n, width
             ),
+            Memory.CLOZE,
             {"option_tokens": 4 * 4},
+            1,
         ),
         "generate": (
             lambda n: greedy_lines(model, tokenizer, device, texts(n), n, args.new_tokens),
+            Memory.GENERATE,
             {"new_tokens": args.new_tokens},
+            1,
         ),
         "reads": (
             lambda n: compute_reads(
                 model, tokenizer, device, texts(n), [(width // 2, width - 4)] * n, layers, n
             ),
+            Memory.READS,
             {},
+            1,
         ),
-        "query": (lambda n: query_logodds(model, tokenizer, device, texts(n), n), {}),
-        "train": (
-            lambda n: train_lora(
-                model, tokenizer, device, texts(n), [i % 2 for i in range(n)], lora, 0
-            )[0].unload(),
-            {"js_tokens": 0},
+        "query": (
+            lambda n: query_logodds(model, tokenizer, device, texts(n), n),
+            Memory.QUERY,
+            {},
+            1,
+        ),
+        "train": (lambda n: train(n).unload(), Memory.TRAIN, {"js_tokens": 0}, 2),
+        "train-js": (lambda n: train(n, **js).unload(), Memory.TRAIN, {"js_tokens": 17}, 5),
+        "train-checkpointing": (
+            lambda n: train(n, **js, gradient_checkpointing=True).unload(),
+            Memory.TRAIN,
+            {"js_tokens": 17, "checkpointing": True},
+            7,
         ),
     }
-    run, extra = runs[stage]
+    run, memory, extra, passes = runs[stage]
+    peak_tflops = args.peak_tflops or card_peak(device)
     if stage == STAGES[0]:
         print(
-            f"# {record['path']} on {device}, activations in {dtype}: {shape.params:,} parameters; "
+            f"# {where} on {device}, activations in {dtype}: {shape.params:,} parameters; "
             f"one batch of {rows} x {width} tokens per stage, each in a process of its own"
+            + (f"; card peak {peak_tflops:g} TFLOP/s bf16" if peak_tflops else "")
         )
-        print("| stage | predicted MiB | measured MiB | predicted / measured | tokens/s |")
-        print("|---|---|---|---|---|")
+        print("| stage | predicted MiB | measured MiB | predicted / measured | tokens/s | MFU |")
+        print("|---|---|---|---|---|---|")
     run(2)  # warm-up: kernels, allocator pools
     with Peak(device) as peak:
         run(rows)
-    predicted = batch_bytes(shape, stage, rows, width, dtype, **extra)
+    predicted = batch_bytes(shape, memory, rows, width, dtype, **extra)
+    flops = passes * forward_flops(shape, rows, width)
+    mfu = f"{flops / peak.seconds / (peak_tflops * 1e12):.0%}" if peak_tflops else "n/a"
     print(
         f"| {stage} | {predicted / MIB:.0f} | {peak.bytes / MIB:.0f} | "
-        f"{predicted / max(peak.bytes, 1):.2f} | {rows * width / peak.seconds:.0f} |"
+        f"{predicted / max(peak.bytes, 1):.2f} | {rows * width / peak.seconds:.0f} | {mfu} |"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="a model.json of a run (default: a Llama-shaped model)")
+    parser.add_argument("--model", help="a model.json of a run")
+    parser.add_argument("--config", help="a published config.json: random weights of its shape")
+    parser.add_argument("--scale", choices=["tiny"], help="with --config: a tiny model of it")
     parser.add_argument("--rows", type=int, default=8)
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--new-tokens", type=int, default=16)
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--peak-tflops", type=float, help="the card's bf16 peak, if not known")
     parser.add_argument("--stage", choices=STAGES, help="one stage, in this process")
     args = parser.parse_args()
-    if args.model is None:
+    if args.model is None and args.config is None:
         folder = Path(tempfile.mkdtemp()) / "llama_shaped"
         args.model = str(folder / "model.json")
         llama_shaped(folder).joinpath("model.json").write_text(json.dumps({"path": str(folder)}))
     if args.stage:
-        measure(json.loads(Path(args.model).read_text()), args.stage, args)
+        measure(args, args.stage)
         return
-    common = ["--rows", str(args.rows), "--width", str(args.width), "--model", args.model]
-    common += ["--new-tokens", str(args.new_tokens), "--dtype", args.dtype, "--device", args.device]
+    forwarded = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if v is not None]
+    failed = False
     for stage in STAGES:
         out = subprocess.run(
-            [sys.executable, __file__, *common, "--stage", stage], capture_output=True, text=True
+            [sys.executable, __file__, *forwarded, "--stage", stage], capture_output=True, text=True
         )
         lines = [x for x in out.stdout.splitlines() if x.startswith(("#", "|"))]
         print(
-            "\n".join(lines) if out.returncode == 0 else f"| {stage} | failed: {out.stderr[-500:]}"
+            "\n".join(lines) if out.returncode == 0 else f"| {stage} | failed: {out.stderr[-800:]}"
         )
+        failed |= out.returncode != 0
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":
