@@ -15,7 +15,7 @@ from crossprobe.contract.grid import (
     imported_splits,
 )
 from crossprobe.contract.methods import METHODS
-from crossprobe.contract.splits import SPLITS, TRAIN, earlier
+from crossprobe.contract.splits import SPLITS, TRAIN, earlier, selection_split
 from crossprobe.intake.external import (
     TableError,
     check_columns,
@@ -102,6 +102,49 @@ def check_methods(config: dict) -> list[str]:
         problems.append(
             f"grading.judge: set, but {fmt!r} answers pick an option; only written answers are "
             f"judged (expected data.answer_format: {written})"
+        )
+    return problems
+
+
+def check_figure(config: dict) -> list[str]:
+    problems = []
+    for method in config["figure"]["methods"]:
+        if method not in METHODS:
+            problems.append(
+                f"figure.methods: {method!r} is not a method (expected some of "
+                f"{', '.join(config['methods'])})"
+            )
+    low, high = config["figure"]["auroc_limits"]
+    if low >= high:
+        problems.append(
+            f"figure.auroc_limits: [{low}, {high}] is not a range (expected the lower end first)"
+        )
+    return problems
+
+
+def check_selection(config: dict) -> list[str]:
+    """Where no training answers are held out (selection.fraction 0: every trained estimator
+    keeps its last state, as the paper's code does), nothing may select on them."""
+    if config["selection"]["fraction"] > 0:
+        return []
+    scorers = {METHODS[m].scorer for m in config["methods"] if m in METHODS}
+    problems = []
+    probe = config["probe"]
+    if "probe" in scorers and probe["kind"] == "logistic":
+        problems.append(
+            "selection.fraction: 0 leaves no answers to pick the logistic probe's C on "
+            "(expected > 0, or probe.kind: mlp)"
+        )
+    if "probe" in scorers and probe["kind"] == "mlp" and probe["mlp"]["early_stopping"]:
+        problems.append(
+            "selection.fraction: 0 leaves no answers for probe.mlp.early_stopping (expected "
+            "> 0, or probe.mlp.early_stopping: false)"
+        )
+    selecting = [m for m in grid_models(config) if lora_params(config, m)["eval_every"]]
+    if "lora" in scorers and selecting:
+        problems.append(
+            f"selection.fraction: 0 leaves no answers to select {', '.join(selecting)}'s LoRA "
+            "adapter on (expected > 0, or lora.eval_every: 0 to keep the last)"
         )
     return problems
 
@@ -193,6 +236,25 @@ def check_sizes(data: dict) -> list[str]:
     return problems
 
 
+def check_sweep(config: dict) -> list[str]:
+    """Each sweep size below the training answers a generated column keeps after its
+    selection hold-out (answer sets' sizes are known only once imported)."""
+    generated = [c for c in grid_models(config) if TRAIN not in imported_splits(config, c)]
+    if not generated or not config["sweep"]["train_sizes"]:
+        return []
+    answers = config["data"]["splits"][TRAIN]["size"]
+    kept = len(
+        selection_split([str(i) for i in range(answers)], config["selection"]["fraction"], 0)[0]
+    )
+    return [
+        f"sweep.train_sizes: {size} training answers asked, but the columns "
+        f"{', '.join(generated)} keep {kept} of their {answers} after the selection hold-out "
+        f"(expected sizes below {kept})"
+        for size in config["sweep"]["train_sizes"]
+        if size > kept
+    ]
+
+
 def check_format(config: dict) -> list[str]:
     fmt = config["data"]["answer_format"]
     if fmt in FORMATS:
@@ -206,14 +268,14 @@ def check_config(config: dict) -> None:
     if problems:  # every later check reads the format
         raise ConfigError("\n".join(problems))
     problems = check_models(config) + check_methods(config) + check_tables(config)
-    problems += check_grading(config)
+    problems += check_grading(config) + check_figure(config) + check_selection(config)
     if not problems:
         try:
             check_data_params(config["data"])
         except ValueError as err:
             problems.append(str(err))
         else:
-            problems += check_sizes(config["data"])
+            problems += check_sizes(config["data"]) + check_sweep(config)
     if problems:
         raise ConfigError("\n".join(problems))
 

@@ -24,9 +24,11 @@ train, held = training_split(tables, training, wc.n_train)
 
 
 def stacked(answers: pd.DataFrame) -> np.ndarray:
-    return np.stack(
-        [features[s][r] for s, r in zip(answers["source"], answers["row"], strict=True)]
-    )
+    rows = [features[s][r] for s, r in zip(answers["source"], answers["row"], strict=True)]
+    if rows:
+        return np.stack(rows)
+    width = next(iter(features.values())).shape[1:]  # no hold-out (selection.fraction 0)
+    return np.zeros((0, *width), np.float32)
 
 
 x, y = stacked(train), train["correct"].to_numpy().astype(np.int64)

@@ -226,6 +226,27 @@ BAD = {
         "data.splits.test.size: 1100 questions asked, but ['arc_easy', 'sciq'] have 1570 of "
         "which earlier splits take 520 (expected at most 1050)",
     ),
+    "unknown-figure-method": (
+        lambda c: c["figure"].update(methods=["probe", "lora_plus"]),
+        "figure.methods: 'lora_plus' is not a method (expected some of probe, lora",
+    ),
+    "reversed-auroc-limits": (
+        lambda c: c["figure"].update(auroc_limits=[0.8, 0.2]),
+        "figure.auroc_limits: [0.8, 0.2] is not a range (expected the lower end first)",
+    ),
+    "sweep-larger-than-training": (
+        lambda c: c["sweep"].update(train_sizes=[45, 361]),
+        "sweep.train_sizes: 361 training answers asked, but the columns gemma3, smollm2 keep "
+        "360 of their 400 after the selection hold-out (expected sizes below 360)",
+    ),
+    "no-hold-out-but-early-stopping": (
+        lambda c: c.update(selection={"fraction": 0}),
+        "selection.fraction: 0 leaves no answers for probe.mlp.early_stopping",
+    ),
+    "no-hold-out-but-lora-selection": (
+        lambda c: c.update(selection={"fraction": 0}),
+        "selection.fraction: 0 leaves no answers to select gemma3, smollm2's LoRA adapter on",
+    ),
 }
 
 
@@ -236,7 +257,17 @@ def test_bad_config_is_rejected_naming_the_key(case):
     assert expected in message, message
 
 
-@pytest.mark.parametrize("case", ["string-number", "same-display-name", "split-larger-than-data"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "string-number",
+        "same-display-name",
+        "split-larger-than-data",
+        "unknown-figure-method",
+        "reversed-auroc-limits",
+        "sweep-larger-than-training",
+    ],
+)
 def test_bad_config_stops_the_dag_before_any_job(tmp_path, case):
     change, expected = BAD[case]
     result = dry_run(tmp_path, config=mutated(change))
@@ -289,12 +320,12 @@ def test_a_preset_plans_exactly_its_own_experiment_from_the_repo(preset):
     outputs = [x for x in result.stdout.splitlines() if x.strip().startswith("output:")]
     assert all(f"results/{preset}/" in line for line in outputs)
     if preset == "paper":
-        assert readme_plan() == counts  # the README's table is this plan
+        assert documented_plan() == counts  # the paper docs' table is this plan
 
 
-def readme_plan() -> dict:
-    """The job counts of the README's plan table ("| a, b | 1, 2 | what |" rows allowed)."""
-    text = (REPO / "README.md").read_text()
+def documented_plan() -> dict:
+    """The job counts of docs/paper.md's plan table ("| a, b | 1, 2 | what |" rows allowed)."""
+    text = (REPO / "docs/paper.md").read_text()
     table = text.split("The plan (`snakemake -n --configfile configs/paper.yaml`")[1]
     plan = {"all": 1}
     for row in table.split("\n\n")[1].splitlines()[2:]:

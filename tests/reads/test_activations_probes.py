@@ -23,10 +23,36 @@ PROBE = {
         "weight_decay": 1e-2,
         "batch_size": 64,
         "max_steps": 300,
+        "schedule": "cosine",
+        "init": "default",
+        "standardise": True,
+        "grad_clip": 0.0,
+        "early_stopping": True,
         "eval_every": 25,
         "patience": 4,
     },
     "logistic": {"C_grid": [0.01, 0.1, 1.0], "max_iter": 2000},
+}
+# the paper code's two recipes (step budgets cut for a test)
+CLASSIFIER_TUNE = {  # experiments/classifier_tune.py through transformers.Trainer
+    **PROBE["mlp"],
+    "lr": 1e-4,
+    "weight_decay": 0.0,
+    "batch_size": 4,
+    "max_steps": 120,
+    "init": "xavier_normal",
+    "standardise": False,
+    "grad_clip": 1.0,
+    "early_stopping": False,
+}
+EMBEDDING_ONLY = {  # experiments/train_embedding_only.py
+    **PROBE["mlp"],
+    "lr": 1e-3,
+    "weight_decay": 1e-2,
+    "batch_size": 64,
+    "max_steps": 60,
+    "standardise": False,
+    "early_stopping": False,
 }
 
 
@@ -177,3 +203,52 @@ def test_question_only_features_never_include_answer_tokens(tiny_models, tmp_pat
         assert np.allclose(
             first["question_features"][row, 0], alone.hidden_states[-1][0, -1].numpy(), atol=2e-3
         )
+
+
+def test_xavier_normal_init_is_the_paper_heads_and_differs_from_pytorchs():
+    from crossprobe.reads.probes import mlp
+
+    torch.manual_seed(0)
+    xavier = mlp(1024, [256, 128, 64], "xavier_normal")
+    default = mlp(1024, [256, 128, 64], "default")
+    for a, b in zip(xavier, default, strict=True):
+        if isinstance(a, torch.nn.Linear):
+            fan_out, fan_in = a.weight.shape
+            expected = (2 / (fan_in + fan_out)) ** 0.5  # Xavier-normal's SD
+            assert a.weight.std().item() == pytest.approx(expected, rel=0.1)
+            assert (a.bias == 0).all()
+            assert b.weight.std().item() == pytest.approx((1 / (3 * fan_in)) ** 0.5, rel=0.1)
+
+
+@pytest.mark.parametrize(
+    "recipe", [CLASSIFIER_TUNE, EMBEDDING_ONLY], ids=["classifier_tune", "embedding_only"]
+)
+def test_each_reference_recipe_reaches_the_optimiser_and_the_probe(recipe, monkeypatch, caplog):
+    """Every optimiser step of the recipe is taken (no early stop), at its learning rate on a
+    cosine schedule and its weight decay, with gradients clipped where it clips; the features
+    are not standardised, and the last state is the probe."""
+    seen = []
+    step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        grads = [p.grad for group in self.param_groups for p in group["params"]]
+        norm = float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
+        group = self.param_groups[0]
+        seen.append((norm, group["lr"], group["weight_decay"]))
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    caplog.set_level("INFO")
+    x, y = separable()
+    params = {**PROBE, "mlp": recipe}
+    probe = fit_probe(x[:300], y[:300], x[300:], y[300:], params, seed=0)
+    assert len(seen) == recipe["max_steps"]  # no early stop
+    assert seen[0][1] == pytest.approx(recipe["lr"]) and seen[-1][1] < 0.01 * recipe["lr"]
+    assert {wd for _, _, wd in seen} == {recipe["weight_decay"]}
+    norms = [n for n, _, _ in seen]
+    if recipe["grad_clip"]:
+        assert max(norms) <= recipe["grad_clip"] * (1 + 1e-5)
+    else:
+        assert max(norms) > 1.0  # features at scale 50: the clipped recipe's cap would bind
+    assert (probe["mean"] == 0).all() and (probe["scale"] == 1).all()
+    assert "the last state kept" in caplog.text

@@ -79,10 +79,11 @@ def selection_split(
     question_ids, fraction: float, seed: int, size: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(rows to train on, rows held out for selection), both in the seeded order. The hold-out
-    is its last ceil(fraction * n) answers (at least one, fewer than all); with `size`, only the
+    is its last ceil(fraction * n) answers (at least one, fewer than all; none at fraction 0,
+    where estimators keep their last state); with `size`, only the
     first `size` of the rest are trained on, so a larger size contains every smaller one."""
     order = training_order(question_ids, seed)
-    held = min(max(math.ceil(fraction * len(order)), 1), len(order) - 1)
+    held = min(max(math.ceil(fraction * len(order)), 1), len(order) - 1) if fraction else 0
     fit = order[: len(order) - held]
     if size is not None:
         if size > len(fit):

@@ -1,12 +1,17 @@
 """The Probe method: a head on cached frozen features that predicts whether an answer is correct.
 
 - `mlp`: the SAPLMA-shaped MLP d -> 256 -> 128 -> 64 -> 2 with ReLU (the paper's Probe), AdamW
-  with a cosine schedule over a step budget, keeping the state with the best NLL on the held-out
-  selection answers (early stopping).
+  over a step budget with a cosine or constant schedule; its recipe is configuration
+  (`probe.mlp`): PyTorch's default or Xavier-normal initialisation, gradient clipping, and either
+  the state with the best NLL on the held-out selection answers (early stopping) or the last.
+  The paper's code has two recipes, neither with early stopping or standardisation
+  (experiments/classifier_tune.py, experiments/train_embedding_only.py); configs/paper.yaml
+  follows the first.
 - `logistic`: scikit-learn's L2 logistic regression, its C picked by the held-out selection NLL.
 
-Features are standardised with the training split's mean and scale (Gemma's hidden states have a
-scale in the hundreds). A fitted probe is a flat dict of numpy arrays, saved as safetensors.
+Features are standardised with the training split's mean and scale unless the recipe says not
+(Gemma's hidden states have a scale in the hundreds). A fitted probe is a flat dict of numpy
+arrays, saved as safetensors.
 """
 
 import json
@@ -48,38 +53,58 @@ def fit_logistic(x, y, x_sel, y_sel, params: dict, seed: int) -> dict:
     }
 
 
-def mlp(d: int, hidden: list[int]):
+def mlp(d: int, hidden: list[int], init: str = "default"):
+    """The MLP head; `init` xavier_normal as the paper's code initialises it
+    (llm/models/peft/classifier_head.py: Xavier-normal weights, zero biases), else PyTorch's."""
     import torch.nn as nn
 
     layers, width = [], d
     for h in hidden:
         layers += [nn.Linear(width, h), nn.ReLU()]
         width = h
-    return nn.Sequential(*layers, nn.Linear(width, 2))
+    net = nn.Sequential(*layers, nn.Linear(width, 2))
+    if init == "xavier_normal":
+        for layer in net:
+            if isinstance(layer, nn.Linear):
+                nn.init.xavier_normal_(layer.weight)
+                nn.init.zeros_(layer.bias)
+    return net
 
 
 def fit_mlp(x, y, x_sel, y_sel, params: dict, seed: int) -> dict:
+    """Train the MLP head on (x, y): `max_steps` AdamW steps of `batch_size` over reshuffled
+    epochs, the schedule and gradient clipping of the recipe; with early stopping, the state
+    with the best selection NLL (checked every `eval_every` steps, stopping after `patience`
+    checks without improvement), else the last state."""
     import torch
 
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    net = mlp(x.shape[1], params["hidden"])
+    net = mlp(x.shape[1], params["hidden"], params["init"])
     opt = torch.optim.AdamW(net.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=params["max_steps"])
+    steps = params["max_steps"]
+    if params["schedule"] == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    else:
+        sched = torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
     xs_sel = torch.from_numpy(x_sel)
+    stopping = params["early_stopping"]
     best_loss, best_state, since_best = float("inf"), None, 0
-    step = 0
-    while step < params["max_steps"]:
+    step = clipped = 0
+    while step < steps:
         for batch in torch.randperm(len(xt), generator=generator).split(params["batch_size"]):
             net.train()
             loss = torch.nn.functional.cross_entropy(net(xt[batch]), yt[batch])
             opt.zero_grad()
             loss.backward()
+            if params["grad_clip"]:
+                norm = torch.nn.utils.clip_grad_norm_(net.parameters(), params["grad_clip"])
+                clipped += int(norm > params["grad_clip"])
             opt.step()
             sched.step()
             step += 1
-            if step % params["eval_every"] == 0 or step == params["max_steps"]:
+            if stopping and (step % params["eval_every"] == 0 or step == steps):
                 net.eval()
                 with torch.no_grad():
                     logits = net(xs_sel).double()
@@ -101,22 +126,32 @@ def fit_mlp(x, y, x_sel, y_sel, params: dict, seed: int) -> dict:
                         step,
                         best_loss,
                     )
-                    step = params["max_steps"]
-            if step >= params["max_steps"]:
+                    step = steps
+            if step >= steps:
                 break
-    return {f"mlp.{k}": v.numpy() for k, v in best_state.items()}
+    log.info(
+        "mlp probe: %d steps, %s state kept, %d steps' gradients clipped",
+        steps,
+        "the best" if stopping else "the last",
+        clipped,
+    )
+    state = best_state if stopping else net.state_dict()
+    return {f"mlp.{k}": v.numpy() for k, v in state.items()}
 
 
 def fit_probe(x, y, x_sel, y_sel, params: dict, seed: int) -> dict:
     """A fitted probe (standardiser included) of kind `params['kind']`. Training answers of a
     single class (a small sweep subset can have them) teach nothing but that class: the probe
     is then the constant log-odds of it (AUROC 0.5), and says so in the log."""
-    mean, scale = standardiser(x)
+    kind = params["kind"]
+    if kind == "mlp" and not params["mlp"]["standardise"]:
+        mean, scale = np.zeros(x.shape[1], np.float32), np.ones(x.shape[1], np.float32)
+    else:
+        mean, scale = standardiser(x)
     if len(np.unique(y)) < 2:
         log.warning("the %d training answers are all of one class: a constant probe", len(y))
         return {"mean": mean, "scale": scale, "constant": logit(np.array([y.mean()]))}
     xs, xss = (x - mean) / scale, (x_sel - mean) / scale
-    kind = params["kind"]
     fit = fit_logistic if kind == "logistic" else fit_mlp
     weights = fit(xs, y, xss, y_sel, params[kind], seed)
     return {"mean": mean, "scale": scale, **weights}
