@@ -26,7 +26,7 @@
 #   results/{experiment}/{metrics,contrasts,sweep,curves}/on~{source}.tsv     evaluate_column
 #   results/{experiment}/tables/{grid,contrasts,sweep,curves}.tsv    aggregate
 #   results/{experiment}/tables/{grid,findings}.md                   aggregate
-#   results/{experiment}/tables/{graders.tsv,graders_auroc.tsv,graders.md}    compare_graders
+#   results/{experiment}/tables/{graders.tsv,graders_auroc.tsv,graders.md,graders_reference.tsv}
 #   results/{experiment}/figures/{heatmap,heatmap_all}.{png,pdf}     plot_heatmap
 #   results/{experiment}/figures/{contrasts,sweep}.png               plot_contrasts, plot_sweep
 #   results/{experiment}/figures/{reliability,risk_coverage}/{method}.png     plot_curves
@@ -67,7 +67,7 @@ rule all:
         target(paths.RISK_COVERAGE, method=METHODS),
         target(paths.SWEEP_FIGURE) if config["sweep"]["train_sizes"] else [],
         target(paths.GRADERS_TABLE) + target(paths.GRADERS_AUROC)
-        if AGREEMENT_COLUMNS
+        if AGREEMENT_COLUMNS or REFERENCE_COLUMNS
         else [],
 
 

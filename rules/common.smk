@@ -32,6 +32,7 @@ METHODS = config["methods"]
 JUDGE = config["grading"]["judge"]
 LAYOUT = dag.grid_layout(config)
 AGREEMENT_COLUMNS = dag.agreement_columns(config)
+REFERENCE_COLUMNS = dag.reference_columns(config)
 
 
 wildcard_constraints:

@@ -74,6 +74,8 @@ rule compare_graders:
     input:
         judged=target(paths.JUDGED, source=AGREEMENT_COLUMNS),
         scores=[target(paths.SCORES, method=m, source=s)[0] for m, s in GRADED_SCORES],
+        graded=[grid.answers_path(config, s, "test") for s in REFERENCE_COLUMNS],
+        reference=config["grading"]["reference"]["file"] if REFERENCE_COLUMNS else [],
         lib=library("evaluation/compare_graders.py"),
     output:
         agreement=report(
@@ -85,6 +87,7 @@ rule compare_graders:
         markdown=report(
             paths.GRADERS_MARKDOWN, caption="../report/graders.rst", category="Graders"
         ),
+        reference=paths.GRADERS_REFERENCE,
     log:
         paths.log("compare_graders", paths.GRADERS_TABLE),
     localrule: True
@@ -97,6 +100,7 @@ rule compare_graders:
         plan={
             "columns": AGREEMENT_COLUMNS,
             "scores": GRADED_SCORES,
+            "reference": {s: config["grading"]["reference"]["models"][s] for s in REFERENCE_COLUMNS},
             "names": LAYOUT["names"],
         },
     script:

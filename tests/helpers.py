@@ -128,9 +128,19 @@ def tiny_config(models: dict, names=("tiny_a", "tiny_b")) -> dict:
 
 
 def make_workdir(path: Path, config: dict) -> Path:
-    """A copy of the workflow (Snakefile, rules, scripts, schemas, profiles) with `config`."""
+    """A copy of the workflow (Snakefile, rules, scripts, schemas, profiles, configs and its
+    reference tables) with `config`."""
     path.mkdir(parents=True, exist_ok=True)
-    for item in ("Snakefile", "rules", "scripts", "schemas", "envs", "report", "profiles"):
+    for item in (
+        "Snakefile",
+        "rules",
+        "scripts",
+        "schemas",
+        "envs",
+        "report",
+        "profiles",
+        "configs",
+    ):
         source = REPO / item
         if source.is_dir():
             shutil.copytree(

@@ -90,7 +90,6 @@ CPU_CHANGES = {
     ("data", "splits", "*", "size"),
     ("lora", "max_steps"),
     ("lora", "warmup_steps"),
-    ("lora", "eval_every"),
     ("lora", "log_every"),
     ("probe", "mlp", "max_steps"),
     ("resources", "gpu"),
@@ -118,7 +117,7 @@ def cpu_preset(name: str, root: Path, weights: dict) -> dict:
         spec["disk"] = str(hub_standin(root / key, hub, subset, spec["split"]))
     for split, spec in config["data"]["splits"].items():
         spec["size"] = SIZES[split]
-    config["lora"].update(max_steps=2, warmup_steps=0, eval_every=1, log_every=1)
+    config["lora"].update(max_steps=2, warmup_steps=0, log_every=1)
     config["probe"]["mlp"]["max_steps"] = 20
     config["resources"] = {"gpu": 0, "model_threads": 1, "model_mem_mb": 2000, "model_runtime": 10}
     assert changed_keys(preset, config) <= CPU_CHANGES, changed_keys(preset, config) - CPU_CHANGES

@@ -16,6 +16,7 @@ from crossprobe.contract.grid import (
 )
 from crossprobe.contract.methods import METHODS
 from crossprobe.contract.splits import SPLITS, TRAIN, earlier, selection_split
+from crossprobe.evaluation.graders import read_reference
 from crossprobe.intake.external import (
     TableError,
     check_columns,
@@ -149,6 +150,36 @@ def check_selection(config: dict) -> list[str]:
     return problems
 
 
+def check_reference(config: dict) -> list[str]:
+    """grading.reference: a judge to measure, models of the grid, a readable table naming them."""
+    reference = config["grading"]["reference"]
+    if not reference:
+        return []
+    key = "grading.reference"
+    if not config["grading"]["judge"]:
+        return [f"{key}: set, but there is no judge to measure (expected grading.judge)"]
+    problems = [
+        f"{key}.models.{m}: not a model of the grid (expected some of "
+        f"{', '.join(grid_models(config))})"
+        for m in reference["models"]
+        if m not in grid_models(config)
+    ]
+    try:
+        table = read_reference(reference["file"])
+    except (OSError, ValueError) as err:
+        return problems + [f"{key}.file: {reference['file']} cannot be read ({err})"]
+    missing = {"model", "subject", "n", "accuracy"} - set(table.columns)
+    if missing:
+        return problems + [f"{key}.file: lacks the columns {sorted(missing)}"]
+    problems += [
+        f"{key}.models.{m}: {name!r} is not a model of {reference['file']} (expected one of "
+        f"{', '.join(sorted(set(table['model'])))})"
+        for m, name in reference["models"].items()
+        if name not in set(table["model"])
+    ]
+    return problems
+
+
 def check_grading(config: dict) -> list[str]:
     """The judge's prompt template, the graders' agreement and the gold answers the JS
     regulariser reads."""
@@ -268,7 +299,8 @@ def check_config(config: dict) -> None:
     if problems:  # every later check reads the format
         raise ConfigError("\n".join(problems))
     problems = check_models(config) + check_methods(config) + check_tables(config)
-    problems += check_grading(config) + check_figure(config) + check_selection(config)
+    problems += check_grading(config) + check_reference(config)
+    problems += check_figure(config) + check_selection(config)
     if not problems:
         try:
             check_data_params(config["data"])

@@ -15,6 +15,7 @@ from crossprobe.contract.grid import (
     cells,
     columns,
     display_names,
+    generated_splits,
     grid_models,
     missing_cells,
     training_sets,
@@ -181,6 +182,19 @@ def graded_tables(config: dict) -> list[str]:
 def agreement_columns(config: dict) -> list[str]:
     """The columns whose answer-set labels the judge grades too."""
     return [c for c in columns(config) if agreement_splits(config, c)]
+
+
+def reference_columns(config: dict) -> list[str]:
+    """The columns whose judged test answers are compared with another grader's accuracy per
+    subject (`grading.reference`): models of the grid that answer their test split."""
+    reference = config["grading"]["judge"] and config["grading"]["reference"]
+    if not reference:
+        return []
+    return [
+        m
+        for m in grid_models(config)
+        if m in reference["models"] and "test" in generated_splits(config, m)
+    ]
 
 
 def graded_scores(config: dict) -> list[tuple[str, str]]:

@@ -31,7 +31,7 @@ import json
 import math
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -303,6 +303,7 @@ class Work:
     peak: int = 0
     bound_peak: int = 0
     origin: str = "unknown"
+    notes: dict = field(default_factory=dict)  # counts the stage reports (shots lost)
 
 
 class Planner:
@@ -350,12 +351,13 @@ class Planner:
         if any(t is None for t in tables):  # texts that cannot be had here
             return Work(stage.processed(params, 0), 0, 0.0)
         lengths, memory, weights = {}, {"new_tokens": stage.new_tokens(params)}, []
+        notes = {}
         settings = json.dumps(params, sort_keys=True, default=str)
         for table in tables:
             frame = table.frame
             if len(frame) > SAMPLE:
                 frame = frame.sample(SAMPLE, random_state=0)
-            found, extra = self.sources.cached(
+            found, extra, counted = self.sources.cached(
                 ("lengths", stage.lengths, tokenizer_key, table.key, settings),
                 lambda frame=frame: function(stage.lengths)(tokenizer, frame, params),
             )
@@ -363,6 +365,8 @@ class Planner:
                 lengths.setdefault(kind, []).extend(values)
             memory |= {k: max(v, memory.get(k, 0)) for k, v in extra.items()}
             weights += [table.count / max(len(frame), 1)] * len(frame)
+            for note, n in counted.items():  # a sample's count, scaled to its table
+                notes[note] = notes.get(note, 0) + round(n * table.count / max(len(frame), 1))
         weights = np.asarray(weights)
         processed = stage.processed(params, sum(t.count for t in tables))
         most = params[stage.batch_size]
@@ -394,6 +398,7 @@ class Planner:
             peak=peak,
             bound_peak=bound_peak,
             origin=", ".join(o for o in origins if o != "real") or "real",
+            notes=notes,
         )
 
     def batches(self, stage, budget, lengths, most, memory, processed) -> list[list[int]]:
@@ -462,6 +467,11 @@ def plan(config, sources: Sources, jobs, cards: list[str], mfu: float, gpu_mem_g
         for card in cards:
             row[f"{card} hours"] = sum(seconds_on(card, mfu, w) for w in works) / 3600
         row["tokens from"] = ", ".join(sorted({o for w in works for o in w.origin.split(", ")}))
+        notes = {}
+        for w in works:
+            for note, n in w.notes.items():
+                notes[note] = notes.get(note, 0) + n
+        row["notes"] = "; ".join(f"{n:,} {note}" for note, n in notes.items()) or ""
         rows.append(row)
     order = {s: i for i, s in enumerate(STAGES)}
     return sorted(rows, key=lambda r: (order[r["stage"]], r["model"]))

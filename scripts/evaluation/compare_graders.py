@@ -1,5 +1,5 @@
-"""Snakemake adapter: the judge against the answer sets' own labels, and the learned estimators'
-AUROC under either grader."""
+"""Snakemake adapter: the judge against the answer sets' own labels, the learned estimators'
+AUROC under either grader, and the judge's accuracy per subject against a reference grader's."""
 
 import pandas as pd
 
@@ -7,9 +7,12 @@ from crossprobe.contract.methods import title
 from crossprobe.evaluation.graders import (
     AGREEMENT_COLUMNS,
     AUROC_COLUMNS,
+    REFERENCE_COLUMNS,
     agreement,
     graders_markdown,
     method_aurocs,
+    read_reference,
+    reference_accuracy,
 )
 from crossprobe.job import atomic, finish, start, write_tsv
 
@@ -22,8 +25,15 @@ rows = []
 for (method, source), path in zip(plan["scores"], snakemake.input.scores, strict=True):
     rows += method_aurocs(pd.read_parquet(path), judged[source], method, source)
 aurocs = pd.DataFrame(rows, columns=AUROC_COLUMNS)
+rows = []
+if plan["reference"]:
+    table = read_reference(snakemake.input.reference)
+    for (source, name), path in zip(plan["reference"].items(), snakemake.input.graded, strict=True):
+        rows += reference_accuracy(pd.read_parquet(path), table[table["model"] == name], source)
+reference = pd.DataFrame(rows, columns=REFERENCE_COLUMNS)
 write_tsv(agreements, snakemake.output.agreement)
 write_tsv(aurocs, snakemake.output.auroc)
+write_tsv(reference, snakemake.output.reference)
 with atomic(snakemake.output.markdown) as tmp:
-    tmp.write_text(graders_markdown(agreements, aurocs, plan["names"], title))
+    tmp.write_text(graders_markdown(agreements, aurocs, reference, plan["names"], title))
 finish(snakemake, plan, started)

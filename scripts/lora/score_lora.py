@@ -1,12 +1,13 @@
 """Snakemake adapter: log-odds of "correct" from the LoRA-tuned estimator's answer to the query,
 for one split of one source's answers."""
 
+import json
 import logging
 from pathlib import Path
 
 import pandas as pd
 
-from crossprobe.job import finish, start, write_table
+from crossprobe.job import finish, provenance_path, start, write_table
 from crossprobe.lora.tuning import load_adapter, query_logodds, query_sequences
 from crossprobe.models.lm import job_budget, load_job_model
 
@@ -21,5 +22,7 @@ logodds = query_logodds(model, tokenizer, device, seqs, params["score_batch_size
 write_table(
     pd.DataFrame({"question_id": graded["question_id"], "logodds": logodds}), snakemake.output[0]
 )
-logging.info("scored %d answers", len(graded))
-finish(snakemake, params, started, **provenance)
+adapter = json.loads(provenance_path(snakemake.input.adapter).read_text())
+scored = {"kept_step": adapter["kept_step"], "steps": adapter["steps"]}
+logging.info("scored %d answers with the adapter of step %s", len(graded), scored)
+finish(snakemake, params, started, **provenance, adapter=scored)

@@ -71,3 +71,22 @@ def test_the_judge_is_asked_the_papers_question_with_one_bos_and_remembers(tiny_
     reworded = {**params, "prompt": "Is {answer} the same as {gold}? {problem}"}
     judge_answers(counting, tokenizer, device, store, table, reworded)
     assert counting.prompts == 4  # another question to the judge: judged anew
+
+
+def test_the_judges_whole_reply_is_read_not_its_first_line():
+    """A judge that prefaces its verdict ("The proposed answer is correct.\nYes") is read as yes:
+    the whole reply up to its stop token, where an answer keeps only its first line."""
+    from crossprobe.answers.answering import answer_tokens
+    from crossprobe.answers.grading import judged
+
+    pieces = ["The", " proposed", " answer", " is", " correct", ".\n", "Yes", "<eos>", " no"]
+
+    def decode(tokens):
+        return "".join(pieces[t] for t in tokens)
+
+    tokens, stop = list(range(len(pieces))), {pieces.index("<eos>")}
+    reply, first, end = answer_tokens(tokens, decode, stop, whole=True)
+    assert reply == "The proposed answer is correct.\nYes" and (first, end) == (0, 7)
+    assert judged(reply)
+    line, _, _ = answer_tokens(tokens, decode, stop)
+    assert line == "The proposed answer is correct." and not judged(line)

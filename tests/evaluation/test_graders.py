@@ -1,4 +1,5 @@
-"""Two graders measured against each other: agreement, kappa and confusion counts."""
+"""Two graders measured against each other: agreement, kappa and confusion counts on the same
+answers; accuracy per subject against a reference grader's on the same test set."""
 
 import numpy as np
 import pandas as pd
@@ -28,3 +29,29 @@ def test_graders_agreement_kappa_and_confusion():
     counts = [row[k] for k in ("both_correct", "set_only", "judge_only", "both_wrong")]
     assert sum(counts) == 200 and row["both_correct"] == int(((label == 1) & (verdict == 1)).sum())
     assert row["set_only"] == int(((label == 1) & (verdict == 0)).sum())
+
+
+def test_the_judge_against_a_reference_graders_accuracy_per_subject():
+    """Per subject both graded: each grader's accuracy; overall each weighted by its own counts;
+    the subjects' correlation and mean absolute difference, recomputed here by hand."""
+    from crossprobe.evaluation.graders import reference_accuracy, reference_summary
+
+    graded = pd.DataFrame(
+        {
+            "subject": ["a"] * 4 + ["b"] * 2 + ["c"] * 5 + ["d"] * 3,
+            "correct": [1, 1, 0, 0] + [1, 1] + [0, 0, 0, 0, 1] + [1, 0, 0],
+        }
+    )
+    reference = pd.DataFrame(
+        {"subject": ["a", "b", "c", "e"], "n": [10, 20, 30, 7], "accuracy": [0.4, 0.9, 0.1, 0.5]}
+    )
+    rows = pd.DataFrame(reference_accuracy(graded, reference, "m"))
+    assert rows["subject"].tolist() == ["a", "b", "c", "d", "e"]
+    assert rows.set_index("subject").loc["d", "n_reference"] == 0  # ours only
+    summary = reference_summary(rows)
+    ours, theirs = np.array([0.5, 1.0, 0.2]), np.array([0.4, 0.9, 0.1])
+    assert summary["subjects"] == 3
+    assert summary["judge_accuracy"] == pytest.approx((2 + 2 + 1) / 11)
+    assert summary["reference_accuracy"] == pytest.approx((4 + 18 + 3) / 60)
+    assert summary["correlation"] == pytest.approx(np.corrcoef(ours, theirs)[0, 1])
+    assert summary["mean_absolute_difference"] == pytest.approx(0.1)

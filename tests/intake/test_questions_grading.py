@@ -89,14 +89,17 @@ def mmlu_rows(split: str) -> dict[str, list[dict]]:
     return rows
 
 
-def test_mmlu_oe_prompts_are_the_papers_five_shot_text():
+@pytest.mark.parametrize(("split_seed", "shot_seed"), [(137, None), (0, 137)])
+def test_mmlu_oe_prompts_are_the_papers_five_shot_text(split_seed, shot_seed):
     """Written from the paper's code (llm/datasets/hf/mmlu.py): header with the subject
-    capitalised, the subject's 5 dev questions in a permutation seeded by seed + the question's
+    capitalised, the subject's 5 dev questions in a permutation seeded by 137 + the question's
     row in its subject's test split, each "Question: q\nAnswer: gold", the closing line, then
-    the question, every part followed by a blank line."""
+    the question, every part followed by a blank line. The shots' seed is data.shot_seed, or
+    the seed where it is null."""
     seed = 137
     config = data(("arc_easy",), ("mmlu",), "open", k=5, sizes=(4, 4, 40))
-    test = prepare_questions(split_params(config, seed, "test"), "test")
+    config["shot_seed"] = shot_seed
+    test = prepare_questions(split_params(config, split_seed, "test"), "test")
     tests, devs = mmlu_rows("test"), mmlu_rows("dev")
     # the question id of each subject's first test row (ids count over all subjects)
     first = {subject: sum(len(r) for s, r in tests.items() if s < subject) for subject in tests}
@@ -120,7 +123,7 @@ def test_mmlu_oe_prompts_are_the_papers_five_shot_text():
         orders.setdefault(row.subject, set()).add(tuple(order))
     # each question sees its shots in an order of its own
     assert any(len(o) > 1 for o in orders.values())
-    again = prepare_questions(split_params(config, seed, "test"), "test")
+    again = prepare_questions(split_params(config, split_seed, "test"), "test")
     assert again["prompt"].tolist() == test["prompt"].tolist()
 
 

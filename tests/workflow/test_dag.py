@@ -231,6 +231,7 @@ def test_a_split_depends_on_itself_and_the_earlier_splits_it_shares_data_with():
         "answer_format": "mc_cloze",
         "datasets": {},
         "seed": 3,
+        "shot_seed": 3,  # data.shot_seed null: the seed
         "splits": {"test": {"datasets": ["y"], "size": 5, "num_fewshot": 0}},
     }
 

@@ -107,6 +107,25 @@ def test_the_paper_preset_runs_on_the_released_sets_to_the_figure(weights, tmp_p
         ).read_text()
     )
     assert lora["params"]["js_weight"] == 1.0 and lora["params"]["js_tokens"] == "gold"
+    # as the paper's code trains: every training answer (no hold-out), gradients clipped at
+    # 1.0, the last adapter scored; layers recomputed so 4,096 tokens fit a 40 GB card
+    assert lora["training_answers"] == {"llama2": SIZES["train"]} and lora["held_out_losses"] == {}
+    assert lora["kept_step"] == lora["steps"] and lora["params"]["max_grad_norm"] == 1.0
+    assert lora["params"]["gradient_checkpointing"] is True
+    probe = json.loads(
+        (
+            results / "probes/answer/mistral/on~llama2/n~all/seed~0.safetensors.provenance.json"
+        ).read_text()
+    )["params"]["mlp"]
+    assert probe["init"] == "xavier_normal" and not probe["early_stopping"]
+    # the judge measured on the test set itself, per subject, against GPT-3.5's grades of the
+    # paper's answers (configs/reference/)
+    reference = pd.read_csv(results / "tables/graders_reference.tsv", sep="\t")
+    asked = reference[reference["n"] > 0]
+    assert set(asked["trained_on"]) == {"mistral", "llama2"}
+    assert asked["n"].sum() == 2 * SIZES["test"] and asked["reference_accuracy"].notna().all()
+    graders_md = (results / "tables/graders.md").read_text()
+    assert "The judge against the reference grader on Mistral's test answers" in graders_md
     # the per-subject headline says what it rests on: 24 test answers give no subject 10
     markdown = (results / "tables/grid.md").read_text()
     assert "mean over 0 of" in markdown and "Warning: the headline rests on fewer than" in markdown

@@ -215,12 +215,15 @@ class FirstLineComplete(StoppingCriteria):
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
-def answer_tokens(tokens: list[int], decode, stop_ids) -> tuple[str, int, int]:
+def answer_tokens(tokens: list[int], decode, stop_ids, whole=False) -> tuple[str, int, int]:
     """The cleaned answer of a greedy continuation and the span [first, end) of its tokens that
     the answer is made of (for its mean log-probability): generation stops at a stop token; the
-    answer is the continuation's text cleaned as the paper's code cleans it."""
+    answer is the continuation's text cleaned as the paper's code cleans it (with `whole`, all
+    of its text, stripped)."""
     stop = next((t for t, token in enumerate(tokens) if token in stop_ids), len(tokens))
     tokens = tokens[:stop]
+    if whole:
+        return decode(tokens).strip(), 0, len(tokens)
     answer = clean_open_answer(decode(tokens))
     if not answer:
         return "", 0, 0
@@ -231,9 +234,12 @@ def answer_tokens(tokens: list[int], decode, stop_ids) -> tuple[str, int, int]:
 
 
 @torch.inference_mode()
-def greedy_lines(model, tokenizer, device, encoded, batch_size, max_new_tokens, budget=None):
+def greedy_lines(
+    model, tokenizer, device, encoded, batch_size, max_new_tokens, budget=None, whole=False
+):
     """Greedy continuation of each token sequence in `encoded`, cleaned to its first line (see
-    `clean_open_answer`): the texts, and the mean token log-probability of each."""
+    `clean_open_answer`), or with `whole` the whole reply up to its stop token (a judge's):
+    the texts, and the mean token log-probability of each."""
     texts, mean_lp = [""] * len(encoded), [float("nan")] * len(encoded)
     meter = Throughput(len(encoded), "greedy generation")
     stop_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id}
@@ -253,13 +259,15 @@ def greedy_lines(model, tokenizer, device, encoded, batch_size, max_new_tokens, 
             output_scores=True,
             return_dict_in_generate=True,
             pad_token_id=tokenizer.pad_token_id,
-            stopping_criteria=StoppingCriteriaList([FirstLineComplete(tokenizer, width)]),
+            stopping_criteria=StoppingCriteriaList(
+                [] if whole else [FirstLineComplete(tokenizer, width)]
+            ),
         )
         new_tokens = out.sequences[:, width:]
         step_lp = torch.stack([torch.log_softmax(s.float(), -1) for s in out.scores], dim=1)
         for row, i in enumerate(batch):
             tokens = new_tokens[row].tolist()
-            texts[i], first, end = answer_tokens(tokens, decode, stop_ids)
+            texts[i], first, end = answer_tokens(tokens, decode, stop_ids, whole)
             lps = [float(step_lp[row, t, tokens[t]]) for t in range(first, end)]
             mean_lp[i] = float(np.mean(lps)) if lps else float("nan")
         generated = sum(
@@ -292,9 +300,16 @@ def fitted_prompts(tokenizer, questions: pd.DataFrame, params: dict) -> list[str
     return fit_prompts(tokenizer, questions, params["max_length"], reserve)
 
 
+def shots_lost(questions: pd.DataFrame, prompts: list[str]) -> dict:
+    """What the plan reports of fitted prompts: how many lost solved examples."""
+    lost = sum(a != b for a, b in zip(questions["prompt"], prompts, strict=True))
+    return {"prompts that lose shots": lost}
+
+
 def cloze_lengths(tokenizer, questions: pd.DataFrame, params: dict):
     """The token length of each question's row (its prompt, then all its options), as
-    `answer_cloze` runs it, and the most option tokens a row holds."""
+    `answer_cloze` runs it, the most option tokens a row holds, and the prompts that lose
+    shots."""
     fmt = answer_format(params["answer_format"])
     prompts = fitted_prompts(tokenizer, questions, params)
     rows = [
@@ -303,13 +318,16 @@ def cloze_lengths(tokenizer, questions: pd.DataFrame, params: dict):
     ]
     options = [sum(map(len, tails)) for _, tails in rows]
     lengths = [len(prefix) + n for (prefix, _), n in zip(rows, options, strict=True)]
-    return {"rows": lengths}, {"option_tokens": max(options, default=0)}
+    memory = {"option_tokens": max(options, default=0)}
+    return {"rows": lengths}, memory, shots_lost(questions, prompts)
 
 
 def prompt_lengths(tokenizer, questions: pd.DataFrame, params: dict):
-    """The token length of each question's prompt, as letter and open answers run it."""
+    """The token length of each question's prompt, as letter and open answers run it, and the
+    prompts that lose shots."""
     prompts = fitted_prompts(tokenizer, questions, params)
-    return {"rows": [len(encode(tokenizer, p, params["max_length"])) for p in prompts]}, {}
+    lengths = [len(encode(tokenizer, p, params["max_length"])) for p in prompts]
+    return {"rows": lengths}, {}, shots_lost(questions, prompts)
 
 
 def generate_answers(

@@ -1,9 +1,11 @@
 """The judge for open-ended answers: a model asked, as in the paper, whether a student's answer
-is equivalent to the correct one. An answer is correct iff the judge's greedy reply contains
-the word "yes". Instruct models get the question through their chat template (the system line,
-then the user message; folded into one user message where the template has no system role),
-tokenised by the template itself so that a template that writes its BOS gets exactly one; base
-models get the same text as a plain prompt.
+is equivalent to the correct one. An answer is correct iff the judge's whole greedy reply (up to
+`grading.max_new_tokens`) contains the word "yes" (the paper's code searched GPT-3.5's reply for
+the substring "yes"; a word match does not read "yesterday" or "eyes" as a verdict). Instruct
+models get the question through their chat template (the system line, then the user message;
+folded into one user message where the template has no system role), tokenised by the template
+itself so that a template that writes its BOS gets exactly one; base models get the same text as
+a plain prompt.
 
 What the judge reads is the config's `grading.prompt` (`crossprobe.answers.grading`), a
 template over {problem} (by default the whole text the answering model saw, as the paper's judge
@@ -65,7 +67,7 @@ def judge_lengths(tokenizer, judged: pd.DataFrame, params: dict):
     """The token length of the judge's input for each answer of `judged`."""
     if "problem" not in judged:
         judged = judged.assign(problem=shown_problems(judged, params))
-    return {"rows": list(map(len, judge_inputs(tokenizer, judged, params)))}, {}
+    return {"rows": list(map(len, judge_inputs(tokenizer, judged, params)))}, {}, {}
 
 
 def judge_answers(
@@ -88,6 +90,7 @@ def judge_answers(
         params["batch_size"],
         params["max_new_tokens"],
         budget,
+        whole=True,
     )
     for (_, ids), reply in list(zip(todo, replies, strict=True))[:3]:
         log.info("judge reply %r to ...%r", reply, tokenizer.decode(ids[-40:]))
@@ -98,7 +101,11 @@ def judge_answers(
 
 
 def verdict_store(judge_record: dict, params: dict) -> str:
-    """The store folder of this judge's verdicts: its weights and how long it may reply (its
-    input, prompt included, is in each entry's key)."""
-    identity = {"judge": judge_record["fingerprint"], "max_new_tokens": params["max_new_tokens"]}
+    """The store folder of this judge's verdicts: its weights, how long it may reply and how the
+    reply is read (its input, prompt included, is in each entry's key)."""
+    identity = {
+        "judge": judge_record["fingerprint"],
+        "max_new_tokens": params["max_new_tokens"],
+        "reply": "whole",
+    }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]

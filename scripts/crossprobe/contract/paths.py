@@ -38,6 +38,7 @@ CURVES_TABLE = RESULTS + "/tables/curves.tsv"
 GRADERS_TABLE = RESULTS + "/tables/graders.tsv"  # the judge against an answer set's labels
 GRADERS_AUROC = RESULTS + "/tables/graders_auroc.tsv"
 GRADERS_MARKDOWN = RESULTS + "/tables/graders.md"
+GRADERS_REFERENCE = RESULTS + "/tables/graders_reference.tsv"  # the judge against another's
 HEATMAP = RESULTS + "/figures/heatmap.png"
 HEATMAP_PDF = RESULTS + "/figures/heatmap.pdf"
 HEATMAP_ALL = RESULTS + "/figures/heatmap_all.png"  # every method; heatmap.* the headline ones

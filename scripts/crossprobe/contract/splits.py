@@ -53,10 +53,12 @@ def split_params(data: dict, seed: int, split: str) -> dict:
     defined = data.get("datasets", {})
     named = {d for spec in linked.values() for d in spec["datasets"] if d in defined}
     named |= {defined[d]["shots"] for d in named if defined[d].get("shots")}
+    shot_seed = data.get("shot_seed")
     return {
         "answer_format": data["answer_format"],
         "datasets": {d: defined[d] for d in sorted(named)},
         "seed": seed,
+        "shot_seed": seed if shot_seed is None else shot_seed,
         "splits": linked,
     }
 

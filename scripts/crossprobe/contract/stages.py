@@ -147,7 +147,8 @@ class ModelStage:
     # "module:function" of the work: answering stages are called as
     # (model, tokenizer, device, questions, format, params, budget)
     work: str
-    # "module:function" (tokenizer, table, params) -> {text kind: token length per text}, as the
+    # "module:function" (tokenizer, table, params) -> ({text kind: token length per text}, what
+    # a batch keeps besides (memory.row_bytes' extra), {what the plan reports: count}), as the
     # job tokenises its table (questions, or graded answers with prompt, answer and gold)
     lengths: str
     # params -> forward-pass equivalents per token of each text kind

@@ -1,6 +1,8 @@
 """How far two graders agree: the judge against the labels an answer set came with (the paper's
 released answers were labelled by GPT-3.5), on the answers both graded, and what that does to
-the learned estimators' AUROC. Torch-free.
+the learned estimators' AUROC; and the judge's accuracy per subject of a model's test answers
+against another grader's on the same test set (GPT-3.5's of the paper's MMLU-OE answers,
+`grading.reference`). Torch-free.
 
 Per set: agreement, Cohen's kappa and the confusion counts (the set's label x the judge's
 verdict). Per learned method and cell: the test AUROC (against the column's test labels, which
@@ -19,6 +21,49 @@ AGREEMENT_COLUMNS += ["both_correct", "set_only", "judge_only", "both_wrong"]
 AGREEMENT_COLUMNS += ["set_accuracy", "judge_accuracy"]
 AUROC_COLUMNS = ["method", "model", "trained_on", "seeds", "test_auroc", "n_test"]
 AUROC_COLUMNS += ["agreement_split", "auroc_set_labels", "auroc_judge_labels", "n_judged"]
+REFERENCE_COLUMNS = ["trained_on", "subject", "n", "judge_accuracy", "n_reference"]
+REFERENCE_COLUMNS += ["reference_accuracy"]
+
+
+def read_reference(path) -> pd.DataFrame:
+    """Another grader's accuracy per model and subject: model, subject, n, accuracy."""
+    return pd.read_csv(path, sep="\t", comment="#")
+
+
+def reference_accuracy(graded: pd.DataFrame, reference: pd.DataFrame, source: str) -> list:
+    """Per subject of `graded` (a column's judged test answers) and of the reference table of
+    the column's model: the judge's accuracy and the reference grader's, with their counts."""
+    ours = graded.groupby("subject")["correct"].agg(["size", "mean"])
+    theirs = reference.set_index("subject")
+    return [
+        {
+            "trained_on": source,
+            "subject": subject,
+            "n": int(ours.loc[subject, "size"]) if subject in ours.index else 0,
+            "judge_accuracy": ours.loc[subject, "mean"] if subject in ours.index else np.nan,
+            "n_reference": int(theirs.loc[subject, "n"]) if subject in theirs.index else 0,
+            "reference_accuracy": (
+                theirs.loc[subject, "accuracy"] if subject in theirs.index else np.nan
+            ),
+        }
+        for subject in sorted(set(ours.index) | set(theirs.index))
+    ]
+
+
+def reference_summary(rows: pd.DataFrame) -> dict:
+    """Over the subjects both graded: the overall accuracy each way (weighted by its own counts),
+    the Pearson correlation of the subjects' accuracies and their mean absolute difference."""
+    both = rows[(rows["n"] > 0) & (rows["n_reference"] > 0)]
+    ours, theirs = both["judge_accuracy"].to_numpy(), both["reference_accuracy"].to_numpy()
+    return {
+        "subjects": len(both),
+        "judge_accuracy": float(np.average(ours, weights=both["n"])) if len(both) else np.nan,
+        "reference_accuracy": (
+            float(np.average(theirs, weights=both["n_reference"])) if len(both) else np.nan
+        ),
+        "correlation": float(np.corrcoef(ours, theirs)[0, 1]) if len(both) > 2 else np.nan,
+        "mean_absolute_difference": float(np.mean(np.abs(ours - theirs))) if len(both) else np.nan,
+    }
 
 
 def cohen_kappa(a, b) -> float:
@@ -92,7 +137,9 @@ def method_aurocs(scores: pd.DataFrame, judged: pd.DataFrame, method: str, sourc
     return out
 
 
-def graders_markdown(agreements: pd.DataFrame, aurocs: pd.DataFrame, names: dict, title) -> str:
+def graders_markdown(
+    agreements: pd.DataFrame, aurocs: pd.DataFrame, reference: pd.DataFrame, names: dict, title
+) -> str:
     lines = [
         "**The judge against the answer sets' own labels** (the same answers graded by both; "
         "set = the labels the answers came with)",
@@ -121,4 +168,23 @@ def graders_markdown(agreements: pd.DataFrame, aurocs: pd.DataFrame, names: dict
             f"{r.test_auroc:.3f} | {r.auroc_set_labels:.3f} | {r.auroc_judge_labels:.3f} | "
             f"{r.n_judged} |"
         )
+    for source, rows in reference.groupby("trained_on", sort=False):
+        summary = reference_summary(rows)
+        lines += [
+            "",
+            f"**The judge against the reference grader on {names[source]}'s test answers** "
+            f"(accuracy per subject; over the {summary['subjects']} subjects both graded: "
+            f"judge {summary['judge_accuracy']:.3f}, reference {summary['reference_accuracy']:.3f} "
+            f"overall, each weighted by its own answers; correlation over subjects "
+            f"{summary['correlation']:.3f}, mean absolute difference "
+            f"{summary['mean_absolute_difference']:.3f})",
+            "",
+            "| subject | n | judge | n (reference) | reference |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r.subject} | {r.n} | {r.judge_accuracy:.3f} | {r.n_reference} | "
+            f"{r.reference_accuracy:.3f} |"
+            for r in rows.itertuples()
+        ]
     return "\n".join(lines) + "\n"

@@ -141,7 +141,7 @@ def prepare_questions(params: dict, split: str, root=None) -> pd.DataFrame:
             continue
         k = params["splits"][split]["num_fewshot"]
         shots = [
-            shots_of(row, pools[(row["dataset"], row["subject"])], k, params["seed"], fmt)
+            shots_of(row, pools[(row["dataset"], row["subject"])], k, params["shot_seed"], fmt)
             if k
             else []
             for _, row in chosen.iterrows()

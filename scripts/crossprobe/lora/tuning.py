@@ -84,7 +84,7 @@ def regularised_sequences(tokenizer, graded, params: dict, query=None):
 def query_lengths(tokenizer, graded, params: dict):
     """The token length of each query text of `graded`, as LoRA scoring runs it."""
     seqs, _ = query_sequences(tokenizer, graded["prompt"], graded["answer"], params["max_length"])
-    return {"rows": list(map(len, seqs))}, {}
+    return {"rows": list(map(len, seqs))}, {}, {}
 
 
 def training_lengths(tokenizer, graded, params: dict):
@@ -98,7 +98,7 @@ def training_lengths(tokenizer, graded, params: dict):
         seqs, spans = regularised_sequences(tokenizer, graded, params, query)
         lengths["regularised"] = list(map(len, seqs))
         memory["js_tokens"] = max((back for back, _ in spans), default=0)
-    return lengths, memory
+    return lengths, memory, {}
 
 
 def js_divergence(logits_p, logits_q):

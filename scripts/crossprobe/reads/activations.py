@@ -52,7 +52,7 @@ def read_lengths(tokenizer, graded, params: dict):
     spares the texts it has seen."""
     texts = zip(graded["prompt"], graded["answer"], strict=True)
     lengths = [len(read_tokens(tokenizer, p, a, params["max_length"])[0]) for p, a in texts]
-    return {"rows": lengths}, {}
+    return {"rows": lengths}, {}, {}
 
 
 @torch.inference_mode()
