@@ -182,6 +182,22 @@ def test_training_seeds_are_averaged_and_widen_the_interval():
     assert row["value"] == pytest.approx(np.mean(per_seed))
     assert row["seed_sd"] == pytest.approx(np.std(per_seed, ddof=1))
     assert one.loc[(one["model"] == "a") & (one["metric"] == "auroc"), "seeds"].item() == 1
+    # resampling the seeds widens the interval over keeping each seed once in every draw
+    import crossprobe.evaluation.column as evaluation
+
+    def each_seed_once(replicates, draws, rng):
+        rng.integers(0, replicates, size=(draws + 1, replicates))  # the same random stream
+        return np.tile(np.arange(replicates), (draws + 1, 1))
+
+    resampled = row["ci_high"] - row["ci_low"]
+    original = evaluation.seed_draws
+    try:
+        evaluation.seed_draws = each_seed_once
+        fixed = evaluate_column(column(seeds=(0, 1, 2)), "a", PARAMS, 100)["metrics"]
+    finally:
+        evaluation.seed_draws = original
+    kept = fixed[(fixed["model"] == "a") & (fixed["metric"] == "auroc")].iloc[0]
+    assert kept["value"] == row["value"] and resampled > kept["ci_high"] - kept["ci_low"]
 
 
 def test_single_class_subjects_are_counted_and_left_out():
@@ -233,10 +249,24 @@ def test_aurc_of_tied_scores_does_not_depend_on_the_order_of_the_answers():
     binary = np.where(rng.random(60) < 0.5, 27.6, -27.6)  # an agreement-like 0/1 score
     values = {aurc(y[order], binary[order]) for order in (rng.permutation(60) for _ in range(20))}
     assert len(values) == 1
-    # tied answers enter together: risk among the 30 tied at the top is their error rate
-    y = np.array([1, 0, 1, 0])
-    z = np.array([1.0, 1.0, 0.0, 0.0])
-    assert aurc(y, z) == pytest.approx(0.5 * 0.5 + 0.5 * 0.5)
+
+    # the area is its expectation over the orders of the tied answers: the mean, over many
+    # random orders, of the area of each strict order (within 4 standard errors)
+    def strict(order):
+        errors = np.cumsum(1 - y[order])
+        return np.mean(errors / np.arange(1, len(order) + 1))
+
+    top, bottom = np.flatnonzero(binary > 0), np.flatnonzero(binary < 0)
+    areas = [strict(np.r_[rng.permutation(top), rng.permutation(bottom)]) for _ in range(4000)]
+    assert aurc(y, binary) == pytest.approx(np.mean(areas), abs=4 * np.std(areas) / 63)
+    # exactly, over every order of a small case's ties
+    from itertools import permutations
+
+    y = np.array([1, 0, 0, 1, 0])
+    orders = [np.r_[list(p), [3, 4]] for p in permutations([0, 1, 2])]
+    assert aurc(y, np.array([2.0, 2.0, 2.0, 1.0, 0.0])) == pytest.approx(
+        np.mean([strict(o) for o in orders])
+    )
     # without ties, the area is the mean over coverages of the error rate kept
     assert aurc([1, 0, 0], [3.0, 2.0, 1.0]) == pytest.approx((0 + 1 / 2 + 2 / 3) / 3)
 
@@ -278,38 +308,61 @@ def test_a_non_finite_log_odds_stops_score_column_naming_method_cell_split_and_c
     assert "source_confidence: 1 of 4 log-odds are not finite for m on m, split" in message
 
 
-def test_the_per_subject_bootstrap_resamples_within_subjects():
+def test_the_per_subject_bootstrap_keeps_every_subject_and_both_its_classes():
     from crossprobe.evaluation.column import stratified_draws
 
     subjects = np.array(["a"] * 5 + ["b"] * 3 + ["c"] * 12)
     counts = stratified_draws(subjects, 200, np.random.default_rng(0))
     assert (counts[0] == 1).all()
-    for s in "abc":  # every draw keeps each subject's number of answers
+    for s in "abc":  # every draw keeps each stratum's number of answers
         assert (counts[:, subjects == s].sum(axis=1) == (subjects == s).sum()).all()
     tables = column(n=200)
     table = tables["probe"]
     table["subject"] = table["question_id"].map(lambda q: f"s{int(q[1:]) % 4}")
+    # a subject of 10 answers with one wrong: resampled within the subject alone it would lose
+    # its wrong answer (and drop out of the mean) in about a third of the draws
+    rare = table["question_id"].map(lambda q: 200 <= int(q[1:]) < 210)  # test answers
+    table.loc[rare, "subject"] = "rare"
+    table.loc[rare, "correct"] = table.loc[rare, "question_id"].map(lambda q: int(q != "q200"))
     metrics = evaluate_column(tables, "a", PARAMS, 100)["metrics"]
-    used = metrics[(metrics["model"] == "a") & (metrics["metric"] == "subjects_used")]
-    assert used["ci_low"].item() == used["ci_high"].item() == 4  # the same subjects every draw
-    assert {"draws_dropped"} <= set(metrics.columns)
+    mine = metrics[metrics["model"] == "a"].set_index("metric")
+    test = table[(table["model"] == "a") & (table["split"] == "test")]
+    both = test.groupby("subject")["correct"].nunique()
+    assert both["rare"] == 2 and (test["subject"] == "rare").sum() == 10
+    used = mine.loc["subjects_used"]
+    assert used["value"] == used["ci_low"] == used["ci_high"] == (both == 2).sum()
+    assert mine.loc["auroc_subject_mean", "draws_dropped"] == 0  # every draw, every subject
+    contrasts = evaluate_column(tables, "a", PARAMS, 100)["contrasts"]
+    assert (contrasts["draws_dropped"] == 0).all()
 
 
-def test_holm_and_simultaneous_intervals_over_a_family():
-    from crossprobe.evaluation.family import holm, simultaneous
+def test_max_t_p_values_and_simultaneous_intervals_over_a_family():
+    from crossprobe.evaluation.family import MaxT, holm
 
     assert holm([0.01, 0.04, 0.03, np.nan]).tolist()[:3] == pytest.approx([0.03, 0.06, 0.06])
     assert np.isnan(holm([0.01, np.nan])[1])
     # a family's intervals widen with its size: 1 contrast ~ +-1.96 SD, 10 ~ +-2.8 SD
     rng = np.random.default_rng(0)
-    family = [{"difference": 0.0, "draws": np.r_[0.0, rng.normal(0, 1, 4000)]} for _ in range(10)]
-    alone = simultaneous(family[:1], 0.95)[0]
-    together = simultaneous(family, 0.95)[0]
+    draws = np.c_[np.zeros(10), rng.normal(0, 1, (10, 4000))]
+    alone = MaxT(draws[:1]).intervals(0.95)[0]
+    together = MaxT(draws).intervals(0.95)[0]
     assert alone[1] == pytest.approx(1.96, abs=0.1) and together[1] == pytest.approx(2.8, abs=0.15)
+    assert together[1] > alone[1]
+    # a strong effect is separated in a family of 28 (Holm on bootstrap p-values could not: its
+    # floor 2 / 1001 times 28 is 0.056), and the verdict and the interval agree by construction
+    family = np.c_[np.r_[10.0, np.zeros(27)], rng.normal(0, 1, (28, 1000))]
+    family[0, 1:] += 10.0
+    maxt = MaxT(family)
+    p, intervals = maxt.p_adjusted(), maxt.intervals(0.95)
+    assert p[0] == pytest.approx(1 / 1001) and intervals[0][0] > 0
+    assert 28 * 2 / 1001 > 0.05
+    clear = [low > 0 or high < 0 for low, high in intervals]
+    assert clear == list(p < 0.05)
     tables = column(noise=(0.5, 2.0), seeds=(0,))
     contrasts = evaluate_column(tables, "a", PARAMS, 100)["contrasts"]
     assert (contrasts["p_holm"] >= contrasts["p_value"] - 1e-12).all()
     clear = (contrasts["sim_low"] > 0) | (contrasts["sim_high"] < 0)
-    assert (contrasts["separated"] == ((contrasts["p_holm"] < 0.05) & clear)).all()
-    families = {"within_column/auroc/a", "within_column/auroc_subject_mean/a"}
+    assert (contrasts["separated"] == clear).all()
+    assert (contrasts["separated"] == (contrasts["p_adjusted"] < 0.05)).all()
+    families = {"within_column/auroc/on~a", "within_column/auroc_subject_mean/on~a"}
     assert set(contrasts["family"]) == families

@@ -33,6 +33,7 @@ def fake_grid(models, methods, sources=None, seed=0):
                         "ci_high": v + 0.05,
                         "seed_sd": 0.01 if method == "probe" else np.nan,
                         "n": 100,
+                        "seeds": 3 if method.startswith("probe") else 1,
                     }
                 )
     return pd.DataFrame(rows)
@@ -189,6 +190,7 @@ def contrast_row(comparison, model, column, a, b, difference, sim, tost, separat
         "sim_low": sim[0],
         "sim_high": sim[1],
         "p_holm": 0.01 if separated else 0.5,
+        "p_adjusted": 0.01 if separated else 0.5,
         "separated": separated,
     }
 
@@ -263,10 +265,18 @@ def test_findings_say_no_more_than_the_tables():
         "- LoRA + Prompt: no difference shown between B judging A's answers and A judging "
         "itself: +0.030 [-0.040, +0.100]." in text
     )
-    assert (
-        "Probe and Probe, all sources are equivalent within ±0.050 (90% interval "
-        "[-0.020, +0.030])" in text
+    cells = grid[grid["trained_on"] == "a"].set_index(["method", "model"])["value"]
+    above = ", ".join(
+        f"{cells['probe', 'a'] - 0.5:+.3f}, {cells['probe_pooled', 'a'] - 0.5:+.3f}".split(", ")
     )
+    assert (
+        "Probe and Probe, all sources are equivalent within ±0.050 (simultaneous 90% interval "
+        f"[-0.020, +0.030]; the cells sit {above} from chance)" in text
+    )
+    assert (
+        "simultaneous 90% interval inside it" in text
+    )  # the header says how equivalence is tested
+    assert "LoRA + Prompt: one training seed; its intervals resample the test answers only" in text
     assert "no difference shown between Probe and Question-only probe: +0.020" in text
     assert "as good as" not in text and "better than" not in text
     assert "- A on A: highest is" in text and "not separated from it:" in text
@@ -297,3 +307,52 @@ def test_a_headline_no_cell_has_a_value_on_is_said_not_crashed_on():
     shape = {**layout(["a", "b"], ["probe", "lora"]), "equivalence_margin": 0.05}
     assert NO_VALUE in winners_markdown(grid, contrasts, shape)
     assert f"- {NO_VALUE}" in findings_markdown(grid, contrasts, shape)
+
+
+def test_findings_say_what_a_per_subject_headline_rests_on_and_what_has_no_value():
+    from crossprobe.evaluation.findings import findings_markdown
+
+    grid = fake_grid(["a", "b"], ["probe"])
+    grid["metric"] = "auroc_subject_mean"
+    support = [
+        {"method": "probe", "model": m, "trained_on": c, "metric": metric, "value": v, "seeds": 3}
+        for m in ("a", "b")
+        for c, used in (("a", 1), ("b", 0))
+        for metric, v in (("subjects_used", used), ("subjects_total", 47))
+    ]
+    grid = pd.concat([grid, pd.DataFrame(support)], ignore_index=True)
+    contrasts = pd.DataFrame(
+        [
+            contrast_row(
+                "within_column", "b", "a", "b", "a", 0.467, (0.15, 0.79), (0.2, 0.7), True, "probe"
+            ),
+            contrast_row(
+                "within_column",
+                "a",
+                "b",
+                "a",
+                "b",
+                np.nan,
+                (np.nan, np.nan),
+                (np.nan, np.nan),
+                False,
+                "probe",
+            ),
+        ]
+    ).assign(metric="auroc_subject_mean")
+    shape = {
+        **layout(["a", "b"], ["probe"]),
+        "headline": "auroc_subject_mean",
+        "headline_label": "AUROC, mean over subjects",
+        "equivalence_margin": 0.02,
+    }
+    text = findings_markdown(grid, contrasts, shape)
+    assert (
+        "B judging A's answers exceeds A judging itself by 0.467 [+0.150, +0.790] (resting on "
+        "1 of 47 subjects, fewer than evaluation.min_subjects 10)" in text
+    )
+    assert (
+        "A judging B's answers against B judging itself: not estimable (no subject has both "
+        "classes)" in text
+    )
+    assert "nan" not in text and "no difference shown" not in text

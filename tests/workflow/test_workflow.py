@@ -225,6 +225,32 @@ def test_full_tiny_grid(workdir):
     assert fits[2] == {**fits[0], **fits[1]} == {"tiny_a": 21, "tiny_b": 21}
 
 
+def test_every_contrast_family_is_one_key_and_its_verdicts_agree_with_its_intervals(workdir):
+    """contrasts.tsv names each family once (a column's comparisons with the source judging
+    itself, per metric; a cell's comparisons between methods, per metric), so Holm recomputed
+    from the table alone by `family` (statsmodels) is its p_holm; and on every row `separated`
+    is exactly the simultaneous interval excluding 0 (and the max-t p below 0.05)."""
+    from statsmodels.stats.multitest import multipletests
+
+    contrasts = pd.read_csv(workdir / f"{R}/tables/contrasts.tsv", sep="\t")
+    scope = contrasts["model"].where(contrasts["comparison"] == "within_cell", "")
+    members = contrasts.assign(scope=scope).groupby("family")
+    assert (members[["comparison", "metric", "column", "scope"]].nunique() == 1).all().all()
+    assert (members.size() == contrasts.groupby("family")["family_size"].first()).all()
+    tested = 0
+    for _, family in members:
+        valued = family[family["p_value"].notna()]  # a value the metric has not: no test
+        if len(valued):
+            holm = multipletests(valued["p_value"], method="holm")[1]
+            assert valued["p_holm"].to_numpy() == pytest.approx(holm, abs=2e-6)
+            tested += 1
+    assert tested >= 2
+    clear = (contrasts["sim_low"] > 0) | (contrasts["sim_high"] < 0)
+    assert (contrasts["separated"] == clear).all()
+    assert (contrasts["separated"] == (contrasts["p_adjusted"] < 0.05)).all()
+    assert (contrasts["draws_dropped"] >= 0).all()
+
+
 def test_report_builds(workdir):
     result = subprocess.run(
         [

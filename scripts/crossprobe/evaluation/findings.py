@@ -1,21 +1,27 @@
 """Findings written from the tables, in fixed sentence forms that cannot say more than the
 numbers do. Every comparison reads a paired contrast of `contrasts.tsv` on the headline metric,
-and its verdict comes from the family-adjusted test (`separated`, Holm over the contrast's family)
-with the simultaneous interval beside it:
+and its verdict comes from the family-wise tests of `evaluation.family` (a column's comparisons
+with the source judging itself; a cell's comparisons between methods):
 
-- "A exceeds B by d [low, high]" / "A falls short of B by d [low, high]": separated;
-- "A and B are equivalent within ±m (90% interval [low, high])": not separated, and the two
-  one-sided tests pass: the (2 ci - 1) interval of the difference lies inside ±m (the margin m is
-  `evaluation.equivalence_margin`);
-- "no difference shown between A and B: d [low, high]": neither.
+- "A exceeds B by d [low, high]" / "A falls short of B by d [low, high]": separated (the
+  single-step max-t test; the interval is the family's simultaneous one, which excludes 0
+  exactly then);
+- "A and B are equivalent within ±m (...)": not separated, and the family's simultaneous 90%
+  interval lies inside ±m (the two one-sided tests at 5%, family-wise; m is
+  `evaluation.equivalence_margin`, printed beside how far the two cells sit from chance);
+- "no difference shown between A and B: d [low, high]": neither;
+- "not estimable: ...": the difference has no value (a per-subject headline with no subject
+  of both classes); a comparison whose per-subject headline rests on fewer subjects than
+  `evaluation.min_subjects` says how many.
 
 Never "as good as" without the equivalence test, never a difference from overlapping tiles.
 """
 
+import numpy as np
 import pandas as pd
 
 from crossprobe.contract.methods import title
-from crossprobe.evaluation.markdown import NO_VALUE, winners
+from crossprobe.evaluation.markdown import NO_VALUE, seed_note, thin_headlines, winners
 
 # the within-cell comparisons the findings speak about: (a, b, what a - b says)
 CONTROLS = (
@@ -25,39 +31,72 @@ CONTROLS = (
 )
 
 
-def verdict(row, a: str, b: str, margin: float) -> str:
-    """One comparison's sentence: A against B, from contrast `row` (a - b)."""
+def verdict(row, a: str, b: str, margin: float, values=(np.nan, np.nan), support=None) -> str:
+    """One comparison's sentence: A against B, from contrast `row` (a - b); `values` are the two
+    cells' values, `support` (subjects in the per-subject mean, subjects, the minimum) where the
+    headline is per subject."""
+    if np.isnan(row["difference"]):
+        why = "no subject has both classes" if support and support[0] == 0 else "no value"
+        return f"{a} against {b}: not estimable ({why})"
     interval = f"[{row['sim_low']:+.3f}, {row['sim_high']:+.3f}]"
     if row["separated"]:
         verb = "exceeds" if row["difference"] > 0 else "falls short of"
-        return f"{a} {verb} {b} by {abs(row['difference']):.3f} {interval}"
-    if -margin < row["tost_low"] and row["tost_high"] < margin:
-        return (
-            f"{a} and {b} are equivalent within ±{margin:.3f} (90% interval "
-            f"[{row['tost_low']:+.3f}, {row['tost_high']:+.3f}])"
+        text = f"{a} {verb} {b} by {abs(row['difference']):.3f} {interval}"
+    elif -margin < row["tost_low"] and row["tost_high"] < margin:
+        above = ", ".join(f"{v - 0.5:+.3f}" for v in values)
+        text = (
+            f"{a} and {b} are equivalent within ±{margin:.3f} (simultaneous 90% interval "
+            f"[{row['tost_low']:+.3f}, {row['tost_high']:+.3f}]; the cells sit {above} from "
+            "chance)"
         )
-    return f"no difference shown between {a} and {b}: {row['difference']:+.3f} {interval}"
+    else:
+        text = f"no difference shown between {a} and {b}: {row['difference']:+.3f} {interval}"
+    if support and support[0] < support[2]:
+        text += (
+            f" (resting on {support[0]} of {support[1]} subjects, fewer than "
+            f"evaluation.min_subjects {support[2]})"
+        )
+    return text
 
 
 def findings_markdown(grid: pd.DataFrame, contrasts: pd.DataFrame, layout: dict) -> str:
     """The findings of a run, from its grid and contrasts tables (see the module's forms)."""
     names, metric, margin = layout["names"], layout["headline"], layout["equivalence_margin"]
     on_metric = contrasts[contrasts["metric"] == metric]
+    value = grid[grid["metric"] == metric].set_index(["method", "model", "trained_on"])["value"]
+    support = {
+        c: (used, total, layout["min_subjects"])
+        for c, (used, total) in thin_headlines(grid, layout).items()
+    }
+
+    def values(method_a, model_a, method_b, model_b, column):
+        return tuple(
+            value.get((method, model, column), np.nan)
+            for method, model in ((method_a, model_a), (method_b, model_b))
+        )
+
     lines = [
         f"# Findings ({layout['headline_label']})",
         "",
-        "Verdicts from paired bootstrap contrasts, Holm-adjusted within each family (a column's "
-        "comparisons with the source judging itself; a cell's comparisons between methods); "
-        "intervals are simultaneous 95% intervals over the family.",
-        "",
-        "## Judging another model vs. judging itself",
-        "",
+        "Verdicts from paired bootstrap contrasts, each tested within its family (a column's "
+        "comparisons with the source judging itself; a cell's comparisons between methods) by "
+        "the single-step max-t test, whose simultaneous 95% interval is printed: separated "
+        "exactly where that interval excludes 0. Equivalence within ±"
+        f"{margin:.3f} (evaluation.equivalence_margin) needs the family's simultaneous 90% "
+        "interval inside it.",
     ]
+    note = seed_note(grid, list(dict.fromkeys(grid["method"])))
+    lines += ["", note] if note else []
+    lines += ["", "## Judging another model vs. judging itself", ""]
     within = on_metric[on_metric["comparison"] == "within_column"]
     for row in within.to_dict("records"):
-        method, column = title(row["method"]), names[row["column"]]
-        a = f"{names[row['model']]} judging {column}'s answers"
-        lines.append(f"- {method}: " + verdict(row, a, f"{column} judging itself", margin) + ".")
+        method, column = row["method"], row["column"]
+        a = f"{names[row['model']]} judging {names[column]}'s answers"
+        pair = values(method, row["model"], method, column, column)
+        sentence = verdict(
+            row, a, f"{names[column]} judging itself", margin, pair, support.get(column)
+        )
+        lines.append(f"- {title(method)}: {sentence}.")
     if within.empty:
         lines.append("- No column has a method with both a diagonal and another estimator.")
     lines += ["", "## Controls", ""]
@@ -65,15 +104,22 @@ def findings_markdown(grid: pd.DataFrame, contrasts: pd.DataFrame, layout: dict)
     for a, b, what in CONTROLS:
         pairs = cells[(cells["a"] == a) & (cells["b"] == b)]
         for row in pairs.to_dict("records"):
-            cell = f"{names[row['model']]} on {names[row['column']]}"
-            lines.append(f"- {what}, {cell}: " + verdict(row, title(a), title(b), margin) + ".")
+            column = row["column"]
+            cell = f"{names[row['model']]} on {names[column]}"
+            pair = values(a, row["model"], b, row["model"], column)
+            sentence = verdict(row, title(a), title(b), margin, pair, support.get(column))
+            lines.append(f"- {what}, {cell}: {sentence}.")
     lines += ["", "## Best method per cell", ""]
     table = winners(grid, contrasts, metric)
     for (model, source), cell in table.groupby(["model", "trained_on"], sort=False):
         best, others = cell.iloc[0], cell[cell["other"].notna()]
-        tied = [f"{title(r.other)} ({r.other_value:.3f})" for r in others.itertuples() if r.tied]
+        close = [
+            f"{title(r.other)} ({r.other_value:.3f})"
+            for r in others.itertuples()
+            if not r.separated
+        ]
         ties = (
-            f"; not separated from it: {', '.join(tied)}" if tied else "; separated from the rest"
+            f"; not separated from it: {', '.join(close)}" if close else "; separated from the rest"
         )
         lines.append(
             f"- {names[model]} on {names[source]}: highest is {title(best['best'])} "

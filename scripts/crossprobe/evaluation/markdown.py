@@ -51,6 +51,24 @@ def subject_support(grid: pd.DataFrame, layout: dict) -> str:
     return text
 
 
+def one_seed(grid: pd.DataFrame, method: str) -> bool:
+    """Whether every cell of a trained `method` has one training seed: its intervals then carry
+    no seed variance and are conditional on that seed."""
+    cells = grid[grid["method"] == method]
+    return trained(method) and len(cells) > 0 and bool((cells["seeds"] == 1).all())
+
+
+def seed_note(grid: pd.DataFrame, methods: list[str]) -> str:
+    """What the intervals of one-seed methods do not carry, in a sentence ("" if none)."""
+    single = [title(m) for m in methods if one_seed(grid, m)]
+    if not single:
+        return ""
+    return (
+        f"{', '.join(single)}: one training seed; {'its' if len(single) == 1 else 'their'} "
+        "intervals resample the test answers only and are conditional on that seed."
+    )
+
+
 def auroc_markdown(grid: pd.DataFrame, layout: dict) -> str:
     """One table per method of `layout` (`crossprobe.dag.grid_layout`): rows Model, columns
     Trained On; "—" where the method has no cell (a reason is given below the table)."""
@@ -61,6 +79,8 @@ def auroc_markdown(grid: pd.DataFrame, layout: dict) -> str:
     for method in layout["methods"]:
         rows = auroc[auroc["method"] == method].set_index(["model", "trained_on"])
         seeds = ": mean over training seeds ± their SD" if trained(method) else ""
+        if one_seed(grid, method):
+            seeds = ": one training seed, the interval conditional on it"
         lines += [
             f"**{title(method)}** ({layout['headline_label']}{seeds} [95% CI]; "
             "row = Model, column = Trained On)",
@@ -91,29 +111,31 @@ def contrasts_markdown(contrasts: pd.DataFrame, layout: dict) -> str:
     lines = [
         f"**Judging another model vs. judging itself** ({layout['headline_label']}; paired "
         "bootstrap over the column's test answers and the training seeds; simultaneous 95% "
-        "intervals over the column's comparisons, Holm-adjusted p)",
+        "intervals over the column's comparisons and their max-t adjusted p)",
         "",
-        "| Method | Trained On | Model | Model − Trained On itself | p (Holm) | separated |",
+        "| Method | Trained On | Model | Model − Trained On itself | p (adjusted) | separated |",
         "|---|---|---|---|---|---|",
     ]
     for row in within.itertuples(index=False):
         row = row._asdict()
         lines.append(
             f"| {title(row['method'])} | {names[row['column']]} | {names[row['model']]} | "
-            f"{difference_text(row)} | {row['p_holm']:.3f} | "
+            f"{difference_text(row)} | {row['p_adjusted']:.3f} | "
             f"{'yes' if row['separated'] else 'no'} |"
         )
     return "\n".join(lines) + "\n"
 
 
 NO_VALUE = "No cell has a value on the headline metric."
-WINNER_COLUMNS = ["model", "trained_on", "best", "best_value", "other", "other_value", "tied"]
+WINNER_COLUMNS = ["model", "trained_on", "best", "best_value", "other", "other_value"]
+WINNER_COLUMNS += ["separated"]
 
 
 def winners(grid: pd.DataFrame, contrasts: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Per cell: the method with the highest value, and every other method against it (paired,
-    Holm-adjusted over the cell's comparisons): `tied` with the best, or below it. No rows when
-    no cell has a value on `metric` (a per-subject headline on data without subjects)."""
+    max-t adjusted over the cell's comparisons): `separated` from the best (below it), or not.
+    No rows when no cell has a value on `metric` (a per-subject headline on data without
+    subjects)."""
     scored = grid[(grid["metric"] == metric) & grid["value"].notna()]
     paired = contrasts[(contrasts["comparison"] == "within_cell") & (contrasts["metric"] == metric)]
     rows = []
@@ -135,7 +157,7 @@ def winners(grid: pd.DataFrame, contrasts: pd.DataFrame, metric: str) -> pd.Data
                     "best_value": best["value"],
                     "other": None if other is None else other.method,
                     "other_value": np.nan if other is None else other.value,
-                    "tied": other is not None and not separated,
+                    "separated": separated,
                 }
             )
     return pd.DataFrame(rows, columns=WINNER_COLUMNS)
@@ -146,12 +168,15 @@ def winners_markdown(grid: pd.DataFrame, contrasts: pd.DataFrame, layout: dict) 
     table = winners(grid, contrasts, layout["headline"])
     lines = [
         f"**Best method per cell** ({layout['headline_label']}; each other method against the "
-        "best, paired, Holm-adjusted over the cell's comparisons: tied = not separated)",
+        "best, paired, max-t adjusted over the cell's comparisons)",
         "",
     ]
     if table.empty:
         return "\n".join(lines + [NO_VALUE]) + "\n"
-    lines += ["| Model | Trained On | best | tied with it | below it |", "|---|---|---|---|---|"]
+    lines += [
+        "| Model | Trained On | best | not separated from it | below it |",
+        "|---|---|---|---|---|",
+    ]
     for (model, source), cell in table.groupby(["model", "trained_on"], sort=False):
         best = cell.iloc[0]
         others = cell[cell["other"].notna()]
@@ -161,7 +186,7 @@ def winners_markdown(grid: pd.DataFrame, contrasts: pd.DataFrame, layout: dict) 
 
         lines.append(
             f"| {names[model]} | {names[source]} | {title(best['best'])} "
-            f"({best['best_value']:.3f}) | {listed(others[others['tied']]) or '—'} | "
-            f"{listed(others[~others['tied']]) or '—'} |"
+            f"({best['best_value']:.3f}) | {listed(others[~others['separated']]) or '—'} | "
+            f"{listed(others[others['separated']]) or '—'} |"
         )
     return "\n".join(lines) + "\n"

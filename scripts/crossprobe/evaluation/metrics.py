@@ -13,13 +13,14 @@ is the sample itself. AUROC ranks the log-odds (never saturated probabilities).
   binned against whether the thresholded prediction (p >= 0.5) is right (their code drops
   confidence exactly 1.0; here it falls in the last bin).
 - `brier`: mean (p - correct)^2. `aurc`: area under the risk-coverage curve (keep answers from
-  the most to the least confident, equal scores together; the mean over coverages of the error
-  rate among those kept).
+  the most to the least confident; the mean over coverages of the error rate among those kept),
+  its expectation over the orders of answers with equal scores.
 
 Scores must be finite: a NaN or infinite score is an error, never a silent rank.
 """
 
 import numpy as np
+from scipy.special import digamma
 
 
 def _ones(n: int) -> np.ndarray:
@@ -101,30 +102,44 @@ def tie_groups(z) -> tuple[np.ndarray, np.ndarray]:
     return order, np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]]) if len(z) else order
 
 
-def weighted_aurc(y, z, weights) -> np.ndarray:
-    """Area under the risk-coverage curve: answers are kept from the highest score down and the
-    error rate among those kept is averaged over coverage. Answers with equal scores are kept
-    together (one threshold), so the area does not depend on their order."""
+def _tie_runs(y, z, weights):
+    """Per draw and tie group, from the highest score down: the weight before the group, its
+    weight, the errors before it and its errors."""
     order, starts = tie_groups(z)
     errors = 1.0 - np.asarray(y, dtype=np.float64)[order]
-    w = np.atleast_2d(weights)[:, order]
-    kept_at = np.add.reduceat(w, starts, axis=1)
-    kept = np.cumsum(kept_at, axis=1)
-    wrong = np.cumsum(np.add.reduceat(w * errors, starts, axis=1), axis=1)
-    risk = np.where(kept > 0, wrong / np.where(kept > 0, kept, 1), 0.0)
-    return (kept_at * risk).sum(axis=1) / w.sum(axis=1)
+    w = np.atleast_2d(weights)[:, order].astype(np.float64)
+    size = np.add.reduceat(w, starts, axis=1)
+    wrong = np.add.reduceat(w * errors, starts, axis=1)
+    return np.cumsum(size, axis=1) - size, size, np.cumsum(wrong, axis=1) - wrong, wrong
+
+
+def weighted_aurc(y, z, weights) -> np.ndarray:
+    """Area under the risk-coverage curve: answers are kept from the highest score down and the
+    error rate among those kept is averaged over every coverage k = 1..n. Answers with equal
+    scores are kept in an order no score decides: the area is its expectation over their
+    orders, in closed form per tie group (before: the s answers kept earlier, with e errors; the
+    group: w answers with m errors): the k-th kept (s < k <= s + w) adds an expected
+    (e + (k - s) m / w) / k, summed over the group as e D + (m / w)(w - s D), where
+    D = sum over j = 1..w of 1 / (s + j) = digamma(s + w + 1) - digamma(s + 1).
+    Keeping a tie group together at its last threshold instead is order-free but biased."""
+    before, size, errors_before, errors = _tie_runs(y, z, weights)
+    spread = digamma(before + size + 1) - digamma(before + 1)
+    rate = np.where(size > 0, errors / np.where(size > 0, size, 1), 0.0)
+    area = errors_before * spread + rate * (size - before * spread)
+    total = size.sum(axis=1)
+    return np.where(total > 0, area.sum(axis=1) / np.where(total > 0, total, 1), np.nan)
 
 
 def risk_coverage(y, z, coverages) -> np.ndarray:
-    """The error rate among the answers kept at each coverage of `coverages` (fractions), keeping
-    answers from the highest score down, tied answers together (the first threshold at which
-    at least that share is kept)."""
-    order, starts = tie_groups(z)
-    errors = 1.0 - np.asarray(y, dtype=np.float64)[order]
-    ends = np.r_[starts[1:], len(order)]
-    kept = ends / len(order)
-    risk = np.cumsum(errors)[ends - 1] / ends
-    return risk[np.minimum(np.searchsorted(kept, coverages - 1e-12), len(kept) - 1)]
+    """The expected error rate among the answers kept at each coverage of `coverages` (fractions:
+    the first k of n with k / n at least that), keeping answers from the highest score down,
+    tied answers in an order no score decides (see `weighted_aurc`)."""
+    before, size, errors_before, errors = (a[0] for a in _tie_runs(y, z, np.ones(len(y))))
+    n = len(y)
+    k = np.clip(np.ceil(np.asarray(coverages) * n - 1e-9), 1, n)
+    group = np.minimum(np.searchsorted(before + size, k), len(size) - 1)
+    inside = k - before[group]
+    return (errors_before[group] + inside * errors[group] / size[group]) / k
 
 
 def metric_draws(

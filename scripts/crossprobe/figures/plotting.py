@@ -41,7 +41,7 @@ from plotnine import (
 )
 
 from crossprobe.contract.methods import METHODS, title
-from crossprobe.evaluation.markdown import subject_support
+from crossprobe.evaluation.markdown import seed_note, subject_support
 from crossprobe.job import atomic
 
 FACETS_PER_ROW = 3
@@ -100,7 +100,7 @@ def heatmap(grid: pd.DataFrame, layout: dict, methods: list[str]):
     down = -(-len(methods) // across)
     width = across * (TILE_INCHES[0] * len(columns) + 0.4) + 3.0  # + row labels and colour bar
     height = down * (TILE_INCHES[1] * len(layout["rows"]) + 1.3) + 0.6
-    support = subject_support(grid, layout)
+    support = " ".join(t for t in (subject_support(grid, layout), seed_note(grid, methods)) if t)
     return (
         ggplot(cells, aes(x="Trained On", y="Model"))
         + geom_tile(aes(fill="value"), color="white", size=0.8)
