@@ -154,7 +154,7 @@ def test_the_adapter_kept_is_the_best_on_held_out_answers(tiny_models):
     assert again == pytest.approx(losses[kept["kept_step"]], abs=1e-4)
 
 
-KILLED_RUN = """
+SIGNALLED_RUN = """
 import os, signal, sys, torch
 from crossprobe.lora.checkpoint import Checkpoint
 from crossprobe.lora.tuning import query_sequences, train_lora
@@ -165,23 +165,26 @@ taken = [0]
 optimiser_step = torch.optim.AdamW.step
 
 
-def step_then_die(self, *args, **kwargs):
+def step_then_signal(self, *args, **kwargs):
     out = optimiser_step(self, *args, **kwargs)
     taken[0] += 1
-    if taken[0] == 4:  # killed inside the 4th step, after checkpoint 3
-        os.kill(os.getpid(), signal.SIGKILL)
+    if taken[0] == 4:  # inside the 4th step
+        os.kill(os.getpid(), getattr(signal, sys.argv[3]))
     return out
 
 
-torch.optim.AdamW.step = step_then_die
+torch.optim.AdamW.step = step_then_signal
 model, tokenizer, device = load_model({"path": sys.argv[1]}, "cpu", "float32")
 seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
-checkpoint = Checkpoint(sys.argv[2], {}, 1)
+checkpoint = Checkpoint(sys.argv[2], {}, int(sys.argv[4]))
 train_lora(model, tokenizer, device, seqs, LABELS, RESUMED, 0, checkpoint=checkpoint)
 """
 
 
-def test_a_killed_lora_run_resumes_to_the_adapter_of_an_uninterrupted_one(tiny_models, tmp_path):
+def signalled_and_resumed(tiny_models, tmp_path, signal: str, every: int):
+    """A LoRA run sent `signal` inside its 4th step (checkpoints every `every` steps), resumed
+    in this process: (the signalled process, the checkpoint, the resumed run's record), after
+    checking that the resumed run ends as an uninterrupted one does."""
     import os
     import subprocess
     import sys
@@ -194,25 +197,33 @@ def test_a_killed_lora_run_resumes_to_the_adapter_of_an_uninterrupted_one(tiny_m
     seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
     whole, history, _ = train_lora(model, tokenizer, device, seqs, LABELS, RESUMED, 0)
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'scripts'}:{REPO / 'tests'}"}
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLED_RUN, path, str(tmp_path / "resume")],
+    stopped = subprocess.run(
+        [sys.executable, "-c", SIGNALLED_RUN, path, str(tmp_path / "resume"), signal, str(every)],
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
-    assert killed.returncode == -9, killed.stderr[-2000:]
-    checkpoint = Checkpoint(tmp_path / "resume", {}, 1)
-    assert checkpoint.load()["step"] == 3
+    checkpoint = Checkpoint(tmp_path / "resume", {}, every)
+    saved = checkpoint.load()
     model, _, _ = load_model({"path": path}, "cpu", "float32")
     resumed, resumed_history, record = train_lora(
         model, tokenizer, device, seqs, LABELS, RESUMED, 0, checkpoint=checkpoint
     )
-    assert record["resumed_at"] == 3 and resumed_history == pytest.approx(history, abs=1e-6)
+    assert resumed_history == pytest.approx(history, abs=1e-6)
     a = dict(whole.named_parameters())
     for name, value in resumed.named_parameters():
         if "lora_" in name:
             assert torch.allclose(value, a[name], atol=1e-6), name
+    return stopped, saved, record
+
+
+def test_a_killed_lora_run_resumes_to_the_adapter_of_an_uninterrupted_one(tiny_models, tmp_path):
+    from crossprobe.lora.checkpoint import Checkpoint
+
+    killed, saved, record = signalled_and_resumed(tiny_models, tmp_path, "SIGKILL", 1)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert saved["step"] == 3 and record["resumed_at"] == 3  # the checkpoint before the kill
     # a checkpoint of other training is not resumed
     assert Checkpoint(tmp_path / "resume", {"seed": 1}, 1).load() is None
 
@@ -321,70 +332,17 @@ def test_an_unreadable_checkpoint_is_logged_and_training_starts_afresh(
     assert "is unreadable" in caplog.text and "starting afresh" in caplog.text
 
 
-TERMINATED_RUN = """
-import os, signal, sys, torch
-from crossprobe.lora.checkpoint import Checkpoint
-from crossprobe.lora.tuning import query_sequences, train_lora
-from crossprobe.models.lm import load_model
-from helpers import ANSWERS, LABELS, PROMPTS, RESUMED
-
-taken = [0]
-optimiser_step = torch.optim.AdamW.step
-
-
-def step_then_terminate(self, *args, **kwargs):
-    out = optimiser_step(self, *args, **kwargs)
-    taken[0] += 1
-    if taken[0] == 4:  # SLURM's time limit, inside the 4th step
-        os.kill(os.getpid(), signal.SIGTERM)
-    return out
-
-
-torch.optim.AdamW.step = step_then_terminate
-model, tokenizer, device = load_model({"path": sys.argv[1]}, "cpu", "float32")
-seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
-checkpoint = Checkpoint(sys.argv[2], {}, 1000)
-train_lora(model, tokenizer, device, seqs, LABELS, RESUMED, 0, checkpoint=checkpoint)
-"""
-
-
 def test_sigterm_writes_a_checkpoint_of_the_step_reached_and_the_retry_resumes_there(
     tiny_models, tmp_path
 ):
-    """SIGTERM (SLURM's at the time limit) lets the step in progress finish, writes a checkpoint
-    of it although no periodic one is due (every 1000 steps), and exits 143; the retry resumes
-    at that step and ends with the adapter of an uninterrupted run."""
-    import os
-    import subprocess
-    import sys
-
-    from crossprobe.lora.checkpoint import Checkpoint
-    from helpers import REPO
-
-    path = str(tiny_models["tiny_a"])
-    model, tokenizer, device = load_model({"path": path}, "cpu", "float32")
-    seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
-    whole, history, _ = train_lora(model, tokenizer, device, seqs, LABELS, RESUMED, 0)
-    env = {**os.environ, "PYTHONPATH": f"{REPO / 'scripts'}:{REPO / 'tests'}"}
-    stopped = subprocess.run(
-        [sys.executable, "-c", TERMINATED_RUN, path, str(tmp_path / "resume")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    """SIGTERM (SLURM's at the time limit, where it reaches the script) lets the step in
+    progress finish, writes a checkpoint of it although no periodic one is due (every 1000
+    steps), and exits 143; the retry resumes at that step and ends with the adapter of an
+    uninterrupted run."""
+    stopped, saved, record = signalled_and_resumed(tiny_models, tmp_path, "SIGTERM", 1000)
     assert stopped.returncode == 143, stopped.stderr[-2000:]
     assert "stopped at step 4 of 6 (SIGTERM): checkpoint written" in stopped.stderr
-    checkpoint = Checkpoint(tmp_path / "resume", {}, 1000)
-    model, _, _ = load_model({"path": path}, "cpu", "float32")
-    resumed, resumed_history, record = train_lora(
-        model, tokenizer, device, seqs, LABELS, RESUMED, 0, checkpoint=checkpoint
-    )
-    assert record["resumed_at"] == 4 and resumed_history == pytest.approx(history, abs=1e-6)
-    a = dict(whole.named_parameters())
-    for name, value in resumed.named_parameters():
-        if "lora_" in name:
-            assert torch.allclose(value, a[name], atol=1e-6), name
+    assert saved["step"] == 4 and record["resumed_at"] == 4
 
 
 def test_a_run_whose_job_ends_soon_stops_with_a_checkpoint_of_its_last_step(tiny_models, tmp_path):

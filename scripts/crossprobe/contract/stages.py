@@ -162,43 +162,39 @@ class ModelStage:
     model: Callable[[dict, dict], str] = _model
 
 
-ANSWERING = "crossprobe.answers.answering"
+def answering(name: str, memory: Memory, answer: str, lengths: str, **more) -> ModelStage:
+    """A stage of generate_answers (the answer format names which): its questions answered by
+    `crossprobe.answers.answering.<answer>`, counted by its `<lengths>`."""
+    module = "crossprobe.answers.answering"
+    return ModelStage(
+        name,
+        rule="generate_answers",
+        output=paths.ANSWERS,
+        memory=memory,
+        params=answering_params,
+        batch_size="batch_size",
+        work=f"{module}:{answer}",
+        lengths=f"{module}:{lengths}",
+        tables=_split_questions,
+        **more,
+    )
+
+
+def _max_new_tokens(params: dict) -> int:
+    return params["max_new_tokens"]
+
+
 STAGES = {
     s.name: s
     for s in (
-        ModelStage(
-            "cloze_answers",
-            rule="generate_answers",
-            output=paths.ANSWERS,
-            memory=Memory.CLOZE,
-            params=answering_params,
-            batch_size="batch_size",
-            work=f"{ANSWERING}:answer_cloze",
-            lengths=f"{ANSWERING}:cloze_lengths",
-            tables=_split_questions,
-        ),
-        ModelStage(
-            "letter_answers",
-            rule="generate_answers",
-            output=paths.ANSWERS,
-            memory=Memory.NEXT_TOKEN,
-            params=answering_params,
-            batch_size="batch_size",
-            work=f"{ANSWERING}:answer_letter",
-            lengths=f"{ANSWERING}:prompt_lengths",
-            tables=_split_questions,
-        ),
-        ModelStage(
+        answering("cloze_answers", Memory.CLOZE, "answer_cloze", "cloze_lengths"),
+        answering("letter_answers", Memory.NEXT_TOKEN, "answer_letter", "prompt_lengths"),
+        answering(
             "open_answers",
-            rule="generate_answers",
-            output=paths.ANSWERS,
-            memory=Memory.GENERATE,
-            params=answering_params,
-            batch_size="batch_size",
-            work=f"{ANSWERING}:answer_open",
-            lengths=f"{ANSWERING}:prompt_lengths",
-            new_tokens=lambda params: params["max_new_tokens"],
-            tables=_split_questions,
+            Memory.GENERATE,
+            "answer_open",
+            "prompt_lengths",
+            new_tokens=_max_new_tokens,
         ),
         ModelStage(
             "judging",
@@ -210,7 +206,7 @@ STAGES = {
             work="crossprobe.answers.judge:judge_answers",
             lengths="crossprobe.answers.judge:judge_lengths",
             tables=_judged_answers,
-            new_tokens=lambda params: params["max_new_tokens"],
+            new_tokens=_max_new_tokens,
             model=_judge,
         ),
         ModelStage(
