@@ -39,10 +39,13 @@ def main() -> None:
     config = real_sources.cpu_preset("paper", args.out / "sources", dict.fromkeys(stand_ins, ""))
     for model, stand_in in stand_ins.items():
         config["models"][model]["weights"] = DEFAULT[stand_in]["weights"]
-    config["lora"].update(max_steps=20, batch_size=8, grad_accum=1, eval_every=10)
+    config["lora"].update(max_steps=20, batch_size=8, grad_accum=1)
     config["probe"]["mlp"]["max_steps"] = 200
     config["answers"]["batch_size"] = config["activations"]["batch_size"] = 8
     config["grading"]["batch_size"] = 8
+    # the shipped reference table, wherever the run's folder is
+    reference = config["grading"]["reference"]
+    reference["file"] = str(REPO / reference["file"])
     (args.out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     print(
         f"snakemake --cores 2 --configfile {args.out}/config.yaml -d {args.out} "
