@@ -100,7 +100,10 @@ rule compare_graders:
         plan={
             "columns": AGREEMENT_COLUMNS,
             "scores": GRADED_SCORES,
-            "reference": {s: config["grading"]["reference"]["models"][s] for s in REFERENCE_COLUMNS},
+            "reference": {
+                s: config["grading"]["reference"]["models"][s]
+                for s in REFERENCE_COLUMNS
+            },
             "names": LAYOUT["names"],
         },
     script:
