@@ -137,6 +137,11 @@ def method_aurocs(scores: pd.DataFrame, judged: pd.DataFrame, method: str, sourc
     return out
 
 
+def share(value: float) -> str:
+    """An accuracy for a table: "—" where a grader graded none of the subject's answers."""
+    return "—" if np.isnan(value) else f"{value:.3f}"
+
+
 def graders_markdown(
     agreements: pd.DataFrame, aurocs: pd.DataFrame, reference: pd.DataFrame, names: dict, title
 ) -> str:
@@ -183,8 +188,8 @@ def graders_markdown(
             "|---|---|---|---|---|",
         ]
         lines += [
-            f"| {r.subject} | {r.n} | {r.judge_accuracy:.3f} | {r.n_reference} | "
-            f"{r.reference_accuracy:.3f} |"
+            f"| {r.subject} | {r.n} | {share(r.judge_accuracy)} | {r.n_reference} | "
+            f"{share(r.reference_accuracy)} |"
             for r in rows.itertuples()
         ]
     return "\n".join(lines) + "\n"
