@@ -26,7 +26,6 @@ are counted at their maximum (answers stop at their first line).
 """
 
 import argparse
-import ast
 import json
 import math
 import subprocess
@@ -42,7 +41,7 @@ from transformers import AutoConfig, AutoTokenizer
 
 from crossprobe.contract import grid, paths
 from crossprobe.contract.config import load_schema, validate_config
-from crossprobe.contract.formats import ALIAS_SEPARATOR
+from crossprobe.contract.formats import first_alias
 from crossprobe.contract.prompts import build_prompt
 from crossprobe.contract.splits import split_params
 from crossprobe.contract.stages import (
@@ -56,7 +55,7 @@ from crossprobe.contract.stages import (
 )
 from crossprobe.intake.packages import package_file
 from crossprobe.intake.questions import Catalogue, prepare_questions
-from crossprobe.intake.shipped import datasets_root, read_arrow
+from crossprobe.intake.shipped import as_struct, datasets_root, read_arrow
 from crossprobe.lora.tuning import length_grouped_batches
 from crossprobe.models.lm import in_batches
 from crossprobe.models.memory import (
@@ -84,7 +83,7 @@ MIXTURE_OTHERS = (
         lambda row: row["answer"],
     ),
     ("piqa/plain_text", "Question: {goal}", lambda row: row[f"sol{int(row['label']) + 1}"]),
-    ("hellaswag/none", "{ctx}", lambda row: eval_list(row["endings"])[int(row["label"])]),
+    ("hellaswag/none", "{ctx}", lambda row: as_struct(row["endings"])[int(row["label"])]),
     ("winogrande/winogrande_xl", "{sentence}", lambda row: row[f"option{row['answer']}"]),
     (
         "social_i_qa/none",
@@ -277,14 +276,6 @@ class Sources:
         frame = self.cached(("answer set",), make)
         count = self.answer_set_rows.get(split, 0)
         return Table(frame, count, "mixture", ("answer set",))
-
-
-def first_alias(gold: str) -> str:
-    return str(gold).split(ALIAS_SEPARATOR)[0]
-
-
-def eval_list(value):
-    return ast.literal_eval(value) if isinstance(value, str) else value
 
 
 @dataclass

@@ -25,7 +25,7 @@ from jinja2.exceptions import TemplateError
 
 from crossprobe.answers.answering import greedy_lines
 from crossprobe.answers.grading import judge_texts, judged, shown_problems
-from crossprobe.contract.formats import ALIAS_SEPARATOR
+from crossprobe.contract.formats import first_alias
 from crossprobe.models.store import FeatureStore, sequence_key
 from crossprobe.models.tokens import encode
 
@@ -57,7 +57,7 @@ def judge_inputs(tokenizer, judged: pd.DataFrame, params: dict) -> list[list[int
     """The judge's input ids for each row of `judged` (problem, gold, answer)."""
     system, prompt = judge_texts(params)
     users = [
-        prompt.format(problem=p, gold=g.split(ALIAS_SEPARATOR)[0], answer=a)
+        prompt.format(problem=p, gold=first_alias(g), answer=a)
         for p, g, a in zip(judged["problem"], judged["gold"], judged["answer"], strict=True)
     ]
     return [judge_ids(tokenizer, system, u) for u in users]

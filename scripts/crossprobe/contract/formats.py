@@ -38,6 +38,12 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
+def first_alias(gold: str) -> str:
+    """The first of an answer's gold aliases (the one a correct model writes and a judge is
+    shown)."""
+    return str(gold).split(ALIAS_SEPARATOR)[0]
+
+
 def normalise(text: str) -> str:
     """SQuAD-style: lower case, no punctuation, no articles, single spaces."""
     text = _ARTICLES.sub(" ", str(text).lower().translate(_PUNCTUATION))
@@ -96,7 +102,7 @@ FORMATS = {
             option_scores=False,
             options_in_question=False,
             stage="open_answers",
-            gold_text=lambda row: row["gold"].split(ALIAS_SEPARATOR)[0],
+            gold_text=lambda row: first_alias(row["gold"]),
             continuations=None,
             grade=graded_by_match,
         ),

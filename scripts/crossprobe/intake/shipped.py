@@ -94,7 +94,8 @@ def read_arrow(file: Path) -> list[dict]:
         return reader.read_all().to_pylist()
 
 
-def _as_struct(value):
+def as_struct(value):
+    """A struct column's value, which some Arrow files hold as its Python text."""
     return ast.literal_eval(value) if isinstance(value, str) else value
 
 
@@ -117,12 +118,12 @@ def normalise_row(name: str, index: int, row: dict, rng: random.Random) -> dict:
         choices, gold_index, question = list(row["choices"]), int(row["answer"]), row["question"]
         subject = row["subject"]
     elif DATASETS[name].has_options:
-        struct = _as_struct(row["choices"])
+        struct = as_struct(row["choices"])
         choices, labels = list(struct["text"]), list(struct["label"])
         gold_index = labels.index(row["answerKey"])
         question = row.get("question_stem") or row["question"]
     else:
-        answer = _as_struct(row["answer"])
+        answer = as_struct(row["answer"])
         aliases = answer["aliases"] if isinstance(answer, dict) else list(answer)
         return {
             "question_id": f"{name}/{index}",

@@ -18,7 +18,7 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import get_cosine_schedule_with_warmup
 
-from crossprobe.contract.formats import ALIAS_SEPARATOR
+from crossprobe.contract.formats import first_alias
 from crossprobe.contract.prompts import answered_text
 from crossprobe.contract.stages import Memory, training_steps
 from crossprobe.logodds import nll
@@ -62,7 +62,7 @@ def gold_sequences(tokenizer, prompts, golds, max_length):
     at [-back, -1) predict its tokens."""
     seqs, spans = [], []
     for prompt, gold in zip(prompts, golds, strict=True):
-        full = encode(tokenizer, answered_text(prompt, gold.split(ALIAS_SEPARATOR)[0]))
+        full = encode(tokenizer, answered_text(prompt, first_alias(gold)))
         start = boundary(tokenizer, prompt, full)
         ids, _ = truncate(full, max_length, tokenizer.bos_token_id)
         seqs.append(ids)
