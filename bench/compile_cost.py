@@ -31,8 +31,8 @@ import torch
 from finished import FinishedRun
 from forward_profile import forward, training_step
 
-from crossprobe.contract.stages import MODEL_RULES
-from crossprobe.lora.tuning import attach_lora
+from crossprobe.contract.model_tasks import MODEL_RULES
+from crossprobe.lora.training import attach_lora
 from crossprobe.models.lm import load_model, logits_of
 from crossprobe.models.tokens import query_choice_ids
 

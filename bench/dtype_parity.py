@@ -10,7 +10,7 @@ bfloat16-linear; or `models.<id>.dtype` set), file by file:
   of the zero-shot query's log-odds;
 - the grid: whether every headline AUROC of the bf16 run lies in the float32 run's bootstrap
   interval of the same cell;
-- speed: each model stage's seconds (from `benchmarks/`) in both runs and their ratio.
+- speed: each model task's seconds (from `benchmarks/`) in both runs and their ratio.
 
     python bench/dtype_parity.py --float32 RESULTS BENCHMARKS --bfloat16 RESULTS BENCHMARKS
 """
@@ -26,9 +26,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from crossprobe.contract.model_tasks import MODEL_RULES  # noqa: E402
 from crossprobe.reads.features import load_reads  # noqa: E402
 
-STAGES = ("generate_answers", "cache_activations", "finetune_lora", "score_lora", "prepare_model")
+TIMED = MODEL_RULES + ("prepare_model",)  # the rules whose seconds are compared
 
 
 def dtype_of(results: Path) -> str:
@@ -101,7 +102,7 @@ def seconds(benchmarks: Path) -> pd.Series:
     out = {}
     for file in benchmarks.rglob("*.tsv"):
         rule = file.relative_to(benchmarks).parts[0]
-        if rule in STAGES:
+        if rule in TIMED:
             out[rule] = out.get(rule, 0.0) + float(pd.read_csv(file, sep="\t")["s"].iloc[-1])
     return pd.Series(out)
 
@@ -125,7 +126,7 @@ def main():
     speed = pd.DataFrame(
         {"float32_s": seconds(Path(args.float32[1])), "bfloat16_s": seconds(Path(args.bfloat16[1]))}
     )
-    speed.loc["all model stages"] = speed.sum()
+    speed.loc["all model rules"] = speed.sum()
     speed["ratio"] = speed["float32_s"] / speed["bfloat16_s"]
     print("\nmodel-job seconds\n" + speed.to_string(float_format=lambda v: f"{v:.2f}"))
 

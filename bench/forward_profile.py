@@ -1,13 +1,13 @@
-"""Benchmark: where a model stage's time goes besides its matrix products.
+"""Benchmark: where a model task's time goes besides its matrix products.
 
 For each default model, in the number format its jobs run in (`dtype: auto` decides, as in a
 job) and at one thread (the default jobs'), profiles with torch.profiler a batch of query texts
-of the default run (`--rows` of them, `--tokens` long) in the two shapes every model stage has:
+of the default run (`--rows` of them, `--tokens` long) in the two shapes every model task has:
 an inference forward pass (answers, reads, LoRA scoring) and a LoRA training step (forward and
 backward, adapters on the default target modules, the query's two-logit head). Prints the time
 in matrix products (aten::mm, bmm, addmm), attention, casts between number formats, and every
 other op (norms, activations, rotary, adds), and the step's time over its matrix products': the
-ratio a stage cannot go below without fusing the ops between the products, whatever its
+ratio a model task cannot go below without fusing the ops between the products, whatever its
 batching.
 
     snakemake answers                # model checkpoints of the default run
@@ -20,7 +20,7 @@ import torch
 
 from finished import FinishedRun
 
-from crossprobe.lora.tuning import attach_lora
+from crossprobe.lora.training import attach_lora
 from crossprobe.models.lm import load_model, logits_of
 from crossprobe.models.tokens import query_choice_ids
 
@@ -74,7 +74,7 @@ def main():
         dtype = str(products).removeprefix("torch.")
         ids = torch.randint(100, len(tokenizer) - 1, (args.rows, args.tokens))
         choices = torch.tensor(query_choice_ids(tokenizer))
-        with logits_of(model, choices):  # the query's two-logit head, as the stages read it
+        with logits_of(model, choices):  # the query's two-logit head, as the model tasks read it
             inference = profile(forward, model, ids)
         adapted = attach_lora(model, run.lora(model_id)).train()
         with logits_of(adapted, choices):

@@ -16,7 +16,9 @@ import torch
 from finished import FinishedRun
 
 from crossprobe.contract import paths
-from crossprobe.lora.tuning import query_logodds, query_sequences, train_on_answers  # noqa: E402
+from crossprobe.lora.query import query_logodds  # noqa: E402
+from crossprobe.lora.texts import query_sequences  # noqa: E402
+from crossprobe.lora.training import train_on_answers  # noqa: E402
 from crossprobe.models.lm import load_model  # noqa: E402
 
 
@@ -44,7 +46,7 @@ def main():
         # the first forward pass in a process is several times slower: pay it before timing
         query_logodds(model, tokenizer, device, seqs[:8], params["score_batch_size"])
         started = time.perf_counter()
-        peft_model, _, _ = train_on_answers(model, tokenizer, device, train, params, seed=0)
+        peft_model = train_on_answers(model, tokenizer, device, train, params=params, seed=0).model
         total = time.perf_counter() - started
         per_step = total / args.steps
         batch = params["batch_size"] * params["grad_accum"]

@@ -2,10 +2,10 @@
 before and after length grouping, on a finished run's own training texts.
 
 Before: each epoch a random permutation cut into batches, each padded to its longest member.
-Now: `crossprobe.lora.tuning.length_grouped_batches` (batches of similar lengths within shuffled
+Now: `crossprobe.lora.training.length_grouped_batches` (batches of similar lengths within shuffled
 buckets). Both draw as many batches as the run's training takes (max_steps x grad_accum), with
 the run's seed; the texts are the query texts of the train split's answers (the job holds out a
-tenth of them to select its adapter), tokenised as the job does. Inference stages are not
+tenth of them to select its adapter), tokenised as the job does. Inference tasks are not
 shown: their batches were and are length-sorted (every job logs its "padding efficiency").
 
     python bench/padding.py   # [--configfile config.yaml] [--directory DIR]
@@ -20,7 +20,8 @@ from transformers import AutoTokenizer
 from finished import FinishedRun
 
 from crossprobe.contract.splits import TRAIN
-from crossprobe.lora.tuning import length_grouped_batches, query_sequences
+from crossprobe.lora.texts import query_sequences
+from crossprobe.lora.training import length_grouped_batches
 from crossprobe.models.lm import padded_size
 
 

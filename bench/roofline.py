@@ -1,4 +1,4 @@
-"""Benchmark: each model stage of a finished run against this machine's matrix-multiply rate.
+"""Benchmark: each model task of a finished run against this machine's matrix-multiply rate.
 
 1. Measures the machine's GEMM rate with torch (GFLOP/s) on shapes like the default models'
    layers, in the number format and at the thread count each model's jobs ran with (read from
@@ -6,7 +6,7 @@
 2. Counts each model job's FLOPs as the plan does (`crossprobe.plan`, on the run's own texts and
    tokenizers): its forward-pass equivalents over the positions its batches hold, padding
    included, and its new tokens.
-3. Prints, per stage and model, the measured seconds (the run's benchmark files) against that
+3. Prints, per model task and model, the measured seconds (the run's benchmark files) against that
    floor (FLOPs / GEMM rate) and their ratio; and, from each job's log, the seconds before its
    first log line and after its last (interpreter, imports, exit) and loading its model, which no
    batching changes, and the ratio of the rest.
@@ -27,9 +27,11 @@ import torch
 from finished import FinishedRun
 
 from crossprobe.contract import paths
-from crossprobe.contract.stages import stage_of
+from crossprobe.contract.model_tasks import task_of
 from crossprobe.models.precision import MATMUL_DTYPES
-from crossprobe.plan import Planner, Sources, model_jobs
+from crossprobe.plan.counting import Planner
+from crossprobe.plan.jobs import model_jobs
+from crossprobe.plan.texts import Sources
 
 
 def gemm_rate(dtype: torch.dtype, threads: int, seconds: float = 6.0, windows: int = 4) -> float:
@@ -72,26 +74,26 @@ def job_overhead(log: Path, seconds: float) -> tuple[float, float]:
 
 
 def stage_table(run: FinishedRun, configfile: Path, rate) -> pd.DataFrame:
-    """Per model stage and model: FLOPs, the floor at the GEMM rate of the jobs' dtype and
+    """Per model task and model: FLOPs, the floor at the GEMM rate of the jobs' dtype and
     threads (`rate(dtype, threads)`), and the measured seconds, start-up and loading."""
     planner = Planner(run.config, Sources(run.config, run.directory, {}, {}, {}), 40.0)
     rows = []
     for rule, wildcards in model_jobs(configfile.resolve(), run.directory):
-        stage = stage_of(run.config, rule)
+        task = task_of(rule, run.config["data"]["answer_format"])
         named = {"experiment": run.experiment, **wildcards}
-        benchmark = run.directory / paths.benchmark(rule, stage.output).format(**named)
+        benchmark = run.directory / paths.benchmark(rule, task.output).format(**named)
         seconds = float(pd.read_csv(benchmark, sep="\t")["s"].iloc[-1])
-        log = run.directory / paths.log(rule, stage.output).format(**named)
-        output = run.directory / stage.output.format(**named)
+        log = run.directory / paths.log(rule, task.output).format(**named)
+        output = run.directory / task.output.format(**named)
         provenance = json.loads(output.with_name(output.name + ".provenance.json").read_text())
         dtype = provenance.get("precision", {}).get("dtype", "float32")
         threads = int(provenance.get("threads", 1))
-        flops = planner.work(stage, wildcards).flops
+        flops = planner.work(task, wildcards).flops
         startup, loading = job_overhead(log, seconds)
         rows.append(
             {
-                "stage": stage.name,
-                "model": stage.model(run.config, wildcards),
+                "task": task.name,
+                "model": task.model(run.config, wildcards),
                 "dtype": dtype,
                 "threads": threads,
                 "jobs": 1,
@@ -102,7 +104,7 @@ def stage_table(run: FinishedRun, configfile: Path, rate) -> pd.DataFrame:
                 "load_s": loading,
             }
         )
-    table = pd.DataFrame(rows).groupby(["stage", "model", "dtype", "threads"], sort=False)
+    table = pd.DataFrame(rows).groupby(["task", "model", "dtype", "threads"], sort=False)
     table = table.sum(min_count=1).reset_index()
     table["ratio"] = table["measured_s"] / table["floor_s"]
     table["ratio_rest"] = (table["measured_s"] - table["startup_s"] - table["load_s"]) / table[
@@ -130,10 +132,10 @@ def main():
     pd.set_option("display.width", 160)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     seconds, floor = table["measured_s"].sum(), table["floor_s"].sum()
-    # one job without a readable log leaves the stages' start-up unknown, not smaller
+    # one job without a readable log leaves the tasks' start-up unknown, not smaller
     startup, loading = table["startup_s"].sum(min_count=len(table)), table["load_s"].sum()
     print(
-        f"model stages: measured {seconds:.0f} s, floor {floor:.0f} s, "
+        f"model tasks: measured {seconds:.0f} s, floor {floor:.0f} s, "
         f"ratio {seconds / floor:.2f}; of the measured, start-up {startup:.0f} s and model "
         f"loading {loading:.0f} s, the rest "
         f"{(seconds - startup - loading) / floor:.2f}x the floor"

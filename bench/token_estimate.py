@@ -21,7 +21,7 @@ from finished import ROOT, FinishedRun
 from crossprobe.contract.splits import split_params
 from crossprobe.intake.packages import package_file
 from crossprobe.intake.questions import prepare_questions
-from crossprobe.plan import STAND_IN
+from crossprobe.plan.texts import STAND_IN
 
 RESERVED = 100  # the preset's new tokens for MMLU answers
 

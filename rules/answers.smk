@@ -4,7 +4,7 @@ rule generate_answers:
         questions=paths.QUESTIONS,
         lib=library("answers/generate_answers.py"),
     output:
-        paths.ANSWERS,
+        task_output("generate_answers"),
     log:
         paths.log("generate_answers", paths.ANSWERS),
     benchmark:
@@ -13,13 +13,10 @@ rule generate_answers:
         "../envs/models.yaml"
     threads: MODEL_THREADS
     resources:
-        mem_mb=model_mem_mb,
-        runtime=model_runtime_min,
-        gpu=MODEL_GPUS,
-        gpu_mem_mb=MODEL_GPU_MEM_MB,
+        **MODEL_RESOURCES,
     params:
         runtime=model_runtime,
-        answers=lambda wc: stages.answering_params(config, wc),
+        settings=task_settings("generate_answers"),
     script:
         "../scripts/answers/generate_answers.py"
 
@@ -32,7 +29,7 @@ rule judge_answers:
         judge=target(paths.MODEL, model=JUDGE) if JUDGE else [],
         lib=library("answers/judge_answers.py"),
     output:
-        paths.JUDGED,
+        task_output("judge_answers"),
     log:
         paths.log("judge_answers", paths.JUDGED),
     benchmark:
@@ -41,13 +38,10 @@ rule judge_answers:
         "../envs/models.yaml"
     threads: MODEL_THREADS
     resources:
-        mem_mb=model_mem_mb,
-        runtime=model_runtime_min,
-        gpu=MODEL_GPUS,
-        gpu_mem_mb=MODEL_GPU_MEM_MB,
+        **MODEL_RESOURCES,
     params:
         runtime=dag.runtime_params(config, JUDGE) if JUDGE else None,
-        grading=stages.judging_params(config),
+        settings=task_settings("judge_answers"),
         splits=lambda wc: grid.judged_splits(config, wc.source),
         seed=config["seed"],
         store=target(paths.JUDGE_STORE)[0],
@@ -69,8 +63,7 @@ rule grade_answers:
     conda:
         "../envs/analysis.yaml"
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime_min,
+        **LIGHT_RESOURCES,
     params:
         answer_format=config["data"]["answer_format"],
         # the judge's identity: changing it re-grades (the verdicts are read as `ancient`)

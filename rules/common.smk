@@ -10,7 +10,7 @@ sys.path.insert(0, str(SCRIPTS))
 
 from crossprobe import dag
 from crossprobe.checks import check_config
-from crossprobe.contract import grid, paths, stages
+from crossprobe.contract import grid, model_tasks, paths
 from crossprobe.contract.config import ConfigError, load_schema, validate_config
 from crossprobe.contract.resources import growing
 from crossprobe.contract.splits import SPLITS, TRAIN
@@ -104,6 +104,17 @@ def model_runtime(wildcards):
     return dag.runtime_params(config, wildcards.model)
 
 
+def task_settings(rule):
+    """Params of a model rule: the settings its model task's jobs receive (the plan reads the
+    same), from the task's declaration (`crossprobe.contract.model_tasks`)."""
+    task = model_tasks.task_of(rule, config["data"]["answer_format"])
+    return lambda wc: task.params(config, wc)
+
+
+def task_output(rule):
+    return model_tasks.task_of(rule, config["data"]["answer_format"]).output
+
+
 MODEL_GPUS = config["resources"]["gpu"]
 # the profile's set-resources, as written (a Resource keeps what was written in `raw`)
 _set_resources = {
@@ -113,10 +124,13 @@ _set_resources = {
 _gpu_problems = dag.gpu_request_problems(_set_resources, MODEL_GPUS)
 if _gpu_problems:
     raise WorkflowError("invalid GPU request:\n" + "\n".join(_gpu_problems))
-# sizes batches, not a request: a GPU's model is chosen in the profile
-MODEL_GPU_MEM_MB = config["resources"]["gpu_mem_mb"]
 MODEL_THREADS = config["resources"]["model_threads"]
-model_mem_mb = growing(config["resources"]["model_mem_mb"])
-model_runtime_min = growing(config["resources"]["model_runtime"])
-light_mem_mb = growing(1000)
-light_runtime_min = growing(10)
+# the resources of every rule that runs a model, and of every light rule
+MODEL_RESOURCES = {
+    "mem_mb": growing(config["resources"]["model_mem_mb"]),
+    "runtime": growing(config["resources"]["model_runtime"]),
+    "gpu": MODEL_GPUS,
+    # sizes batches, not a request: a GPU's model is chosen in the profile
+    "gpu_mem_mb": config["resources"]["gpu_mem_mb"],
+}
+LIGHT_RESOURCES = {"mem_mb": growing(1000), "runtime": growing(10)}

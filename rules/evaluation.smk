@@ -22,8 +22,7 @@ rule evaluate_column:
     conda:
         "../envs/analysis.yaml"
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime_min,
+        **LIGHT_RESOURCES,
     params:
         methods=lambda wc: dag.column_methods(config, wc.source),
         evaluation=dag.evaluation_params(config),
@@ -62,8 +61,7 @@ rule aggregate:
     conda:
         "../envs/analysis.yaml"
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime_min,
+        **LIGHT_RESOURCES,
     params:
         layout=LAYOUT,
     script:
@@ -94,8 +92,7 @@ rule compare_graders:
     conda:
         "../envs/analysis.yaml"
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime_min,
+        **LIGHT_RESOURCES,
     params:
         plan={
             "columns": AGREEMENT_COLUMNS,

@@ -21,8 +21,7 @@ rule plot_heatmap:
     conda:
         "../envs/analysis.yaml"
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime_min,
+        **LIGHT_RESOURCES,
     params:
         layout=LAYOUT,
     script:
@@ -45,8 +44,7 @@ rule plot_contrasts:
     conda:
         "../envs/analysis.yaml"
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime_min,
+        **LIGHT_RESOURCES,
     params:
         layout=LAYOUT,
     script:
@@ -70,8 +68,7 @@ rule plot_sweep:
     conda:
         "../envs/analysis.yaml"
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime_min,
+        **LIGHT_RESOURCES,
     params:
         layout=LAYOUT,
     script:
@@ -102,8 +99,7 @@ rule plot_curves:
     conda:
         "../envs/analysis.yaml"
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime_min,
+        **LIGHT_RESOURCES,
     params:
         layout=LAYOUT,
     script:

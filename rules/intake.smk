@@ -17,8 +17,8 @@ rule prepare_model:
         "../envs/models.yaml"
     threads: MODEL_THREADS
     resources:
-        mem_mb=model_mem_mb,
-        runtime=model_runtime_min,
+        mem_mb=MODEL_RESOURCES["mem_mb"],
+        runtime=MODEL_RESOURCES["runtime"],
     params:
         weights=lambda wc: config["models"][wc.model]["weights"],
     script:
@@ -37,8 +37,7 @@ rule prepare_questions:
     conda:
         "../envs/analysis.yaml"
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime_min,
+        **LIGHT_RESOURCES,
     params:
         data=lambda wc: split_params(config["data"], config["seed"], wc.split),
     script:
@@ -57,8 +56,7 @@ rule import_answers:
     conda:
         "../envs/analysis.yaml"
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime_min,
+        **LIGHT_RESOURCES,
     params:
         answer_set=lambda wc: dag.answer_set_params(config, wc.source, wc.split),
     script:

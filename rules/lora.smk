@@ -7,7 +7,7 @@ rule finetune_lora:
         answers=training_answers,
         lib=library("lora/finetune_lora.py"),
     output:
-        adapter=paths.ADAPTER,
+        adapter=task_output("finetune_lora"),
         config=paths.ADAPTER_CONFIG,
     log:
         paths.log("finetune_lora", paths.ADAPTER),
@@ -17,13 +17,10 @@ rule finetune_lora:
         "../envs/models.yaml"
     threads: MODEL_THREADS
     resources:
-        mem_mb=model_mem_mb,
-        runtime=model_runtime_min,
-        gpu=MODEL_GPUS,
-        gpu_mem_mb=MODEL_GPU_MEM_MB,
+        **MODEL_RESOURCES,
     params:
         runtime=model_runtime,
-        lora=lambda wc: stages.lora_training_params(config, wc),
+        settings=task_settings("finetune_lora"),
         training=training,
         # not an output: a retry of a job killed at its time limit resumes from it
         checkpoint=lambda wc: fill(paths.ADAPTER_DIR, wc) + ".resume",
@@ -38,7 +35,7 @@ rule score_lora:
         model=paths.MODEL,
         lib=library("lora/score_lora.py"),
     output:
-        paths.LORA_SCORES,
+        task_output("score_lora"),
     log:
         paths.log("score_lora", paths.LORA_SCORES),
     benchmark:
@@ -49,12 +46,9 @@ rule score_lora:
         "../envs/models.yaml"
     threads: MODEL_THREADS
     resources:
-        mem_mb=model_mem_mb,
-        runtime=model_runtime_min,
-        gpu=MODEL_GPUS,
-        gpu_mem_mb=MODEL_GPU_MEM_MB,
+        **MODEL_RESOURCES,
     params:
         runtime=model_runtime,
-        query=lambda wc: stages.lora_scoring_params(config, wc),
+        settings=task_settings("score_lora"),
     script:
         "../scripts/lora/score_lora.py"

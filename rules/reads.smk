@@ -4,7 +4,7 @@ rule cache_activations:
         model=paths.MODEL,
         lib=library("reads/cache_activations.py"),
     output:
-        paths.READS,
+        task_output("cache_activations"),
     log:
         paths.log("cache_activations", paths.READS),
     benchmark:
@@ -13,13 +13,10 @@ rule cache_activations:
         "../envs/models.yaml"
     threads: MODEL_THREADS
     resources:
-        mem_mb=model_mem_mb,
-        runtime=model_runtime_min,
-        gpu=MODEL_GPUS,
-        gpu_mem_mb=MODEL_GPU_MEM_MB,
+        **MODEL_RESOURCES,
     params:
         runtime=model_runtime,
-        activations=stages.reads_params(config),
+        settings=task_settings("cache_activations"),
         store=lambda wc: fill(paths.STORE, wc),
     script:
         "../scripts/reads/cache_activations.py"
@@ -39,9 +36,9 @@ rule fit_probe:
     threads: 1
     resources:
         mem_mb=growing(2000),
-        runtime=light_runtime_min,
+        runtime=LIGHT_RESOURCES["runtime"],
     params:
-        probe=stages.without_seeds(config["probe"]),
+        probe=model_tasks.without_seeds(config["probe"]),
         training=training,
     script:
         "../scripts/reads/fit_probe.py"

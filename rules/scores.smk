@@ -10,8 +10,7 @@ rule score_column:
     conda:
         "../envs/analysis.yaml"
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime_min,
+        **LIGHT_RESOURCES,
     params:
         plan=lambda wc: dag.score_plan(config, wc.method, wc.source),
     script:

@@ -10,9 +10,9 @@ from crossprobe.job import finish, start, write_table
 from crossprobe.models.lm import job_budget, load_job_model
 
 started = start(snakemake)
-params = snakemake.params.answers
+params = snakemake.params.settings
 model, tokenizer, device, provenance = load_job_model(snakemake)
-budget, provenance["batches"] = job_budget(snakemake, model, device)
+budget, provenance["batches"] = job_budget(snakemake, model, device, params["answer_format"])
 questions = pd.read_parquet(snakemake.input.questions)
 logging.info("answering %d questions of %s", len(questions), snakemake.input.questions)
 answers = generate_answers(model, tokenizer, device, questions, params, budget)

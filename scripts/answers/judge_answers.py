@@ -15,7 +15,7 @@ from crossprobe.models.lm import job_budget, load_job_model
 from crossprobe.models.store import FeatureStore
 
 started = start(snakemake)
-grading, splits = snakemake.params.grading, snakemake.params.splits
+grading, splits = snakemake.params.settings, snakemake.params.splits
 record = json.loads(Path(snakemake.input.judge[0]).read_text())
 model, tokenizer, device, provenance = load_job_model(snakemake, record, snakemake.params.runtime)
 budget, provenance["batches"] = job_budget(snakemake, model, device)

@@ -21,8 +21,8 @@ from crossprobe.contract.grid import (
     training_sets,
 )
 from crossprobe.contract.headlines import HEADLINES
+from crossprobe.contract.model_tasks import MODEL_RULES
 from crossprobe.contract.splits import SCORED, SPLITS
-from crossprobe.contract.stages import MODEL_RULES
 from crossprobe.intake.weights import local_files
 from crossprobe.scores.scorers import SCORERS, file_key
 

@@ -1,7 +1,6 @@
 """Snakemake adapter: LoRA + Prompt training of one estimator (one training set, size and seed)
 on training answers; a seeded hold-out of them selects the adapter kept."""
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -9,12 +8,13 @@ import pandas as pd
 
 from crossprobe.contract.splits import training_split
 from crossprobe.job import finish, start
-from crossprobe.lora.checkpoint import Checkpoint, slurm_end_time
-from crossprobe.lora.tuning import save_adapter, train_on_answers
+from crossprobe.lora.adapter import save_adapter
+from crossprobe.lora.checkpoint import Checkpoint, slurm_end_time, training_identity
+from crossprobe.lora.training import train_on_answers
 from crossprobe.models.lm import job_budget, load_job_model
 
 started = start(snakemake)
-params, wc = snakemake.params.lora, snakemake.wildcards
+params, wc = snakemake.params.settings, snakemake.wildcards
 training = snakemake.params.training
 sources = training["sources"]
 tables = {s: pd.read_parquet(p) for s, p in zip(sources, snakemake.input.answers, strict=True)}
@@ -28,28 +28,31 @@ logging.info(
     train["source"].value_counts().to_dict(),
     len(held),
 )
-# what decides this training: a checkpoint of anything else is not resumed
-identity = {
-    "params": params,
-    "seed": wc.seed,
-    "answers": hashlib.sha256("".join(train["question_id"]).encode()).hexdigest(),
-    "model": provenance["model"]["fingerprint"],
-    "dtype": provenance["precision"]["dtype"],
-}
+identity = training_identity(
+    params, wc.seed, train["question_id"], provenance["model"], provenance["precision"]["dtype"]
+)
 checkpoint = Checkpoint(
     snakemake.params.checkpoint, identity, params["checkpoint_every"], slurm_end_time()
 )
-peft_model, history, kept = train_on_answers(
-    model, tokenizer, device, train, params, int(wc.seed), held, checkpoint, budget
+trained = train_on_answers(
+    model,
+    tokenizer,
+    device,
+    train,
+    params=params,
+    seed=int(wc.seed),
+    held_out=held,
+    checkpoint=checkpoint,
+    budget=budget,
 )
-save_adapter(peft_model, Path(snakemake.output.adapter).parent)
+save_adapter(trained.model, Path(snakemake.output.adapter).parent)
 checkpoint.remove()
 finish(
     snakemake,
     {**params, "training": training, "seed": int(wc.seed)},
     started,
     **provenance,
-    **kept,
+    **trained.record,
     training_answers=train["source"].value_counts().to_dict(),
-    loss_per_step=[round(x, 5) for x in history],
+    loss_per_step=[round(x, 5) for x in trained.loss_per_step],
 )

@@ -8,11 +8,13 @@ from pathlib import Path
 import pandas as pd
 
 from crossprobe.job import finish, provenance_path, start, write_table
-from crossprobe.lora.tuning import load_adapter, query_logodds, query_sequences
+from crossprobe.lora.adapter import load_adapter
+from crossprobe.lora.query import query_logodds
+from crossprobe.lora.texts import query_sequences
 from crossprobe.models.lm import job_budget, load_job_model
 
 started = start(snakemake)
-params = snakemake.params.query
+params = snakemake.params.settings
 model, tokenizer, device, provenance = load_job_model(snakemake)
 model = load_adapter(model, Path(snakemake.input.adapter).parent)
 budget, provenance["batches"] = job_budget(snakemake, model, device)

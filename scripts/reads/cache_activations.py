@@ -12,7 +12,7 @@ from crossprobe.reads.activations import cache_activations, store_fingerprint
 from crossprobe.reads.features import save_reads
 
 started = start(snakemake)
-params = snakemake.params.activations
+params = snakemake.params.settings
 model, tokenizer, device, provenance = load_job_model(snakemake)
 budget, provenance["batches"] = job_budget(snakemake, model, device)
 precision = provenance["precision"]["dtype"]

@@ -184,27 +184,28 @@ def test_an_answer_format_added_through_the_registry_alone(tiny, monkeypatch):
     from crossprobe.contract import formats
     from crossprobe.contract.config import load_schema, validate_config
     from crossprobe.contract.grid import cells
+    from crossprobe.contract.model_tasks import MODEL_TASKS
     from crossprobe.contract.prompts import question_block
-    from crossprobe.contract.stages import STAGES
     from helpers import REPO
 
     def answer_constrained_letter(model, tokenizer, device, questions, fmt, params, budget):
-        _, _, scores, _ = answering.answer_letter(
+        scores = answering.answer_letter(
             model, tokenizer, device, questions, fmt, params, budget
-        )
+        ).option_scores
         chosen = [int(np.argmax(s)) for s in scores]
         letters = [fmt.continuations(row) for _, row in questions.iterrows()]
         answers = [options[c] for options, c in zip(letters, chosen, strict=True)]
-        return answers, chosen, scores, [s[c] for s, c in zip(scores, chosen, strict=True)]
+        answer_lp = [s[c] for s, c in zip(scores, chosen, strict=True)]
+        return answering.Answered(answers, chosen, scores, answer_lp)
 
     monkeypatch.setattr(answering, "answer_constrained_letter", answer_constrained_letter, False)
-    stage = replace(
-        STAGES["letter_answers"],
+    task = replace(
+        MODEL_TASKS["letter_answers"],
         name="constrained_letter_answers",
         work="crossprobe.answers.answering:answer_constrained_letter",
     )
-    monkeypatch.setitem(STAGES, stage.name, stage)
-    entry = replace(formats.FORMATS["mc_letter"], name="mc_constrained", stage=stage.name)
+    monkeypatch.setitem(MODEL_TASKS, task.name, task)
+    entry = replace(formats.FORMATS["mc_letter"], name="mc_constrained", task=task.name)
     monkeypatch.setitem(formats.FORMATS, "mc_constrained", entry)
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())

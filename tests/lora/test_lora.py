@@ -5,13 +5,10 @@ import pytest
 import torch
 
 from crossprobe.contract.prompts import QUERY_SUFFIX
-from crossprobe.lora.tuning import (
-    load_adapter,
-    query_logodds,
-    query_sequences,
-    save_adapter,
-    train_lora,
-)
+from crossprobe.lora.adapter import load_adapter, save_adapter
+from crossprobe.lora.query import query_logodds
+from crossprobe.lora.texts import query_sequences
+from crossprobe.lora.training import train_lora
 from crossprobe.models.lm import load_model, logits_of, run_batch
 from crossprobe.models.tokens import query_choice_ids
 from helpers import ANSWERS, LABELS, LORA, PROMPTS, RESUMED
@@ -36,7 +33,8 @@ def test_one_step_lowers_the_loss_and_the_adapter_round_trips(tiny_models, tmp_p
         s[-1] == tokenizer(QUERY_SUFFIX, add_special_tokens=False)["input_ids"][-1] for s in seqs
     )
     params = {**LORA, "batch_size": 8, "grad_accum": 1, "max_steps": 2}
-    peft_model, history, _ = train_lora(model, tokenizer, device, seqs, LABELS, params, seed=0)
+    trained = train_lora(model, tokenizer, device, seqs, LABELS, params=params, seed=0)
+    peft_model, history = trained.model, trained.loss_per_step
     assert len(history) == 2 and history[1] < history[0]  # same full batch twice: loss falls
     scores = query_logodds(peft_model, tokenizer, device, seqs, batch_size=3)
     save_adapter(peft_model, tmp_path / "adapter")
@@ -61,7 +59,7 @@ def test_one_step_lowers_the_loss_and_the_adapter_round_trips(tiny_models, tmp_p
     ],
 )
 def test_the_query_head_gives_the_full_heads_logits_and_gradients(tiny_models, family, dtype):
-    from crossprobe.lora.tuning import attach_lora
+    from crossprobe.lora.training import attach_lora
 
     model, tokenizer, device = load_model({"path": str(tiny_models[family])}, "cpu", dtype)
     model.config.final_logit_softcapping = 5.0  # Gemma 2's: acts on each logit after the head
@@ -95,12 +93,9 @@ GOLDS = ["carbon dioxide", "light", "salt ||| sodium chloride", "water", "sound"
 
 
 def test_js_regulariser_reads_the_gold_answer_and_is_zero_until_the_adapter_moves(tiny_models):
-    from crossprobe.lora.tuning import (
-        attach_lora,
-        gold_sequences,
-        js_divergence,
-        js_penalty,
-    )
+    from crossprobe.lora.regulariser import js_divergence, js_penalty
+    from crossprobe.lora.texts import gold_sequences
+    from crossprobe.lora.training import attach_lora
 
     logits = torch.randn(3, 11)
     assert js_divergence(logits, logits).sum().item() == pytest.approx(0.0, abs=1e-6)
@@ -124,15 +119,23 @@ def test_js_regulariser_reads_the_gold_answer_and_is_zero_until_the_adapter_move
     before = js_penalty(peft_model, tokenizer, device, golds, gold_spans).item()
     assert before == pytest.approx(0.0, abs=1e-7)  # LoRA starts as the identity
     params = {**LORA, "js_weight": 1.0, "max_steps": 3, "lr": 5e-2}
-    tuned, history, _ = train_lora(
-        model, tokenizer, device, seqs, LABELS, params, seed=0, regularised=(golds, gold_spans)
+    trained = train_lora(
+        model,
+        tokenizer,
+        device,
+        seqs,
+        LABELS,
+        params=params,
+        seed=0,
+        regularised=(golds, gold_spans),
     )
+    tuned, history = trained.model, trained.loss_per_step
     assert np.isfinite(history).all()
     assert js_penalty(tuned, tokenizer, device, golds, gold_spans).item() > 1e-6
 
 
 def test_the_adapter_kept_is_the_best_on_held_out_answers(tiny_models):
-    from crossprobe.lora.tuning import training_steps
+    from crossprobe.contract.model_tasks import training_steps
 
     model, tokenizer, device = load_model({"path": str(tiny_models["tiny_a"])}, "cpu", "float32")
     seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
@@ -141,9 +144,10 @@ def test_the_adapter_kept_is_the_best_on_held_out_answers(tiny_models):
     held = (seqs[:4], np.zeros(4))
     params = {**LORA, "lr": 0.05, "batch_size": 8, "grad_accum": 1, "epochs": 3, "eval_every": 1}
     assert training_steps(params, len(seqs)) == 3  # 3 epochs of 8 answers, 8 per step
-    peft_model, history, kept = train_lora(
-        model, tokenizer, device, seqs, [1] * 8, params, seed=0, held=held
+    trained = train_lora(
+        model, tokenizer, device, seqs, [1] * 8, params=params, seed=0, held_out=held
     )
+    peft_model, history, kept = trained.model, trained.loss_per_step, trained.record
     assert kept["steps"] == 3 and len(history) == 3 and set(kept["held_out_losses"]) == {1, 2, 3}
     losses = kept["held_out_losses"]
     assert kept["kept_step"] == min(losses, key=losses.get) < 3
@@ -157,7 +161,8 @@ def test_the_adapter_kept_is_the_best_on_held_out_answers(tiny_models):
 SIGNALLED_RUN = """
 import os, signal, sys, torch
 from crossprobe.lora.checkpoint import Checkpoint
-from crossprobe.lora.tuning import query_sequences, train_lora
+from crossprobe.lora.texts import query_sequences
+from crossprobe.lora.training import train_lora
 from crossprobe.models.lm import load_model
 from helpers import ANSWERS, LABELS, PROMPTS, RESUMED
 
@@ -177,7 +182,7 @@ torch.optim.AdamW.step = step_then_signal
 model, tokenizer, device = load_model({"path": sys.argv[1]}, "cpu", "float32")
 seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
 checkpoint = Checkpoint(sys.argv[2], {}, int(sys.argv[4]))
-train_lora(model, tokenizer, device, seqs, LABELS, RESUMED, 0, checkpoint=checkpoint)
+train_lora(model, tokenizer, device, seqs, LABELS, params=RESUMED, seed=0, checkpoint=checkpoint)
 """
 
 
@@ -195,7 +200,8 @@ def signalled_and_resumed(tiny_models, tmp_path, signal: str, every: int):
     path = str(tiny_models["tiny_a"])
     model, tokenizer, device = load_model({"path": path}, "cpu", "float32")
     seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
-    whole, history, _ = train_lora(model, tokenizer, device, seqs, LABELS, RESUMED, 0)
+    trained = train_lora(model, tokenizer, device, seqs, LABELS, params=RESUMED, seed=0)
+    whole, history = trained.model, trained.loss_per_step
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'scripts'}:{REPO / 'tests'}"}
     stopped = subprocess.run(
         [sys.executable, "-c", SIGNALLED_RUN, path, str(tmp_path / "resume"), signal, str(every)],
@@ -207,9 +213,10 @@ def signalled_and_resumed(tiny_models, tmp_path, signal: str, every: int):
     checkpoint = Checkpoint(tmp_path / "resume", {}, every)
     saved = checkpoint.load()
     model, _, _ = load_model({"path": path}, "cpu", "float32")
-    resumed, resumed_history, record = train_lora(
-        model, tokenizer, device, seqs, LABELS, RESUMED, 0, checkpoint=checkpoint
+    trained = train_lora(
+        model, tokenizer, device, seqs, LABELS, params=RESUMED, seed=0, checkpoint=checkpoint
     )
+    resumed, resumed_history, record = trained.model, trained.loss_per_step, trained.record
     assert resumed_history == pytest.approx(history, abs=1e-6)
     a = dict(whole.named_parameters())
     for name, value in resumed.named_parameters():
@@ -231,7 +238,7 @@ def test_a_killed_lora_run_resumes_to_the_adapter_of_an_uninterrupted_one(tiny_m
 def test_gradient_checkpointing_trains_the_same_adapter_with_the_regulariser_on(tiny_models):
     """Each layer recomputed in the backward pass (dropout replayed from the saved random state):
     the same losses and adapter as keeping the activations, within float tolerance."""
-    from crossprobe.lora.tuning import gold_sequences
+    from crossprobe.lora.texts import gold_sequences
 
     params = {**RESUMED, "js_weight": 1.0, "max_steps": 3}
     runs = {}
@@ -241,17 +248,17 @@ def test_gradient_checkpointing_trains_the_same_adapter_with_the_regulariser_on(
         )
         seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
         golds = gold_sequences(tokenizer, PROMPTS, ANSWERS, 128)
-        tuned, history, _ = train_lora(
+        trained = train_lora(
             model,
             tokenizer,
             device,
             seqs,
             LABELS,
-            {**params, "gradient_checkpointing": checkpointing},
-            0,
+            params={**params, "gradient_checkpointing": checkpointing},
+            seed=0,
             regularised=golds,
         )
-        runs[checkpointing] = (history, dict(tuned.named_parameters()))
+        runs[checkpointing] = (trained.loss_per_step, dict(trained.model.named_parameters()))
     assert runs[True][0] == pytest.approx(runs[False][0], rel=1e-5, abs=1e-6)
     for name, value in runs[True][1].items():
         if "lora_" in name:
@@ -263,7 +270,9 @@ def test_the_regularisers_backward_after_the_querys_gives_the_gradients_of_their
 ):
     """The query's loss goes back before the JS pass runs (their graphs never live together):
     the adapter's gradients equal those of one backward pass of the summed loss."""
-    from crossprobe.lora.tuning import LoraRun, gold_sequences, js_penalty
+    from crossprobe.lora.regulariser import js_penalty
+    from crossprobe.lora.texts import gold_sequences
+    from crossprobe.lora.training import LoraRun
 
     model, tokenizer, device = load_model({"path": str(tiny_models["tiny_a"])}, "cpu", "float32")
     seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
@@ -308,7 +317,9 @@ def test_gradients_are_clipped_to_max_grad_norm_before_each_step(tiny_models, mo
         )
         seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
         params = {**LORA, "max_steps": 3, "lr": 5e-2, "max_grad_norm": clip}
-        _, _, records[clip] = train_lora(model, tokenizer, device, seqs, LABELS, params, 0)
+        records[clip] = train_lora(
+            model, tokenizer, device, seqs, LABELS, params=params, seed=0
+        ).record
         norms[clip] = list(seen)
     assert max(norms[1e-3]) <= 1e-3 * (1 + 1e-4) and min(norms[0]) > 1e-3
     assert records[1e-3]["clipped_steps"] == 3 and records[0]["clipped_steps"] == 0
@@ -325,9 +336,10 @@ def test_an_unreadable_checkpoint_is_logged_and_training_starts_afresh(
     checkpoint.save({"step": 1})
     data = checkpoint.path.read_bytes()
     checkpoint.path.write_bytes(data[: len(data) // 2])  # a node that died mid-write
-    _, history, record = train_lora(
-        model, tokenizer, device, seqs, LABELS, RESUMED, 0, checkpoint=checkpoint
+    trained = train_lora(
+        model, tokenizer, device, seqs, LABELS, params=RESUMED, seed=0, checkpoint=checkpoint
     )
+    history, record = trained.loss_per_step, trained.record
     assert record["resumed_at"] == 0 and len(history) == RESUMED["max_steps"]
     assert "is unreadable" in caplog.text and "starting afresh" in caplog.text
 
@@ -356,6 +368,8 @@ def test_a_run_whose_job_ends_soon_stops_with_a_checkpoint_of_its_last_step(tiny
     seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
     ending = Checkpoint(tmp_path / "resume", {}, 1000, end_time=time.time() + 20)
     with pytest.raises(SystemExit) as stopped:
-        train_lora(model, tokenizer, device, seqs, LABELS, RESUMED, 0, checkpoint=ending)
+        train_lora(
+            model, tokenizer, device, seqs, LABELS, params=RESUMED, seed=0, checkpoint=ending
+        )
     assert stopped.value.code == 1 and Checkpoint(tmp_path / "resume", {}, 1000).load()["step"] == 1
     assert not Checkpoint(tmp_path / "x", {}, 1000, end_time=time.time() + 3600).out_of_time(1.0)

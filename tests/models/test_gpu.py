@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from crossprobe.answers.answering import generate_answers
-from crossprobe.lora.tuning import query_logodds, query_sequences, train_lora
+from crossprobe.lora.query import query_logodds
+from crossprobe.lora.texts import query_sequences
+from crossprobe.lora.training import train_lora
 from crossprobe.models.lm import load_model
 from crossprobe.models.store import FeatureStore
 from crossprobe.reads.activations import cache_activations
@@ -68,8 +70,9 @@ def test_reads_lora_step_and_scoring_on_the_gpu(both, tmp_path):
     assert np.abs(gap).max() < 0.05 * scale
     seqs, _ = query_sequences(tokenizer, graded["prompt"], graded["answer"], 128)
     lora = {**LORA, "batch_size": 6, "grad_accum": 1, "max_steps": 2}
-    peft_model, history, _ = train_lora(
-        model, tokenizer, device, seqs, graded["correct"].tolist(), lora, 0
+    trained = train_lora(
+        model, tokenizer, device, seqs, graded["correct"].tolist(), params=lora, seed=0
     )
+    peft_model, history = trained.model, trained.loss_per_step
     assert np.isfinite(history).all()
     assert np.isfinite(query_logodds(peft_model, tokenizer, device, seqs, 3)).all()

@@ -13,7 +13,8 @@ import pytest
 import torch
 from transformers import AutoConfig
 
-from crossprobe.lora.tuning import query_sequences, train_lora
+from crossprobe.lora.texts import query_sequences
+from crossprobe.lora.training import train_lora
 from crossprobe.models.lm import in_batches, load_model
 from crossprobe.models.memory import Budget, batch_bytes, row_bytes, shape_of, weights_bytes
 from helpers import ANSWERS, LABELS, LORA, PROMPTS, REPO
@@ -48,8 +49,8 @@ def test_the_presets_answer_batch_of_32_does_not_fit_llama_2_on_a_40_gb_card():
     rows = {}
     for name in ("llama-2-7b-hf", "mistral-7b-v0.1"):
         shape = shape_of(published(name))
-        budget = Budget(shape, "bfloat16", card - weights_bytes(shape, "bfloat16"))
-        rows[name] = budget.rows("generate", 2048, 32, new_tokens=100)
+        budget = Budget(shape, "bfloat16", card - weights_bytes(shape, "bfloat16"), "generate")
+        rows[name] = budget.rows(2048, 32, new_tokens=100)
         cache = 32 * 2148 * 2 * shape.kv_bytes_per_token
         assert batch_bytes(shape, "generate", 32, 2048, "bfloat16", new_tokens=100) > cache
     assert 1 <= rows["llama-2-7b-hf"] < 32
@@ -95,7 +96,7 @@ before = status("VmRSS")
 if training:
     run_batch(model, seqs, 0, cpu).logits[:, -1, :2].sum().backward()
 if stage == "train-js":  # the JS regulariser's tuned and frozen passes, after the query's
-    from crossprobe.lora.tuning import js_divergence
+    from crossprobe.lora.regulariser import js_divergence
     extra = {"js_tokens": 16}
     tuned = run_batch(model, seqs, 0, cpu, logits_to_keep=16).logits
     with torch.no_grad(), model.disable_adapter():
@@ -111,8 +112,8 @@ elif stage == "generate":
 else:
     with torch.inference_mode():
         run_batch(model, seqs, 0, cpu, hidden_states=stage == "reads")
-memory = "train" if training else stage
-predicted = batch_bytes(shape_of(config), memory, rows, width, "float32", **extra)
+footprint = "train" if training else stage
+predicted = batch_bytes(shape_of(config), footprint, rows, width, "float32", **extra)
 print(json.dumps({"measured": status("VmHWM") - before, "predicted": predicted}))
 """
 
@@ -156,9 +157,9 @@ def llama_shape(tiny_models):
 def test_batches_are_longest_first_within_the_budget_and_cover_every_example(llama_shape):
     lengths = [int(x) for x in np.random.default_rng(0).integers(5, 300, size=97)]
     per_row = row_bytes(llama_shape, "query", 300, "float32")
-    budget = Budget(llama_shape, "float32", 5 * per_row)
+    budget = Budget(llama_shape, "float32", 5 * per_row, "query")
     seen = []
-    in_batches(lengths, 16, seen.append, budget, "query")
+    in_batches(lengths, 16, seen.append, budget)
     assert sorted(i for batch in seen for i in batch) == list(range(97))
     widths = [max(lengths[i] for i in batch) for batch in seen]
     assert widths == sorted(widths, reverse=True) and widths[0] == max(lengths)
@@ -182,14 +183,14 @@ def test_a_batch_out_of_gpu_memory_halves_the_budget_and_the_job_goes_on(llama_s
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         done.extend(batch)
 
-    budget = Budget(llama_shape, "float32", None)
+    budget = Budget(llama_shape, "float32", None, "query")
     with caplog.at_level(logging.WARNING):
-        in_batches(lengths, 16, work, budget, "query")
+        in_batches(lengths, 16, work, budget)
     assert sorted(done) == list(range(20))
-    assert budget.rows("query", 100, 16) <= 3
+    assert budget.rows(100, 16) <= 3
     assert "ran out of GPU memory: batch memory budget halved" in caplog.text
     with pytest.raises(torch.OutOfMemoryError):  # one row that does not fit is a real error
-        in_batches([100], 16, lambda b: work(b * 4), Budget(llama_shape, "float32", 1), "query")
+        in_batches([100], 16, lambda b: work(b * 4), Budget(llama_shape, "float32", 1, "query"))
 
 
 def test_a_lora_batch_split_to_fit_trains_as_the_whole_batch(tiny_models):
@@ -199,14 +200,18 @@ def test_a_lora_batch_split_to_fit_trains_as_the_whole_batch(tiny_models):
     seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
     params = {**LORA, "batch_size": 8, "grad_accum": 1, "max_steps": 3, "score_batch_size": 8}
     shape = shape_of(model.config)
-    one_row = Budget(shape, "float32", row_bytes(shape, "train", max(map(len, seqs)), "float32"))
-    assert one_row.rows("train", max(map(len, seqs)), 8) == 1
-    whole, whole_history, _ = train_lora(model, tokenizer, device, seqs, LABELS, params, 0)
+    one_row = Budget(
+        shape, "float32", row_bytes(shape, "train", max(map(len, seqs)), "float32"), "train"
+    )
+    assert one_row.rows(max(map(len, seqs)), 8) == 1
+    trained = train_lora(model, tokenizer, device, seqs, LABELS, params=params, seed=0)
+    whole, whole_history = trained.model, trained.loss_per_step
     whole_state = {k: v.clone() for k, v in whole.named_parameters() if v.requires_grad}
     model = whole.unload()
-    parts, parts_history, _ = train_lora(
-        model, tokenizer, device, seqs, LABELS, params, 0, budget=one_row
+    trained = train_lora(
+        model, tokenizer, device, seqs, LABELS, params=params, seed=0, budget=one_row
     )
+    parts, parts_history = trained.model, trained.loss_per_step
     assert parts_history == pytest.approx(whole_history, rel=1e-5, abs=1e-6)
     for name, value in parts.named_parameters():
         if value.requires_grad:

@@ -63,7 +63,7 @@ def test_bfloat16_models_keep_a_float32_head(tiny_models):
 
 
 def test_training_batches_are_grouped_by_length_and_cover_every_example_each_epoch():
-    from crossprobe.lora.tuning import BUCKET, length_grouped_batches
+    from crossprobe.lora.training import BUCKET, length_grouped_batches
     from crossprobe.models.lm import padded_size
 
     g = torch.Generator().manual_seed(0)
@@ -109,13 +109,15 @@ def test_bfloat16_linear_rounds_only_the_products_and_stays_closer_to_float32(ti
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "bfloat16-linear"])
 def test_lora_trains_in_every_format_with_float32_adapters(tiny_models, dtype):
-    from crossprobe.lora.tuning import query_sequences, train_lora
+    from crossprobe.lora.texts import query_sequences
+    from crossprobe.lora.training import train_lora
     from helpers import ANSWERS, LABELS, LORA, PROMPTS
 
     model, tokenizer, device = load_model({"path": str(tiny_models["tiny_a"])}, "cpu", dtype)
     seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
     params = {**LORA, "batch_size": 8, "grad_accum": 1, "max_steps": 2}
-    peft_model, history, record = train_lora(model, tokenizer, device, seqs, LABELS, params, 0)
+    trained = train_lora(model, tokenizer, device, seqs, LABELS, params=params, seed=0)
+    peft_model, history, record = trained.model, trained.loss_per_step, trained.record
     assert history[1] < history[0]
     adapters = {p.dtype for n, p in peft_model.named_parameters() if "lora_" in n}
     assert adapters == {torch.float32}

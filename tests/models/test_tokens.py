@@ -5,7 +5,7 @@ import pytest
 
 from crossprobe.answers.answering import cloze_tokens
 from crossprobe.contract.prompts import QUERY_SUFFIX, answered_text, query_text
-from crossprobe.lora.tuning import query_sequences
+from crossprobe.lora.texts import query_sequences
 from crossprobe.models.tokens import next_token_ids, query_choice_ids
 from crossprobe.reads.activations import read_tokens
 from helpers import build_sentencepiece_tokenizer, build_tokenizer

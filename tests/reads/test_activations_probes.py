@@ -7,7 +7,8 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from crossprobe.contract.prompts import answered_text
-from crossprobe.lora.tuning import query_logodds, query_sequences
+from crossprobe.lora.query import query_logodds
+from crossprobe.lora.texts import query_sequences
 from crossprobe.models.lm import load_model
 from crossprobe.models.store import FeatureStore
 from crossprobe.models.tokens import encode

@@ -1,4 +1,4 @@
-"""The plan (python -m crossprobe.plan): each model job's stage as its own log says it ran, on
+"""The plan (python -m crossprobe.plan): each model job's footprint as its own log says it ran, on
 letter answers, open answers with a judge and LoRA with the JS regulariser; and the paper
 preset's plan from the published config.json of its models, its texts built from the shipped
 MMLU questions and estimated where the hub sets are not here."""
@@ -11,9 +11,11 @@ import sys
 import yaml
 
 from crossprobe.contract.config import load_schema, validate_config
+from crossprobe.contract.model_tasks import MODEL_TASKS, task_of
 from crossprobe.contract.paths import log
-from crossprobe.contract.stages import STAGES, stage_of
-from crossprobe.plan import Sources, model_jobs, plan
+from crossprobe.plan.counting import cost_rows
+from crossprobe.plan.jobs import model_jobs
+from crossprobe.plan.texts import Sources
 from helpers import REPO, make_workdir, run_workflow, tiny_config
 
 CONFIGS = REPO / "tests" / "fixtures" / "configs"
@@ -22,7 +24,7 @@ MODEL_CONFIGS = {
     "llama2": CONFIGS / "llama-2-7b-hf.json",
     "judge": CONFIGS / "mistral-7b-instruct-v0.2.json",
 }
-SIZED = re.compile(r"batches sized for the (\w+) memory stage")
+SIZED = re.compile(r"batches sized for the (\w+) footprint")
 
 
 def validated(configfile) -> dict:
@@ -31,20 +33,20 @@ def validated(configfile) -> dict:
 
 
 def planned_and_logged(workdir, targets) -> list[tuple[str, str, set[str]]]:
-    """Run `targets`, then per model job: (its rule, the plan's memory stage, the memory stages
-    its log says its batches were sized for)."""
+    """Run `targets`, then per model job: (its rule, its model task's footprint in the plan, the
+    footprints its log says its batches were sized for)."""
     run_workflow(workdir, targets=targets)
     config = validated(workdir / "config.yaml")
     seen = []
     for rule, wildcards in model_jobs(workdir / "config.yaml", workdir):
-        stage = stage_of(config, rule)
-        path = workdir / log(rule, stage.output).format(**wildcards)
+        task = task_of(rule, config["data"]["answer_format"])
+        path = workdir / log(rule, task.output).format(**wildcards)
         if path.exists():
-            seen.append((rule, stage.memory, set(SIZED.findall(path.read_text()))))
+            seen.append((rule, task.footprint, set(SIZED.findall(path.read_text()))))
     return seen
 
 
-def test_each_jobs_stage_in_the_plan_is_the_one_its_log_says_it_ran(tiny_models, tmp_path):
+def test_each_jobs_footprint_in_the_plan_is_the_one_its_log_says_it_ran(tiny_models, tmp_path):
     letters = tiny_config(tiny_models)
     letters["data"]["answer_format"] = "mc_letter"
     letters["methods"] = ["probe", "zero_shot"]
@@ -79,9 +81,9 @@ def test_each_jobs_stage_in_the_plan_is_the_one_its_log_says_it_ran(tiny_models,
         "score_lora",
     }
     assert all(planned in logged for _, planned, logged in seen), seen
-    stages = {rule: planned for rule, planned, _ in seen}
-    assert stages["generate_answers"] == stages["judge_answers"] == "generate"
-    assert stages["finetune_lora"] == "train" and stages["score_lora"] == "query"
+    footprints = {rule: planned for rule, planned, _ in seen}
+    assert footprints["generate_answers"] == footprints["judge_answers"] == "generate"
+    assert footprints["finetune_lora"] == "train" and footprints["score_lora"] == "query"
 
 
 def test_the_paper_presets_plan_counts_real_texts_and_sizes_batches_for_its_card():
@@ -89,10 +91,10 @@ def test_the_paper_presets_plan_counts_real_texts_and_sizes_batches_for_its_card
     config = validated(configfile)
     jobs = model_jobs(configfile, REPO)
     sources = Sources(config, REPO, MODEL_CONFIGS, {}, {"train": 18000, "calibration": 2000})
-    rows = plan(config, sources, jobs, ["a100-40gb", "h100-80gb"], 0.4, 40.0)
+    rows = cost_rows(config, sources, jobs, ["a100-40gb", "h100-80gb"], 0.4, 40.0)
     by = {(r["stage"], r["model"]): r for r in rows}
-    stages = ("open_answers", "reads", "lora_training", "lora_scoring")
-    assert set(by) == {(s, m) for s in stages for m in ("mistral", "llama2")} | {
+    tasks = ("open_answers", "reads", "lora_training", "lora_scoring")
+    assert set(by) == {(t, m) for t in tasks for m in ("mistral", "llama2")} | {
         ("judging", "judge")
     }
     # the MMLU test questions are built here from the shipped data; the models' tokenizers and
@@ -112,11 +114,11 @@ def test_the_paper_presets_plan_counts_real_texts_and_sizes_batches_for_its_card
         by["open_answers", "mistral"]["rows per batch"]
         > by["open_answers", "llama2"]["rows per batch"]
     )
-    # every stage fits a 40 GB card, at the widest real text and at max_length
+    # every model task fits a 40 GB card, at the widest real text and at max_length
     assert all(r["peak GiB at max_length"] <= 0.9 * 40e9 / 2**30 for r in rows), rows
-    # an H100 is faster than an A100 on every stage
+    # an H100 is faster than an A100 on every model task
     assert all(r["h100-80gb hours"] < r["a100-40gb hours"] for r in rows)
-    assert set(STAGES) >= {r["stage"] for r in rows}
+    assert set(MODEL_TASKS) >= {r["stage"] for r in rows}
 
 
 def test_a_model_without_a_config_is_named_with_what_to_pass():

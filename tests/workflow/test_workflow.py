@@ -296,17 +296,19 @@ def test_the_plan_of_a_run_reads_its_real_texts(workdir):
     question's prompt as each model tokenises it, up to max_length, and then its options)."""
     from transformers import AutoTokenizer
 
-    from crossprobe.plan import Sources, model_jobs, plan
+    from crossprobe.plan.counting import cost_rows
+    from crossprobe.plan.jobs import model_jobs
+    from crossprobe.plan.texts import Sources
 
     config = validate_config(
         config_of(workdir), load_schema(workdir / "schemas/config.schema.yaml")
     )
     assert config["data"]["answer_format"] == "mc_cloze"
     jobs = model_jobs(workdir / "config.yaml", workdir)
-    rows = plan(config, Sources(config, workdir, {}, {}, {}), jobs, ["h100-80gb"], 0.4, 40.0)
+    rows = cost_rows(config, Sources(config, workdir, {}, {}, {}), jobs, ["h100-80gb"], 0.4, 40.0)
     by = {(r["stage"], r["model"]): r for r in rows}
-    stages = ("cloze_answers", "reads", "lora_training", "lora_scoring")
-    assert set(by) == {(s, m) for s in stages for m in ("tiny_a", "tiny_b")}
+    tasks = ("cloze_answers", "reads", "lora_training", "lora_scoring")
+    assert set(by) == {(t, m) for t in tasks for m in ("tiny_a", "tiny_b")}
     assert {r["tokens from"] for r in rows} == {"real"}
     prepared = json.loads((workdir / R / "models/tiny_a/model.json").read_text())["path"]
     tokenizer = AutoTokenizer.from_pretrained(prepared)

@@ -12,6 +12,7 @@ Besides the answer, each row keeps what the free baselines need later (so no mod
 """
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -19,8 +20,8 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
 from crossprobe.contract.formats import Format, answer_format
+from crossprobe.contract.model_tasks import MODEL_TASKS, TextLengths, function
 from crossprobe.contract.prompts import clean_open_answer
-from crossprobe.contract.stages import STAGES, Memory, function
 from crossprobe.models.lm import (
     PAD_SEGMENT,
     Throughput,
@@ -126,7 +127,6 @@ def option_logprobs(
         batch_size,
         score,
         budget,
-        Memory.CLOZE,
         option_tokens=max((sum(map(len, e[1])) for e in encoded), default=0),
     )
     return [
@@ -150,8 +150,18 @@ def next_token_logprobs(model, tokenizer, device, contexts, batch_size, max_leng
             out[i] = logprobs[row]
         meter.update(len(batch), sum(len(s) for s in seqs), padded_size(seqs))
 
-    in_batches([len(ids) for ids in encoded], batch_size, score, budget, Memory.NEXT_TOKEN)
+    in_batches([len(ids) for ids in encoded], batch_size, score, budget)
     return torch.stack(out) if out else torch.zeros(0)
+
+
+@dataclass
+class Answered:
+    """What an answering function returns, one entry per question."""
+
+    answers: list  # the answer's text
+    chosen: list  # the option picked (-1: an open or invalid answer)
+    option_scores: list  # per-option scores (empty for open answers)
+    answer_logprob: list  # mean token log-probability of the answer given
 
 
 def answer_cloze(model, tokenizer, device, questions, fmt: Format, params: dict, budget=None):
@@ -169,7 +179,8 @@ def answer_cloze(model, tokenizer, device, questions, fmt: Format, params: dict,
     )
     chosen = [int(np.argmax(s)) for s in per_question]
     answers = [row["choices"][c] for c, (_, row) in zip(chosen, questions.iterrows(), strict=True)]
-    return answers, chosen, per_question, [s[c] for s, c in zip(per_question, chosen, strict=True)]
+    answer_lp = [s[c] for s, c in zip(per_question, chosen, strict=True)]
+    return Answered(answers, chosen, per_question, answer_lp)
 
 
 def answer_letter(model, tokenizer, device, questions, fmt: Format, params: dict, budget=None):
@@ -197,7 +208,7 @@ def answer_letter(model, tokenizer, device, questions, fmt: Format, params: dict
         else:  # not a letter: an invalid answer, graded wrong
             chosen.append(-1)
             answers.append(tokenizer.decode([greedy]).strip())
-    return answers, chosen, scores, answer_lp
+    return Answered(answers, chosen, scores, answer_lp)
 
 
 class FirstLineComplete(StoppingCriteria):
@@ -279,7 +290,7 @@ def greedy_lines(
         )
 
     lengths = [len(e) for e in encoded]
-    in_batches(lengths, batch_size, generate, budget, Memory.GENERATE, new_tokens=max_new_tokens)
+    in_batches(lengths, batch_size, generate, budget, new_tokens=max_new_tokens)
     return texts, mean_lp
 
 
@@ -289,7 +300,7 @@ def answer_open(model, tokenizer, device, questions, fmt: Format, params: dict, 
     answers, answer_lp = greedy_lines(
         model, tokenizer, device, encoded, params["batch_size"], params["max_new_tokens"], budget
     )
-    return answers, [-1] * len(answers), [[] for _ in answers], answer_lp
+    return Answered(answers, [-1] * len(answers), [[] for _ in answers], answer_lp)
 
 
 def fitted_prompts(tokenizer, questions: pd.DataFrame, params: dict) -> list[str]:
@@ -318,8 +329,8 @@ def cloze_lengths(tokenizer, questions: pd.DataFrame, params: dict):
     ]
     options = [sum(map(len, tails)) for _, tails in rows]
     lengths = [len(prefix) + n for (prefix, _), n in zip(rows, options, strict=True)]
-    memory = {"option_tokens": max(options, default=0)}
-    return {"rows": lengths}, memory, shots_lost(questions, prompts)
+    extra = {"option_tokens": max(options, default=0)}
+    return TextLengths({"rows": lengths}, extra, shots_lost(questions, prompts))
 
 
 def prompt_lengths(tokenizer, questions: pd.DataFrame, params: dict):
@@ -327,28 +338,27 @@ def prompt_lengths(tokenizer, questions: pd.DataFrame, params: dict):
     prompts that lose shots."""
     prompts = fitted_prompts(tokenizer, questions, params)
     lengths = [len(encode(tokenizer, p, params["max_length"])) for p in prompts]
-    return {"rows": lengths}, {}, shots_lost(questions, prompts)
+    return TextLengths({"rows": lengths}, counted=shots_lost(questions, prompts))
 
 
 def generate_answers(
     model, tokenizer, device, questions: pd.DataFrame, params: dict, budget=None
 ) -> pd.DataFrame:
     """Answer every question of `questions` as answer format `params['answer_format']` answers
-    (its model stage names the function here that does), in batches within `budget`."""
+    (its model task names the function here that does), in batches within `budget`."""
     fmt = answer_format(params["answer_format"])
     questions = questions.assign(prompt=fitted_prompts(tokenizer, questions, params))
-    answerer = function(STAGES[fmt.stage].work)
-    result = answerer(model, tokenizer, device, questions, fmt, params, budget)
-    answers, chosen, scores, answer_lp = result
+    answerer = function(MODEL_TASKS[fmt.task].work)
+    answered = answerer(model, tokenizer, device, questions, fmt, params, budget)
     return pd.DataFrame(
         {
             "question_id": questions["question_id"].to_numpy(),
             "dataset": questions["dataset"].to_numpy(),
             "subject": questions["subject"].to_numpy(),
             "prompt": questions["prompt"].to_numpy(),
-            "answer": answers,
-            "answer_index": np.asarray(chosen, dtype=np.int64),
-            "option_scores": scores,
-            "answer_logprob": np.asarray(answer_lp, dtype=np.float64),
+            "answer": answered.answers,
+            "answer_index": np.asarray(answered.chosen, dtype=np.int64),
+            "option_scores": answered.option_scores,
+            "answer_logprob": np.asarray(answered.answer_logprob, dtype=np.float64),
         }
     )

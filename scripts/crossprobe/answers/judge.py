@@ -26,6 +26,7 @@ from jinja2.exceptions import TemplateError
 from crossprobe.answers.answering import greedy_lines
 from crossprobe.answers.grading import judge_texts, judged, shown_problems
 from crossprobe.contract.formats import first_alias
+from crossprobe.contract.model_tasks import TextLengths
 from crossprobe.models.store import FeatureStore, sequence_key
 from crossprobe.models.tokens import encode
 
@@ -67,7 +68,7 @@ def judge_lengths(tokenizer, judged: pd.DataFrame, params: dict):
     """The token length of the judge's input for each answer of `judged`."""
     if "problem" not in judged:
         judged = judged.assign(problem=shown_problems(judged, params))
-    return {"rows": list(map(len, judge_inputs(tokenizer, judged, params)))}, {}, {}
+    return TextLengths({"rows": list(map(len, judge_inputs(tokenizer, judged, params)))})
 
 
 def judge_answers(

@@ -5,7 +5,7 @@ DAG.
 
 Adding a format is one entry here and its functions: the text and grading ones are plain
 functions referenced by the entry; how a model answers needs torch, so the entry names its model
-stage (`crossprobe.contract.stages`), which names the answering function and its memory.
+task (`crossprobe.contract.model_tasks`), which names the answering function and its footprint.
 """
 
 import re
@@ -23,7 +23,7 @@ class Format:
     picks_option: bool  # the answer is one of the question's options (multiple-choice data)
     option_scores: bool  # answers come with a score per option (baselines read them)
     options_in_question: bool  # the options are listed under the question
-    stage: str  # the model stage that answers (crossprobe.contract.stages.STAGES)
+    task: str  # the model task that answers (crossprobe.contract.model_tasks.MODEL_TASKS)
     gold_text: Callable  # row -> the gold answer as a correct model writes it (shots)
     continuations: Callable | None  # row -> the candidate answers scored after the prompt
     grade: Callable  # graded answers table -> 0/1 per row, before any judge
@@ -79,7 +79,7 @@ FORMATS = {
             picks_option=True,
             option_scores=True,
             options_in_question=False,
-            stage="cloze_answers",
+            task="cloze_answers",
             gold_text=lambda row: row["gold"],
             continuations=lambda row: list(row["choices"]),
             grade=graded_by_option,
@@ -90,7 +90,7 @@ FORMATS = {
             picks_option=True,
             option_scores=True,
             options_in_question=True,
-            stage="letter_answers",
+            task="letter_answers",
             gold_text=lambda row: LETTERS[row["gold_index"]],
             continuations=lambda row: [LETTERS[i] for i in range(len(row["choices"]))],
             grade=graded_by_option,
@@ -101,7 +101,7 @@ FORMATS = {
             picks_option=False,
             option_scores=False,
             options_in_question=False,
-            stage="open_answers",
+            task="open_answers",
             gold_text=lambda row: first_alias(row["gold"]),
             continuations=None,
             grade=graded_by_match,

@@ -1,6 +1,7 @@
 """A LoRA run's resume checkpoint: written at an interval to a folder that is not a job output,
 read back when a killed or timed-out job starts again."""
 
+import hashlib
 import json
 import logging
 import os
@@ -68,6 +69,19 @@ class Checkpoint:
     def remove(self) -> None:
         if self.path:
             shutil.rmtree(self.path.parent, ignore_errors=True)
+
+
+def training_identity(params: dict, seed, answers, model_record: dict, dtype: str) -> dict:
+    """What decides a LoRA training, as its checkpoint records it: the settings, the seed, the
+    training answers (their ids, in order), the model's weights and the number format. A
+    checkpoint of anything else is not resumed."""
+    return {
+        "params": params,
+        "seed": seed,
+        "answers": hashlib.sha256("".join(answers).encode()).hexdigest(),
+        "model": model_record["fingerprint"],
+        "dtype": dtype,
+    }
 
 
 class Termination:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from crossprobe.contract.stages import Memory
+from crossprobe.contract.model_tasks import task_of
 from crossprobe.intake.weights import hub_snapshot, materialise_gguf, weights_kind
 from crossprobe.models.memory import Budget, batch_budget_bytes, shape_of
 from crossprobe.models.precision import (
@@ -146,33 +146,34 @@ def load_job_model(snakemake, record: dict | None = None, runtime: dict | None =
     return model, tokenizer, device, provenance
 
 
-def within_budget(run, budget: Budget | None, stage: Memory, width: int, most: int, **extra):
-    """`run(rows)` with the rows a batch of `stage` at `width` tokens may hold within `budget`
-    (at most `most`); on a CUDA out-of-memory error the budget is halved and `run` called again
-    with fewer, down to one row. `run` must leave no trace of an attempt it did not finish.
-    Returns (rows, what `run` returned)."""
+def within_budget(run, budget: Budget | None, width: int, most: int, **extra):
+    """`run(rows)` with the rows a batch at `width` tokens may hold within `budget` (at most
+    `most`; `extra` says what the batch keeps besides, see `crossprobe.models.memory`); on a CUDA
+    out-of-memory error the budget is halved, with the same `extra`, and `run` called again with
+    fewer, down to one row. `run` must leave no trace of an attempt it did not finish. Returns
+    (rows, what `run` returned)."""
     while True:
-        rows = budget.rows(stage, width, most, **extra) if budget else most
+        rows = budget.rows(width, most, **extra) if budget else most
         try:
             return rows, run(rows)
         except torch.OutOfMemoryError:
             if budget is None or rows == 1:
                 raise
             torch.cuda.empty_cache()
-            budget.halve(stage, rows, width, **extra)
+            budget.halve(rows, width, **extra)
 
 
-def in_batches(lengths, most: int, work, budget: Budget | None = None, stage: Memory = "", **extra):
+def in_batches(lengths, most: int, work, budget: Budget | None = None, **extra):
     """Call `work(indices)` on batches of examples sorted by length, longest first (memory peaks
     at once): each batch holds at most `most` examples and, with a `budget`, no more than fit in
-    its memory at the batch's width (`stage` and `extra` say what the batch keeps; see
+    its memory at the batch's width (`extra` says what the batch keeps besides; see
     `crossprobe.models.memory`), fewer after an out-of-memory error (`within_budget`)."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     at = 0
     while at < len(order):
         width = lengths[order[at]]
         rows, _ = within_budget(
-            lambda rows, at=at: work(order[at : at + rows]), budget, stage, width, most, **extra
+            lambda rows, at=at: work(order[at : at + rows]), budget, width, most, **extra
         )
         at += rows
 
@@ -186,10 +187,11 @@ def resident_bytes() -> int:
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
-def job_budget(snakemake, model, device) -> tuple[Budget, dict]:
-    """The batch memory budget of a model job, once its model is loaded, and its provenance: on a
-    GPU, `gpu_mem_mb` (the card's own memory when 0) less what the model holds; on a CPU, the
-    job's `mem_mb` less what the process holds."""
+def job_budget(snakemake, model, device, answer_format=None) -> tuple[Budget, dict]:
+    """The memory budget of a model job's batches, sized for its model task's footprint (the
+    task its rule runs: for answering, the one `answer_format` names), once its model is loaded,
+    and its provenance: on a GPU, `gpu_mem_mb` (the card's own memory when 0) less what the
+    model holds; on a CPU, the job's `mem_mb` less what the process holds."""
     shape = shape_of(model.config, model)
     dtype = activation_dtype(model)
     if device.type == "cuda":
@@ -202,7 +204,8 @@ def job_budget(snakemake, model, device) -> tuple[Budget, dict]:
     if free == 0:
         log.warning("the model leaves no memory for batches: one example per batch")
     log.info("batch memory budget %.0f MiB", free / 2**20)
-    return Budget(shape, dtype, free), {"batch_memory_mib": round(free / 2**20)}
+    footprint = task_of(snakemake.rule, answer_format).footprint
+    return Budget(shape, dtype, free, footprint), {"batch_memory_mib": round(free / 2**20)}
 
 
 def pad_left(sequences, pad_id: int, device):

@@ -1,8 +1,8 @@
-"""How much memory a model stage needs for a batch, from the model's config alone, and how many
+"""How much memory a batch of a model task needs, from the model's config alone, and how many
 rows of a given padded width fit in a job's memory.
 
-The model counts what each stage keeps alive at its peak, in bytes, for a batch of `rows`
-sequences padded to `width` tokens:
+The model counts what each footprint (`crossprobe.contract.model_tasks.Footprint`) keeps alive at
+its peak, in bytes, for a batch of `rows` sequences padded to `width` tokens:
 
 - every forward pass: one decoder layer's working tensors per token (residual, norm and its
   float32 temporaries, q/k/v, attention output, the MLP's gate, activation, up and product), the
@@ -31,7 +31,7 @@ download).
 import logging
 from dataclasses import dataclass
 
-from crossprobe.contract.stages import Memory
+from crossprobe.contract.model_tasks import Footprint
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +139,8 @@ def _scores_elements(shape: Shape, width: int) -> int:
     return 2 * shape.heads * width * width if shape.eager_attention else 0
 
 
-def row_bytes(shape: Shape, stage: Memory, width: int, dtype: str, **extra) -> int:
-    """Bytes one row of `width` tokens adds to a batch of `stage` at its peak (an upper bound:
+def row_bytes(shape: Shape, footprint: Footprint, width: int, dtype: str, **extra) -> int:
+    """Bytes one row of `width` tokens adds to a batch of `footprint` at its peak (an upper bound:
     tensors that do not overlap in time are all counted). `extra`:
     `new_tokens` (generate), `option_tokens` (cloze: a question's option tokens after its
     prompt), `js_tokens` (train: positions the JS regulariser keeps, 0 when it is off),
@@ -148,20 +148,20 @@ def row_bytes(shape: Shape, stage: Memory, width: int, dtype: str, **extra) -> i
     size = DTYPE_BYTES[dtype]
     forward = size * (width * _layer_elements_per_token(shape) + _scores_elements(shape, width))
     forward += width * width  # the causal mask, expanded per row (bool)
-    if stage == Memory.GENERATE:
+    if footprint == Footprint.GENERATE:
         new = extra["new_tokens"]
         cache = size * (width + new) * shape.kv_bytes_per_token
         return forward + cache + 3 * new * shape.vocab * FLOAT32
-    if stage == Memory.CLOZE:
+    if footprint == Footprint.CLOZE:
         masks = 2 * FLOAT32 * width * width
         return forward + masks + 2 * extra["option_tokens"] * shape.vocab * FLOAT32
-    if stage == Memory.NEXT_TOKEN:
+    if footprint == Footprint.NEXT_TOKEN:
         return forward + 3 * shape.vocab * FLOAT32
-    if stage == Memory.READS:
+    if footprint == Footprint.READS:
         return forward + size * width * (shape.layers + 1) * shape.hidden
-    if stage == Memory.QUERY:
+    if footprint == Footprint.QUERY:
         return forward
-    if stage == Memory.TRAIN:
+    if footprint == Footprint.TRAIN:
         # per layer: the norms' float32 input and output and their cast result; q, k, v and
         # the attention output (before and after the rotary embedding); the MLP's gate, its
         # activation, up and their product; the residual stream
@@ -176,41 +176,46 @@ def row_bytes(shape: Shape, stage: Memory, width: int, dtype: str, **extra) -> i
             saved = shape.layers * layer
         regulariser = 4 * extra.get("js_tokens", 0) * shape.vocab * FLOAT32
         return saved + 2 * forward + regulariser
-    raise ValueError(f"unknown model stage {stage!r}; expected one of {', '.join(Memory)}")
+    raise ValueError(f"unknown footprint {footprint!r}; expected one of {', '.join(Footprint)}")
 
 
-def batch_bytes(shape: Shape, stage: Memory, rows: int, width: int, dtype: str, **extra) -> int:
+def batch_bytes(
+    shape: Shape, footprint: Footprint, rows: int, width: int, dtype: str, **extra
+) -> int:
     """Peak bytes of a batch of `rows` sequences padded to `width`, weights not included."""
-    return rows * row_bytes(shape, stage, width, dtype, **extra)
+    return rows * row_bytes(shape, footprint, width, dtype, **extra)
 
 
 class Budget:
-    """The memory a job's batches may use, and how many rows of a width fit in it.
+    """The memory a job's batches of one footprint may use, and how many rows of a width fit in
+    it.
 
     `free_bytes` is what the job has left once its model is loaded; None means no limit (batches
     are then only capped by their configured size). A CUDA out-of-memory error `halve`s it."""
 
-    def __init__(self, shape: Shape, dtype: str, free_bytes: int | None):
+    def __init__(self, shape: Shape, dtype: str, free_bytes: int | None, footprint: Footprint):
         self.shape, self.dtype, self.free_bytes = shape, dtype, free_bytes
-        self.stages = set()  # the memory stages batches were sized for (each logged once)
+        self.footprint = Footprint(footprint)
+        log.info("batches sized for the %s footprint", self.footprint)
 
-    def rows(self, stage: Memory, width: int, most: int, **extra) -> int:
-        """Rows of `width` tokens a batch of `stage` may hold: at most `most`, at least 1."""
-        if stage not in self.stages:
-            self.stages.add(stage)
-            log.info("batches sized for the %s memory stage", stage)
+    def sized_for(self, footprint: Footprint) -> "Budget":
+        """The same memory, for batches of another footprint (a LoRA run's held-out scoring)."""
+        return Budget(self.shape, self.dtype, self.free_bytes, footprint)
+
+    def rows(self, width: int, most: int, **extra) -> int:
+        """Rows of `width` tokens a batch may hold: at most `most`, at least 1."""
         if self.free_bytes is None:
             return most
-        fit = self.free_bytes // max(row_bytes(self.shape, stage, width, self.dtype, **extra), 1)
-        return int(max(1, min(most, fit)))
+        one = row_bytes(self.shape, self.footprint, width, self.dtype, **extra)
+        return int(max(1, min(most, self.free_bytes // max(one, 1))))
 
-    def halve(self, stage: Memory, rows: int, width: int, **extra) -> None:
+    def halve(self, rows: int, width: int, **extra) -> None:
         """After a batch of `rows` x `width` ran out of memory: half of the budget, or of that
         batch's size when that was smaller (or there was no budget)."""
-        failed = batch_bytes(self.shape, stage, rows, width, self.dtype, **extra)
+        failed = batch_bytes(self.shape, self.footprint, rows, width, self.dtype, **extra)
         self.free_bytes = (failed if self.free_bytes is None else min(self.free_bytes, failed)) // 2
         log.warning(
-            "%s ran out of GPU memory: batch memory budget halved to %.0f MiB",
-            stage,
+            "a %s batch ran out of GPU memory: batch memory budget halved to %.0f MiB",
+            self.footprint,
             self.free_bytes / 2**20,
         )

@@ -17,7 +17,7 @@ import logging
 import numpy as np
 import torch
 
-from crossprobe.contract.stages import Memory
+from crossprobe.contract.model_tasks import TextLengths
 from crossprobe.models.lm import Throughput, in_batches, logits_of, padded_size, run_batch
 from crossprobe.models.store import FeatureStore, sequence_key
 from crossprobe.models.tokens import query_choice_ids, query_tokens
@@ -52,7 +52,7 @@ def read_lengths(tokenizer, graded, params: dict):
     spares the texts it has seen."""
     texts = zip(graded["prompt"], graded["answer"], strict=True)
     lengths = [len(read_tokens(tokenizer, p, a, params["max_length"])[0]) for p, a in texts]
-    return {"rows": lengths}, {}, {}
+    return TextLengths({"rows": lengths})
 
 
 @torch.inference_mode()
@@ -90,7 +90,7 @@ def compute_reads(
         reads["query_logits"][batch] = out.logits[:, -1].cpu().numpy()
         meter.update(len(batch), sum(len(s) for s in seqs), padded_size(seqs))
 
-    in_batches([len(s) for s in sequences], batch_size, read, budget, Memory.READS)
+    in_batches([len(s) for s in sequences], batch_size, read, budget)
     return reads
 
 

