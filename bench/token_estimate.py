@@ -12,7 +12,6 @@ a model's own count.
 """
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
@@ -21,18 +20,10 @@ from finished import ROOT, FinishedRun
 from crossprobe.contract.splits import split_params
 from crossprobe.intake.packages import package_file
 from crossprobe.intake.questions import prepare_questions
+from crossprobe.models.tokens import load_tokenizer
 from crossprobe.plan.texts import STAND_IN
 
 RESERVED = 100  # the preset's new tokens for MMLU answers
-
-
-def load_tokenizer(where: str):
-    from transformers import AutoTokenizer
-
-    path = Path(where)
-    if path.suffix == ".gguf":
-        return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-    return AutoTokenizer.from_pretrained(path)
 
 
 def main():

@@ -1,6 +1,5 @@
-GRADED_SCORES = dag.graded_scores(
-    config
-)  # learned methods' scores where the judge grades a set
+# the learned methods' score tables in the columns whose answer-set labels the judge grades too
+GRADED_SCORES = dag.graded_scores(config)
 
 
 rule evaluate_column:
@@ -94,7 +93,7 @@ rule compare_graders:
     resources:
         **LIGHT_RESOURCES,
     params:
-        plan={
+        comparison={
             "columns": AGREEMENT_COLUMNS,
             "scores": GRADED_SCORES,
             "reference": {

@@ -12,6 +12,6 @@ rule score_column:
     resources:
         **LIGHT_RESOURCES,
     params:
-        plan=lambda wc: dag.score_plan(config, wc.method, wc.source),
+        scoring=lambda wc: dag.scoring(config, wc.method, wc.source),
     script:
         "../scripts/scores/score_column.py"

@@ -157,7 +157,7 @@ def score_inputs(config: dict, method: str, source: str) -> dict[str, str]:
     return files
 
 
-def score_plan(config: dict, method: str, source: str) -> dict:
+def scoring(config: dict, method: str, source: str) -> dict:
     """What the score_column job of one (method, column) needs: each cell model's replicates
     and the files to read."""
     models = [m for m, _ in cells(config, method, source)]

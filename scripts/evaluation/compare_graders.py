@@ -17,23 +17,25 @@ from crossprobe.evaluation.graders import (
 from crossprobe.job import atomic, finish, start, write_tsv
 
 started = start(snakemake)
-plan = snakemake.params.plan
-columns = plan["columns"]
+comparison = snakemake.params.comparison
+columns = comparison["columns"]
 judged = {c: pd.read_parquet(p) for c, p in zip(columns, snakemake.input.judged, strict=True)}
 agreements = pd.DataFrame([agreement(judged[c], c) for c in columns], columns=AGREEMENT_COLUMNS)
 rows = []
-for (method, source), path in zip(plan["scores"], snakemake.input.scores, strict=True):
+for (method, source), path in zip(comparison["scores"], snakemake.input.scores, strict=True):
     rows += method_aurocs(pd.read_parquet(path), judged[source], method, source)
 aurocs = pd.DataFrame(rows, columns=AUROC_COLUMNS)
 rows = []
-if plan["reference"]:
+if comparison["reference"]:
     table = read_reference(snakemake.input.reference)
-    for (source, name), path in zip(plan["reference"].items(), snakemake.input.graded, strict=True):
+    for (source, name), path in zip(
+        comparison["reference"].items(), snakemake.input.graded, strict=True
+    ):
         rows += reference_accuracy(pd.read_parquet(path), table[table["model"] == name], source)
 reference = pd.DataFrame(rows, columns=REFERENCE_COLUMNS)
 write_tsv(agreements, snakemake.output.agreement)
 write_tsv(aurocs, snakemake.output.auroc)
 write_tsv(reference, snakemake.output.reference)
 with atomic(snakemake.output.markdown) as tmp:
-    tmp.write_text(graders_markdown(agreements, aurocs, reference, plan["names"], title))
-finish(snakemake, plan, started)
+    tmp.write_text(graders_markdown(agreements, aurocs, reference, comparison["names"], title))
+finish(snakemake, comparison, started)

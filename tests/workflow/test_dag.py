@@ -55,10 +55,10 @@ def test_library_inputs_follow_imports_transitively_and_no_further():
     assert "figures/plotting.py" not in names("evaluation/aggregate.py")
 
 
-# The stages in workflow order: a module imports from its own stage and earlier ones only
-# (`job` and `logodds` below them all; `plan`, `dag` and `checks` above: the workflow's tools,
-# not a job's).
-STAGES = [
+# The workflow's stages in order, with the layers below and above them: a module imports from
+# its own stage and earlier ones only (`job` and `logodds` below them all; `plan`, `stand_ins`,
+# `dag` and `checks` above: the workflow's tools, not a job's).
+LAYERS = [
     "job",
     "logodds",
     "contract",
@@ -71,6 +71,7 @@ STAGES = [
     "evaluation",
     "figures",
     "plan",
+    "stand_ins",
     "dag",
     "checks",
 ]
@@ -99,14 +100,14 @@ def package_imports() -> dict[str, set[str]]:
     return graph
 
 
-def stage(module: str) -> int:
-    return STAGES.index(module.split(".")[1])
+def layer(module: str) -> int:
+    return LAYERS.index(module.split(".")[1])
 
 
 def test_the_package_has_no_import_cycle_and_imports_point_down_the_stages():
     graph = package_imports()
-    assert {m.split(".")[1] for m in graph} == set(STAGES)
-    upward = [(m, i) for m, imported in graph.items() for i in imported if stage(i) > stage(m)]
+    assert {m.split(".")[1] for m in graph} == set(LAYERS)
+    upward = [(m, i) for m, imported in graph.items() for i in imported if layer(i) > layer(m)]
     assert upward == []
     # no cycle, within a stage either: a depth-first walk never meets a module on its path
     done, path = set(), []
@@ -334,13 +335,13 @@ def test_a_scorer_kind_added_in_one_place_serves_the_dag_and_the_job(monkeypatch
                 "answer_logprob": rng.normal(size=n),
             }
         ).to_parquet(path)
-    plan = {
+    scoring = {
         "method": "confident",
         "source": "b",
         "replicates": {m: replicates(config, "confident", m) for m in ("a", "b")},
         "files": files,
     }
-    scores = score_column(plan)
+    scores = score_column(scoring)
     test = scores[(scores["split"] == "test") & (scores["model"] == "a")]
     expected = pd.read_parquet(files["answers/b/test"])["answer_logprob"].to_numpy()
     assert np.allclose(test["logodds_raw"], expected)

@@ -8,9 +8,7 @@ import re
 import subprocess
 import sys
 
-import yaml
-
-from crossprobe.contract.config import load_schema, validate_config
+from crossprobe.contract.config import read_config
 from crossprobe.contract.model_tasks import MODEL_TASKS, task_of
 from crossprobe.contract.paths import log
 from crossprobe.plan.counting import cost_rows
@@ -27,16 +25,11 @@ MODEL_CONFIGS = {
 SIZED = re.compile(r"batches sized for the (\w+) footprint")
 
 
-def validated(configfile) -> dict:
-    raw = yaml.safe_load(configfile.read_text())
-    return validate_config(raw, load_schema(REPO / "schemas/config.schema.yaml"))
-
-
 def planned_and_logged(workdir, targets) -> list[tuple[str, str, set[str]]]:
     """Run `targets`, then per model job: (its rule, its model task's footprint in the plan, the
     footprints its log says its batches were sized for)."""
     run_workflow(workdir, targets=targets)
-    config = validated(workdir / "config.yaml")
+    config = read_config(workdir / "config.yaml")
     seen = []
     for rule, wildcards in model_jobs(workdir / "config.yaml", workdir):
         task = task_of(rule, config["data"]["answer_format"])
@@ -88,7 +81,7 @@ def test_each_jobs_footprint_in_the_plan_is_the_one_its_log_says_it_ran(tiny_mod
 
 def test_the_paper_presets_plan_counts_real_texts_and_sizes_batches_for_its_card():
     configfile = REPO / "configs/paper.yaml"
-    config = validated(configfile)
+    config = read_config(configfile)
     jobs = model_jobs(configfile, REPO)
     sources = Sources(config, REPO, MODEL_CONFIGS, {}, {"train": 18000, "calibration": 2000})
     rows = cost_rows(config, sources, jobs, ["a100-40gb", "h100-80gb"], 0.4, 40.0)

@@ -1,5 +1,5 @@
 """The paper presets themselves, run through Snakemake to the figure and tables: each is loaded
-from configs/ and changed only where a CPU run without a hub must change it (tests/real_sources.py),
+from configs/ and changed only where a CPU run without a hub must change it (crossprobe.stand_ins),
 so an edit to a preset is exercised by the next test run."""
 
 import json
@@ -7,8 +7,8 @@ import json
 import datasets
 import pandas as pd
 import pytest
-from real_sources import RELEASED_FEATURES, RELEASED_SPLITS, SIZES, cpu_preset
 
+from crossprobe.stand_ins import RELEASED_FEATURES, RELEASED_SPLITS, SIZES, cpu_preset
 from helpers import (
     build_sentencepiece_tokenizer,
     build_tiny_model,

@@ -80,7 +80,7 @@ _TYPE_NAMES = {
 }
 
 
-def describe(error: jsonschema.ValidationError) -> str:
+def error_text(error: jsonschema.ValidationError) -> str:
     """One line, `key.path: what was wrong (expected ...)`, for a schema violation."""
     path, value, instance = list(error.absolute_path), error.validator_value, error.instance
     kind = error.validator
@@ -161,12 +161,22 @@ def validate_config(config: dict, schema: dict) -> dict:
         if e.validator != "unevaluatedProperties" or tuple(e.absolute_path) not in failed
     ]
     if errors:
-        raise ConfigError("\n".join(dict.fromkeys(describe(e) for e in errors)))
+        raise ConfigError("\n".join(dict.fromkeys(error_text(e) for e in errors)))
     return canonical(filled)
 
 
 def load_schema(path) -> dict:
     return yaml.safe_load(Path(path).read_text())
+
+
+# the workflow's schema, beside the package (scripts/crossprobe/contract/ -> schemas/)
+SCHEMA_FILE = Path(__file__).resolve().parents[3] / "schemas" / "config.schema.yaml"
+
+
+def read_config(configfile, schema_file=SCHEMA_FILE) -> dict:
+    """A config file as the workflow reads it: validated against the schema, defaults filled
+    in, keys in canonical order (ConfigError naming every bad key otherwise)."""
+    return validate_config(yaml.safe_load(Path(configfile).read_text()), load_schema(schema_file))
 
 
 def lora_params(config: dict, model: str) -> dict:

@@ -7,9 +7,9 @@ from crossprobe.contract.prompts import build_prompt, clean_open_answer
 from crossprobe.intake.external import (
     TableError,
     check_columns,
-    describe,
     mapped,
     mapped_columns,
+    table_name,
 )
 
 TRUE, FALSE = {"1", "true", "yes", "correct"}, {"0", "false", "no", "incorrect"}
@@ -36,7 +36,7 @@ def answer_records(frame: pd.DataFrame, spec: dict, source: str, split: str, key
         raise TableError(f"{key}.columns: neither prompt nor question is mapped (expected one)")
     check_columns(frame, [c for v in columns.values() for c in mapped_columns(v)], spec, key)
     if frame.empty:
-        raise TableError(f"{key}.splits.{split}: {describe(spec)} has no rows for it")
+        raise TableError(f"{key}.splits.{split}: {table_name(spec)} has no rows for it")
     rows = []
     for index, row in frame.iterrows():
         if columns.get("prompt"):
@@ -59,7 +59,7 @@ def answer_records(frame: pd.DataFrame, spec: dict, source: str, split: str, key
                 "answer_logprob": float("nan"),
                 "correct": label(
                     mapped(row, columns["correct"]),
-                    f"{key}.columns.correct, row {index} of {describe(spec)}",
+                    f"{key}.columns.correct, row {index} of {table_name(spec)}",
                 ),
             }
         )

@@ -25,7 +25,7 @@ class TableError(ValueError):
     """A table that cannot be read as configured; the message names key, file and expectation."""
 
 
-def describe(spec: dict) -> str:
+def table_name(spec: dict) -> str:
     if "file" in spec or "disk" in spec:
         return str(spec.get("file") or spec["disk"])
     name = f" ({spec['name']})" if spec.get("name") else ""
@@ -55,7 +55,7 @@ def read_hub(spec: dict, split: str, key: str) -> pd.DataFrame:
         offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
         where = datasets.config.HF_DATASETS_CACHE
         raise TableError(
-            f"{key}: {describe(spec)}, split {split!r}, could not be loaded"
+            f"{key}: {table_name(spec)}, split {split!r}, could not be loaded"
             f"{' offline (HF_HUB_OFFLINE is set)' if offline else ''} and is not in the local "
             f"cache ({where}): load it once where the hub is reachable, or point {key} at a "
             f"local file ({type(err).__name__}: {str(err)[:200]})"
@@ -111,7 +111,7 @@ def check_columns(frame: pd.DataFrame, wanted, spec: dict, key: str) -> None:
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
         raise TableError(
-            f"{key}.columns: {describe(spec)} has no column {', '.join(map(repr, missing))} "
+            f"{key}.columns: {table_name(spec)} has no column {', '.join(map(repr, missing))} "
             f"(it has {', '.join(map(str, frame.columns))})"
         )
 
@@ -163,7 +163,7 @@ def question_records(frame: pd.DataFrame, spec: dict, name: str, key: str) -> pd
                 )
             if not 0 <= gold_index < len(choices):
                 raise TableError(
-                    f"{key}.columns.answer: row {index} of {describe(spec)} gives {answer!r}, "
+                    f"{key}.columns.answer: row {index} of {table_name(spec)} gives {answer!r}, "
                     f"which is not one of its {len(choices)} choices (expected an index, a label "
                     "or the text of a choice)"
                 )

@@ -241,7 +241,7 @@ class LoraRun:
         """The mean seconds of this attempt's steps so far."""
         return (time.perf_counter() - self.started) / max(state.step - self.resumed_at, 1)
 
-    def select(self, state: TrainingState, held) -> None:
+    def select(self, state: TrainingState, held_out) -> None:
         """The query's loss on the held-out answers now; the adapter is kept if it is the best."""
         self.model.eval()
         budget = self.budget.sized_for(SELECTION_FOOTPRINT) if self.budget else None
@@ -249,11 +249,11 @@ class LoraRun:
             self.model,
             self.tokenizer,
             self.device,
-            held[0],
+            held_out[0],
             self.params["score_batch_size"],
             budget,
         )
-        correct = torch.as_tensor(held[1], dtype=torch.long)
+        correct = torch.as_tensor(held_out[1], dtype=torch.long)
         held_loss = float(query_loss(torch.from_numpy(choices), correct))
         self.model.train()
         log.info("lora step %d: held-out query loss %.4f", state.step, held_loss)

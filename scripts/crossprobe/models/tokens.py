@@ -5,6 +5,7 @@ Torch-free.
 """
 
 import logging
+from pathlib import Path
 
 from crossprobe.contract.prompts import (
     QUERY_CHOICES,
@@ -15,6 +16,16 @@ from crossprobe.contract.prompts import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def load_tokenizer(where):
+    """A tokenizer from a model folder (or a hub id) or from a .gguf file."""
+    from transformers import AutoTokenizer
+
+    path = Path(where)
+    if path.suffix == ".gguf":
+        return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    return AutoTokenizer.from_pretrained(where)
 
 
 def truncate(ids: list[int], max_length: int | None, bos_id) -> tuple[list[int], int]:

@@ -3,10 +3,8 @@
 import argparse
 from pathlib import Path
 
-import yaml
-
 import crossprobe.plan
-from crossprobe.contract.config import load_schema, validate_config
+from crossprobe.contract.config import read_config
 from crossprobe.plan.counting import cost_rows
 from crossprobe.plan.jobs import model_jobs
 from crossprobe.plan.pricing import CARDS
@@ -65,8 +63,7 @@ def main(argv=None) -> None:
         help="print a profile's set-resources block (runtimes per model rule on the first card)",
     )
     args = parser.parse_args(argv)
-    raw = yaml.safe_load(args.configfile.read_text())
-    config = validate_config(raw, load_schema(REPO / "schemas/config.schema.yaml"))
+    config = read_config(args.configfile)
     sources = Sources(
         config,
         args.directory,

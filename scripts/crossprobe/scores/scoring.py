@@ -14,14 +14,14 @@ from crossprobe.scores.scorers import SCORERS, ColumnFiles
 COLUMNS = ["method", "model", "trained_on", "n_train", "seed"]
 
 
-def score_column(plan: dict) -> pd.DataFrame:
+def score_column(scoring: dict) -> pd.DataFrame:
     """The scores table of one (method, column): every replicate's calibration and test rows
-    (plan: method, source, each cell model's replicates, and the files that
+    (scoring: method, source, each cell model's replicates, and the files that
     `crossprobe.dag.score_inputs` lists), read as the method's scorer kind reads them."""
-    spec, source = method(plan["method"]), plan["source"]
-    scorer, column = SCORERS[spec.scorer], ColumnFiles(plan["files"], source)
+    spec, source = method(scoring["method"]), scoring["source"]
+    scorer, column = SCORERS[spec.scorer], ColumnFiles(scoring["files"], source)
     frames = []
-    for model, runs in plan["replicates"].items():
+    for model, runs in scoring["replicates"].items():
         for n_train, seed in runs:
             logodds = {s: scorer.raw(spec, column, model, s, n_train, seed) for s in SCORED}
             for split, values in logodds.items():

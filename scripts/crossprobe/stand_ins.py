@@ -1,6 +1,8 @@
 """Stand-ins for the hub sources of the paper presets, built from the outside world's facts (the
-sources' published schemas), never from the column mappings under test; and the presets
-themselves, changed only where a CPU run without a hub must change them.
+sources' published schemas), never from the column mappings the presets use; and the presets
+themselves, changed only where a CPU run without a hub must change them. The preset tests run
+them, and `bench/paper_cpu.py` writes one with real small models. A tool of the workflow's, like
+`crossprobe.plan`: no job imports it.
 
 - The released answer sets `calibration-tuning/<Model>-20k-oe`: their hub cards list five
   features, `context`, `target`, `target_prompt`, `output` and `query_label`, and the splits
@@ -19,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from helpers import REPO
+REPO = Path(__file__).resolve().parents[2]
 
 RELEASED_FEATURES = {
     "context": "string",
