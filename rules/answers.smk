@@ -26,7 +26,7 @@ rule judge_answers:
         answers=lambda wc: judged_files(paths.ANSWERS, wc, "generated"),
         questions=lambda wc: judged_files(paths.QUESTIONS, wc, "generated"),
         imported=lambda wc: judged_files(paths.IMPORTED, wc, "imported"),
-        judge=target(paths.MODEL, model=JUDGE) if JUDGE else [],
+        model=target(paths.MODEL, model=JUDGE)[0] if JUDGE else [],
         lib=library("answers/judge_answers.py"),
     output:
         task_output("judge_answers"),

@@ -12,7 +12,17 @@ from crossprobe import dag
 from crossprobe.checks import check_config
 from crossprobe.contract import grid, model_tasks, paths
 from crossprobe.contract.config import ConfigError, load_schema, validate_config
-from crossprobe.contract.resources import growing
+from crossprobe.contract.resources import (
+    CPU_MODEL_MEM_MB,
+    ModelJobResources,
+    first_mem_mb,
+    growing,
+    model_requests,
+    profile_problems,
+    raw_resources,
+    unfilled,
+)
+from crossprobe.job import attempts_record
 from crossprobe.contract.splits import SPLITS, TRAIN
 
 try:
@@ -116,21 +126,41 @@ def task_output(rule):
 
 
 MODEL_GPUS = config["resources"]["gpu"]
-# the profile's set-resources, as written (a Resource keeps what was written in `raw`)
+# the profile's requests, as written
 _set_resources = {
-    name: {key: getattr(value, "raw", value) for key, value in dict(asked).items()}
+    name: raw_resources(asked)
     for name, asked in workflow.resource_settings.overwrite_resources.items()
 }
-_gpu_problems = dag.gpu_request_problems(_set_resources, MODEL_GPUS)
-if _gpu_problems:
-    raise WorkflowError("invalid GPU request:\n" + "\n".join(_gpu_problems))
+_default_resources = raw_resources(workflow.resource_settings.default_resources)
+_profile_problems = profile_problems(_set_resources, MODEL_GPUS) + unfilled(
+    _set_resources, _default_resources
+)
+if _profile_problems:
+    raise WorkflowError("invalid profile request:\n" + "\n".join(_profile_problems))
 MODEL_THREADS = config["resources"]["model_threads"]
+_planned_runtimes, _caps = model_requests(_set_resources, _default_resources)
+
+
+def attempts_of(rule, wildcards):
+    """Where a model job keeps the record of its attempts (beside its log)."""
+    log = paths.log(rule, task_output(rule)).format(**dict(wildcards.items()))
+    return attempts_record(log)
+
+
+_model_jobs = ModelJobResources(
+    runtime=_planned_runtimes,
+    default_runtime=config["resources"]["model_runtime"],
+    mem_mb=first_mem_mb(config["resources"]),
+    caps=_caps,
+    record_of=attempts_of,
+)
 # the resources of every rule that runs a model, and of every light rule
 MODEL_RESOURCES = {
-    "mem_mb": growing(config["resources"]["model_mem_mb"]),
-    "runtime": growing(config["resources"]["model_runtime"]),
+    "mem_mb": _model_jobs.mem_mb,
+    "runtime": _model_jobs.runtime,
     "gpu": MODEL_GPUS,
     # sizes batches, not a request: a GPU's model is chosen in the profile
     "gpu_mem_mb": config["resources"]["gpu_mem_mb"],
+    "attempt": _model_jobs.attempt,
 }
 LIGHT_RESOURCES = {"mem_mb": growing(1000), "runtime": growing(10)}

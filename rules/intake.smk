@@ -17,8 +17,9 @@ rule prepare_model:
         "../envs/models.yaml"
     threads: MODEL_THREADS
     resources:
-        mem_mb=MODEL_RESOURCES["mem_mb"],
-        runtime=MODEL_RESOURCES["runtime"],
+        # a local rule (it reaches the hub): what converting a GGUF file needs on a CPU
+        mem_mb=growing(first_mem_mb(config["resources"]) or CPU_MODEL_MEM_MB),
+        runtime=growing(config["resources"]["model_runtime"]),
     params:
         weights=lambda wc: config["models"][wc.model]["weights"],
     script:

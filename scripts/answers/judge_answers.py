@@ -2,7 +2,6 @@
 model answered, and the answer set's split graded to measure the graders), the judge loaded
 once."""
 
-import json
 import logging
 from pathlib import Path
 
@@ -16,8 +15,8 @@ from crossprobe.models.store import FeatureStore
 
 started = start(snakemake)
 grading, splits = snakemake.params.settings, snakemake.params.splits
-record = json.loads(Path(snakemake.input.judge[0]).read_text())
-model, tokenizer, device, provenance = load_job_model(snakemake, record, snakemake.params.runtime)
+model, tokenizer, device, provenance = load_job_model(snakemake)
+record = provenance["model"]
 budget, provenance["batches"] = job_budget(snakemake, model, device)
 store = FeatureStore(Path(snakemake.params.store) / verdict_store(record, grading))
 tables = [

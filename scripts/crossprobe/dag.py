@@ -21,7 +21,6 @@ from crossprobe.contract.grid import (
     training_sets,
 )
 from crossprobe.contract.headlines import HEADLINES
-from crossprobe.contract.model_tasks import MODEL_RULES
 from crossprobe.contract.splits import SCORED, SPLITS
 from crossprobe.intake.weights import local_files
 from crossprobe.scores.scorers import SCORERS, file_key
@@ -78,25 +77,11 @@ def answer_set_params(config: dict, source: str, split: str) -> dict:
 
 
 def runtime_params(config: dict, model: str) -> dict:
-    """How a model runs (not where its weights come from: that reaches jobs through model.json)."""
+    """How a model runs (not where its weights come from: that reaches jobs through model.json):
+    its dtype, its device, and the GPUs the experiment asks for (`resources.gpu`), which a job
+    that sees none refuses to run without, whatever its SLURM request spells."""
     spec = config["models"][model]
-    return {"dtype": spec["dtype"], "device": spec["device"]}
-
-
-def gpu_request_problems(set_resources: dict, gpus: int) -> list[str]:
-    """What a profile's set-resources asks of the model rules that SLURM would refuse: a `gres`
-    GPU request beside the rules' own `gpu` (snakemake-executor-plugin-slurm writes both
-    --gres and --gpus, and SLURM refuses a typed and an untyped GPU request together)."""
-    problems = []
-    for rule in MODEL_RULES:
-        gres = str(set_resources.get(rule, {}).get("gres") or "")
-        if gpus and gres.split(":")[0] == "gpu":
-            problems.append(
-                f"set-resources.{rule}.gres: {gres!r} beside the rule's gpu={gpus} "
-                "(resources.gpu): the SLURM plugin would write both --gres and --gpus, which "
-                "SLURM refuses (expected gpu_model: <type> instead of gres, or resources.gpu: 0)"
-            )
-    return problems
+    return {"dtype": spec["dtype"], "device": spec["device"], "gpus": config["resources"]["gpu"]}
 
 
 def grid_layout(config: dict) -> dict:

@@ -1,4 +1,6 @@
-"""What every script adapter does around its stage: logging, threads, atomic outputs, provenance."""
+"""What every script adapter does around its stage: logging, threads, atomic outputs, provenance,
+and for a model job the record of its attempts (how each ended: what its retry asks for more of,
+`crossprobe.contract.resources`)."""
 
 import json
 import logging
@@ -24,6 +26,22 @@ PACKAGES = (
     "snakemake",
 )
 log = logging.getLogger("crossprobe")
+# how an attempt ended, as its record says (`ended`)
+COMPLETED, MEMORY, TIME, SIGNAL, OTHER = "completed", "memory", "time", "signal", "other"
+# this process's attempts record, where its rule keeps one (model jobs: see `record_attempt`)
+_record: dict = {}
+
+
+def attempts_record(log_path) -> Path:
+    """Where a job keeps the record of its attempts: beside its log."""
+    return Path(log_path).with_suffix(".attempts.json")
+
+
+def read_attempts(record) -> list[dict]:
+    try:
+        return json.loads(Path(record).read_text())
+    except (OSError, ValueError):
+        return []
 
 
 def provenance_path(output) -> Path:
@@ -38,7 +56,42 @@ def start(snakemake) -> float:
     fetch from the hub may reach it: `crossprobe.HUB_RULES`.)"""
     for output in snakemake.output:
         provenance_path(output).unlink(missing_ok=True)
-    return start_logging(snakemake.log[0], snakemake.threads)
+    started = start_logging(snakemake.log[0], snakemake.threads)
+    if "attempt" in snakemake.resources.keys():
+        record_attempt(snakemake.log[0], int(snakemake.resources["attempt"]))
+    return started
+
+
+def record_attempt(log_path, attempt: int) -> None:
+    """Write down that attempt `attempt` of this job has started (with its SLURM job id, where
+    it runs as one): if it is killed, nothing more is written and the controller asks SLURM why;
+    else `ended` writes how it ended. A first attempt starts the record afresh (an earlier run's
+    attempts are not this one's)."""
+    path = attempts_record(log_path)
+    earlier = [e for e in read_attempts(path) if e["attempt"] < attempt] if attempt > 1 else []
+    entry = {"attempt": attempt, "slurm_job": os.environ.get("SLURM_JOB_ID"), "ended": None}
+    _record.update(path=path, attempts=[*earlier, entry])
+    _write_record()
+
+
+def ended(cause: str) -> None:
+    """How this job's attempt ends: COMPLETED, MEMORY (out of memory), TIME (stopped before its
+    time limit), SIGNAL (stopped by SIGTERM) or OTHER (any other failure)."""
+    if _record:
+        _record["attempts"][-1]["ended"] = cause
+        _write_record()
+
+
+def _write_record() -> None:
+    with atomic(_record["path"]) as tmp:
+        tmp.write_text(json.dumps(_record["attempts"], indent=1) + "\n")
+
+
+def failure_cause(error: BaseException) -> str:
+    """What a job that raised `error` ended by: memory where it ran out (of host or GPU memory),
+    else another failure."""
+    out_of_memory = isinstance(error, MemoryError) or "OutOfMemoryError" in type(error).__name__
+    return MEMORY if out_of_memory else OTHER
 
 
 def start_logging(log_path, threads: int = 1) -> float:
@@ -53,10 +106,14 @@ def start_logging(log_path, threads: int = 1) -> float:
         handlers=[logging.FileHandler(log_path, mode="w"), logging.StreamHandler(sys.stderr)],
         force=True,
     )
-    # an uncaught error lands in the rule's log, which --show-failed-logs prints
-    sys.excepthook = lambda kind, error, trace: log.critical(
-        "job failed", exc_info=(kind, error, trace)
-    )
+
+    # an uncaught error lands in the rule's log, which --show-failed-logs prints, and in the
+    # attempts record: a retry asks for more only of what ran out
+    def failed(kind, error, trace):
+        log.critical("job failed", exc_info=(kind, error, trace))
+        ended(failure_cause(error))
+
+    sys.excepthook = failed
     if "torch" in sys.modules:  # else torch, if imported later, reads OMP_NUM_THREADS
         import torch
 
@@ -114,8 +171,9 @@ def write_provenance(outputs, rule: str, params: dict, started: float, **extra) 
 
 
 def finish(snakemake, params: dict, started: float, **extra) -> None:
-    """Provenance for every output of this job."""
+    """Provenance for every output of this job; its attempt has completed."""
     write_provenance(snakemake.output, snakemake.rule, params, started, **extra)
+    ended(COMPLETED)
 
 
 @contextmanager

@@ -292,7 +292,9 @@ def test_a_job_removes_the_provenance_its_outputs_had(tmp_path):
     output = tmp_path / "adapter_model.safetensors"
     stale = provenance_path(output)
     stale.write_text("{}")
-    job = SimpleNamespace(output=[str(output)], log=[str(tmp_path / "job.log")], threads=1)
+    job = SimpleNamespace(
+        output=[str(output)], log=[str(tmp_path / "job.log")], threads=1, resources={}
+    )
     start(job)
     assert not stale.exists()  # a job killed now leaves no provenance beside a missing output
 

@@ -107,15 +107,24 @@ class Termination:
 
 def slurm_end_time() -> float | None:
     """When SLURM will end this job at its time limit (epoch seconds), where it runs as one: the
-    job's end time as squeue reports it. A job cannot count on SIGTERM at its limit: SLURM sends
-    it to the job step's task, the Snakemake process that runs the script, which ends its script
-    without passing the signal on."""
+    job's `SLURM_JOB_END_TIME` (SLURM 23.02 and later set it in every task's environment), else
+    its end time as squeue reports it in a fixed format (a user's SLURM_TIME_FORMAT, say
+    `relative`, would change squeue's). A job cannot count on SIGTERM at its limit: with
+    proctrack/cgroup, SLURM signals the job step's direct children, the Snakemake process that
+    runs the script, which ends its script without passing the signal on (see docs/cluster.md
+    for the other process-tracking plugins)."""
     job = os.environ.get("SLURM_JOB_ID")
     if not job:
         return None
+    if os.environ.get("SLURM_JOB_END_TIME", "").isdigit():
+        return float(os.environ["SLURM_JOB_END_TIME"])
     try:
         found = subprocess.run(
-            ["squeue", "-h", "-j", job, "-o", "%e"], capture_output=True, text=True, timeout=60
+            ["squeue", "-h", "-j", job, "-o", "%e"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "SLURM_TIME_FORMAT": "standard"},
         ).stdout.strip()
         return datetime.fromisoformat(found).timestamp()
     except (OSError, ValueError, subprocess.SubprocessError):

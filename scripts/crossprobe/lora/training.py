@@ -15,6 +15,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import get_cosine_schedule_with_warmup
 
 from crossprobe.contract.model_tasks import MODEL_TASKS, training_steps
+from crossprobe.job import SIGNAL, TIME, ended
 from crossprobe.lora.checkpoint import Checkpoint, Termination
 from crossprobe.lora.query import query_choice_logits, query_loss
 from crossprobe.lora.regulariser import js_penalty
@@ -335,6 +336,7 @@ def train_lora(
                     run.steps,
                     "SIGTERM" if termination.requested else "the job's time limit is near",
                 )
+                ended(SIGNAL if termination.requested else TIME)
                 raise SystemExit(128 + signal.SIGTERM if termination.requested else 1)
     record = run.finish(state)
     return TrainedLora(run.model, state.history, record)

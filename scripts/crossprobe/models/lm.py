@@ -110,9 +110,9 @@ class NoGPUError(RuntimeError):
 
 
 def require_gpu(asked: int) -> None:
-    """Stop a job that asked for `asked` GPUs (its `gpu` resource) and sees no CUDA device, before
-    it loads any weights: it would otherwise run a large model on a few CPU threads until its
-    time limit, holding an idle GPU, on every retry."""
+    """Stop a job whose experiment asks for `asked` GPUs (`resources.gpu`) and which sees no CUDA
+    device, before it loads any weights: it would otherwise run a large model on a few CPU
+    threads until its time limit, holding an idle GPU, on every retry."""
     if not asked or torch.cuda.is_available():
         return
     built = torch.version.cuda
@@ -127,17 +127,20 @@ def require_gpu(asked: int) -> None:
             "without it: make CONSTRAINTS= install)"
         )
         + f"; CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '(not set)')} "
-        "(did SLURM allocate a GPU: --gpus in the job's sbatch line, scontrol show job)"
+        "(did SLURM allocate a GPU: --gpus or --gpus-per-node in the job's sbatch line, "
+        "scontrol show job)"
     )
 
 
-def load_job_model(snakemake, record: dict | None = None, runtime: dict | None = None):
-    """(model, tokenizer, device, provenance) for a job's `model` input (model.json, or `record`),
-    run as its `runtime` params (device, dtype) say; the provenance says which dtype `auto`
-    chose and why. A job that asked for a GPU and sees none stops here (`require_gpu`)."""
-    require_gpu(int(snakemake.resources.get("gpu", 0) or 0))
-    record = record or json.loads(Path(snakemake.input.model).read_text())
-    runtime = runtime or snakemake.params.runtime
+def load_job_model(snakemake):
+    """(model, tokenizer, device, provenance) for a job's `model` input (model.json), run as its
+    `runtime` params (device, dtype, the experiment's GPUs) say; the provenance says
+    which dtype `auto` chose and why. A job of an experiment that asks for a GPU and sees none
+    stops here (`require_gpu`), however its SLURM request was spelled (a typed `gpu_model`, or a
+    `slurm_extra` with the rule's `gpu` resource at 0)."""
+    runtime = snakemake.params.runtime
+    require_gpu(int(runtime.get("gpus") or 0))
+    record = json.loads(Path(snakemake.input.model).read_text())
     device = pick_device(runtime["device"])
     _, precision = resolve(runtime["dtype"], device, model_width(record["path"]))
     model, tokenizer, device = load_model(record, str(device), precision["dtype"])

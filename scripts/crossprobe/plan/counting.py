@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from crossprobe.contract.model_tasks import MODEL_TASKS, Footprint, ModelTask, function, task_of
+from crossprobe.contract.resources import first_mem_mb, loading_mem_mb
 from crossprobe.lora.training import length_grouped_batches
 from crossprobe.models.lm import in_batches
 from crossprobe.models.memory import Budget, batch_budget_bytes, batch_bytes, weights_bytes
@@ -60,7 +61,7 @@ class Planner:
             limit = resources["gpu_mem_mb"] * 2**20 or int(self.gpu_mem_gb * 10**9)
             free = batch_budget_bytes("cuda", limit, weights)
         else:
-            limit = resources["model_mem_mb"] * 2**20
+            limit = first_mem_mb(resources) * 2**20
             free = batch_budget_bytes("cpu", limit, weights + CPU_PROCESS_BYTES)
         return Budget(shape, dtype, free, task.footprint)
 
@@ -172,6 +173,12 @@ def job_works(config, sources: Sources, jobs, gpu_mem_gb: float) -> list:
     return works
 
 
+def host_mem_mb(config, sources: Sources, model: str) -> int:
+    """The host memory a model job of `model` asks for on its first attempt, as its rule does
+    (`crossprobe.contract.resources`)."""
+    return first_mem_mb(config["resources"]) or loading_mem_mb(sources.checkpoint_bytes(model))
+
+
 def cost_rows(config, sources: Sources, jobs, cards: list[str], mfu: float, gpu_mem_gb: float):
     """One row per (model task, model): what its jobs run and cost."""
     groups = {}
@@ -189,6 +196,7 @@ def cost_rows(config, sources: Sources, jobs, cards: list[str], mfu: float, gpu_
             "rows per batch": min(w.rows for w in works),
             "peak GiB": max(w.peak for w in works) / GIB,
             "peak GiB at max_length": max(w.bound_peak for w in works) / GIB,
+            "host GiB": host_mem_mb(config, sources, model) / 1024,
         }
         for card in cards:
             row[f"{card} hours"] = sum(seconds_on(card, mfu, w) for w in works) / 3600

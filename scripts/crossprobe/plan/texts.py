@@ -14,11 +14,12 @@ from transformers import AutoConfig
 from crossprobe.contract import grid, paths
 from crossprobe.contract.formats import first_alias
 from crossprobe.contract.prompts import build_prompt
+from crossprobe.contract.resources import checkpoint_bytes
 from crossprobe.contract.splits import split_params
 from crossprobe.intake.packages import package_file
 from crossprobe.intake.questions import Catalogue, prepare_questions
 from crossprobe.intake.shipped import as_struct, datasets_root, read_arrow
-from crossprobe.models.memory import shape_of
+from crossprobe.models.memory import DTYPE_BYTES, shape_of
 from crossprobe.models.tokens import load_tokenizer
 
 SAMPLE = 2000  # texts tokenised per table: a larger one is counted from a seeded sample
@@ -67,6 +68,10 @@ CARDS = {
 }
 
 
+class PlanInputError(Exception):
+    """What the plan needs and cannot find here, naming the flag or file that gives it."""
+
+
 @dataclass
 class Table:
     """Texts a job reads: `frame` (all of them, or a sample where estimated), the `count` of
@@ -103,20 +108,33 @@ class Sources:
         record = self.file(paths.MODEL, model=model)
         return json.loads(record.read_text())["path"] if record.is_file() else None
 
-    def shape(self, model: str):
+    def model_config(self, model: str):
+        """The model's transformers config: --model-config's, or its prepared checkpoint's."""
+
         def make():
             if model in self.model_configs:
                 raw = json.loads(Path(self.model_configs[model]).read_text())
-                return shape_of(AutoConfig.for_model(**raw))
+                return AutoConfig.for_model(**raw)
             if self.prepared(model):
-                return shape_of(AutoConfig.from_pretrained(self.prepared(model)))
+                return AutoConfig.from_pretrained(self.prepared(model))
             record = self.file(paths.MODEL, model=model)
-            raise SystemExit(
+            raise PlanInputError(
                 f"model {model!r}: no prepared checkpoint ({record} is not there); pass "
                 f"--model-config {model}=path/to/config.json (its config.json from the hub)"
             )
 
-        return self.cached(("shape", model), make)
+        return self.cached(("config", model), make)
+
+    def shape(self, model: str):
+        return self.cached(("shape", model), lambda: shape_of(self.model_config(model)))
+
+    def checkpoint_bytes(self, model: str) -> int:
+        """The model's weight files: as prepared, else its parameters in its config's dtype."""
+        record = self.file(paths.MODEL, model=model)
+        if record.is_file():
+            return checkpoint_bytes(record)
+        stored = str(getattr(self.model_config(model), "dtype", None) or "float32")
+        return self.shape(model).params * DTYPE_BYTES[stored.removeprefix("torch.")]
 
     def tokenizer(self, model: str) -> tuple:
         """(tokenizer, what it is, where from): the model's own once prepared, or --tokenizer's,
@@ -200,5 +218,11 @@ class Sources:
             )
 
         frame = self.cached(("answer set",), make)
-        count = self.answer_set_rows.get(split, 0)
+        if split not in self.answer_set_rows:
+            raise PlanInputError(
+                f"the answer set's {split} split is not imported yet, so its rows are not known "
+                f"here: pass --answer-set-rows {split}=N (the released sets of configs/paper.yaml:"
+                " train about 18000, calibration about 2000), or run `snakemake download` first"
+            )
+        count = self.answer_set_rows[split]
         return Table(frame, count, "mixture", ("answer set",))
