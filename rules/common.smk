@@ -153,6 +153,7 @@ _model_jobs = ModelJobResources(
     mem_mb=first_mem_mb(config["resources"]),
     caps=_caps,
     record_of=attempts_of,
+    in_job=workflow.remote_exec,
 )
 # the resources of every rule that runs a model, and of every light rule
 MODEL_RESOURCES = {

@@ -23,7 +23,10 @@ is imported at package import time, so building the DAG never imports torch.
 
 A job's process is offline from the Hugging Face hub unless its rule fetches from it (`HUB_RULES`:
 they run where the internet is): the switch is set here, when a Snakemake script first imports
-the package, so it precedes any hub library's import (huggingface_hub reads it then).
+the package, so it precedes any hub library's import (huggingface_hub reads it then). A model
+job's attempt is recorded here too (`crossprobe.job.record_attempt`), before torch is imported:
+an attempt killed for memory while loading its libraries is on record, and its retry asks for
+more memory only.
 """
 
 import os
@@ -32,11 +35,17 @@ import sys
 HUB_RULES = ("prepare_model", "prepare_questions", "import_answers")
 
 
-def _offline_unless_fetching() -> None:
+def _as_a_job() -> None:
     job = getattr(sys.modules.get("__main__"), "snakemake", None)
     rule = getattr(job, "rule", None)
-    if isinstance(rule, str) and rule not in HUB_RULES:
+    if not isinstance(rule, str):  # not a Snakemake script
+        return
+    if rule not in HUB_RULES:
         os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
+    if "attempt" in job.resources.keys():
+        from crossprobe.job import attempts_record, record_attempt
+
+        record_attempt(attempts_record(job.log[0]), int(job.resources["attempt"]))
 
 
-_offline_unless_fetching()
+_as_a_job()

@@ -56,18 +56,16 @@ def start(snakemake) -> float:
     fetch from the hub may reach it: `crossprobe.HUB_RULES`.)"""
     for output in snakemake.output:
         provenance_path(output).unlink(missing_ok=True)
-    started = start_logging(snakemake.log[0], snakemake.threads)
-    if "attempt" in snakemake.resources.keys():
-        record_attempt(snakemake.log[0], int(snakemake.resources["attempt"]))
-    return started
+    return start_logging(snakemake.log[0], snakemake.threads)
 
 
-def record_attempt(log_path, attempt: int) -> None:
-    """Write down that attempt `attempt` of this job has started (with its SLURM job id, where
-    it runs as one): if it is killed, nothing more is written and the controller asks SLURM why;
-    else `ended` writes how it ended. A first attempt starts the record afresh (an earlier run's
-    attempts are not this one's)."""
-    path = attempts_record(log_path)
+def record_attempt(record, attempt: int) -> None:
+    """Write down in `record` that attempt `attempt` of this job has started, with its SLURM job
+    id where it runs as one (the job's Snakemake process does so under SLURM, its script when
+    it first imports crossprobe): if it is killed, nothing more is written and the controller
+    asks SLURM why; else `ended` writes how it ended. A first attempt starts the record afresh
+    (an earlier run's attempts are not this one's)."""
+    path = Path(record)
     earlier = [e for e in read_attempts(path) if e["attempt"] < attempt] if attempt > 1 else []
     entry = {"attempt": attempt, "slurm_job": os.environ.get("SLURM_JOB_ID"), "ended": None}
     _record.update(path=path, attempts=[*earlier, entry])
@@ -83,6 +81,7 @@ def ended(cause: str) -> None:
 
 
 def _write_record() -> None:
+    _record["path"].parent.mkdir(parents=True, exist_ok=True)
     with atomic(_record["path"]) as tmp:
         tmp.write_text(json.dumps(_record["attempts"], indent=1) + "\n")
 

@@ -52,7 +52,7 @@ def attempts(tmp_path, ended_by: list) -> ModelJobResources:
     log = tmp_path / "logs/finetune_lora/a.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     for number, cause in enumerate(ended_by, start=1):
-        job.record_attempt(log, number)
+        job.record_attempt(job.attempts_record(log), number)
         if cause:
             job.ended(cause)
     job._record.clear()
@@ -96,13 +96,13 @@ def test_retries_stop_at_the_profiles_caps(model, tmp_path):
 
 
 def test_a_first_attempt_starts_its_record_afresh(tmp_path):
-    log = tmp_path / "x.log"
-    job.record_attempt(log, 1)
+    record = tmp_path / "x.attempts.json"
+    job.record_attempt(record, 1)
     job.ended("memory")
-    job.record_attempt(log, 2)  # its retry keeps what ended the first
-    assert [e["attempt"] for e in job.read_attempts(job.attempts_record(log))] == [1, 2]
-    job.record_attempt(log, 1)  # a new run: an earlier run's attempts are not its own
-    assert job.read_attempts(job.attempts_record(log)) == [
+    job.record_attempt(record, 2)  # its retry keeps what ended the first
+    assert [e["attempt"] for e in job.read_attempts(record)] == [1, 2]
+    job.record_attempt(record, 1)  # a new run: an earlier run's attempts are not its own
+    assert job.read_attempts(record) == [
         {"attempt": 1, "slurm_job": None, "ended": None}
     ]
     job._record.clear()

@@ -5,9 +5,10 @@
 # SLURM_CGROUP=1 (default) enforces each job's memory request with cgroup v1, as a real cluster
 # does (a job over its mem_mb ends OUT_OF_MEMORY); SLURM_CGROUP=0 tracks processes only.
 # No accounting daemon: snakemake must poll with `--slurm-status-command squeue`, which sees
-# finished jobs for MinJobAge seconds. The node declares typed GPUs (GresTypes=gpu, two of type
-# a100 backed by device files every machine has, no autodetection), so GPU requests are checked
-# and allocated as on a GPU cluster; no CUDA device is behind them. slurm.conf must live at /etc/slurm/slurm.conf because the
+# finished jobs for MinJobAge seconds. The node declares typed GPUs (GresTypes=gpu: one `a100`, one
+# `nvidia_a100-sxm4-40gb` as SLURM's autodetection names an A100, backed by device files every
+# machine has, no autodetection), so GPU requests are checked and allocated as on a GPU cluster;
+# no CUDA device is behind them. slurm.conf must live at /etc/slurm/slurm.conf because the
 # executor's in-job srun drops SLURM_CONF from its environment.
 set -euo pipefail
 
@@ -15,6 +16,7 @@ RUN_DIR=${SLURM_RUN_DIR:-/tmp/crossprobe-slurm}
 PARTITION=${SLURM_PARTITION:-debug}
 CGROUP=${SLURM_CGROUP:-1}
 CONF=/etc/slurm/slurm.conf
+HYPHENATED_GPU=nvidia_a100-sxm4-40gb
 
 stop_pid() {
   local file=$1 pid
@@ -71,8 +73,10 @@ TaskPlugin=task/cgroup"
 TaskPlugin=task/none"
     rm -f /etc/slurm/cgroup.conf
   fi
-  printf 'AutoDetect=off\nName=gpu Type=a100 File=/dev/null\nName=gpu Type=a100 File=/dev/zero\n' \
-    > /etc/slurm/gres.conf
+  # one GPU of a plain type, one named as AutoDetect=nvml names an A100 (lower case, hyphens
+  # kept): a type snakemake-executor-plugin-slurm refuses as gpu_model
+  printf 'AutoDetect=off\nName=gpu Type=a100 File=/dev/null\nName=gpu Type=%s File=/dev/zero\n' \
+    "$HYPHENATED_GPU" > /etc/slurm/gres.conf
   cat > "$CONF" <<CONF
 ClusterName=crossprobe-ci
 SlurmctldHost=${host}(127.0.0.1)
@@ -99,7 +103,7 @@ MinJobAge=600
 GresTypes=gpu
 SlurmctldTimeout=30
 SlurmdTimeout=30
-NodeName=${host} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=${mem} Gres=gpu:a100:2 State=UNKNOWN
+NodeName=${host} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=${mem} Gres=gpu:a100:1,gpu:${HYPHENATED_GPU}:1 State=UNKNOWN
 PartitionName=${PARTITION} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
 

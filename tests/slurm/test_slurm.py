@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import REPO, make_workdir, tiny_config, write_config
+from helpers import make_workdir, tiny_config, write_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -110,16 +110,30 @@ def memory_is_enforced() -> bool:
     return "task/cgroup" in config.stdout
 
 
-def test_job_killed_for_memory_is_retried_with_more_and_completes(tiny_models, tmp_path):
+def sbatch_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("sbatch call:")]
+
+
+def request(line: str) -> tuple[str, str]:
+    """(memory, minutes) an sbatch line asks for."""
+    return re.search(r"--mem (\d+)", line).group(1), re.search(r" -t (\d+)", line).group(1)
+
+
+def test_job_killed_for_memory_is_retried_with_more_memory_only_and_completes(
+    tiny_models, tmp_path
+):
     """Model jobs ask for 250 MB on the first attempt, less than torch alone needs: SLURM kills
-    them (OUT_OF_MEMORY); each retry doubles the request until the job fits."""
+    them (OUT_OF_MEMORY), nothing of the job can say so, SLURM does; each retry doubles the
+    memory, not the runtime, until the job fits."""
     if not memory_is_enforced():
         pytest.skip("this SLURM cluster does not enforce memory (SLURM_CGROUP=0)")
     config = tiny_config(tiny_models)
     config["resources"]["model_mem_mb"] = 250
     workdir = make_workdir(tmp_path / "retry", config)
     before = max(slurm_jobs(), default=0)
-    result = run_on_slurm(workdir, "--retries", "2", "results/default/answers/tiny_a/test.parquet")
+    result = run_on_slurm(
+        workdir, "--retries", "2", "--verbose", "results/default/answers/tiny_a/test.parquet"
+    )
     assert result.returncode == 0, result.stderr[-5000:]
     jobs = [job for i, job in sorted(slurm_jobs().items()) if i > before]
     failed = [job for job in jobs if job[0] in ("FAILED", "OUT_OF_MEMORY")]
@@ -129,11 +143,41 @@ def test_job_killed_for_memory_is_retried_with_more_and_completes(tiny_models, t
     # each failure was the cgroup killing the job for memory (failed jobs keep their SLURM log)
     slurm_logs = [p.read_text() for p in (workdir / "logs/slurm").rglob("*.log")]
     assert sum("oom-kill" in text for text in slurm_logs) == len(failed)
+    lines = sbatch_lines(result.stdout + result.stderr)
+    asked = [request(line) for line in lines if "generate_answers" in line]
+    assert [m for m, _ in asked] == ["250", "500", "1000"][: len(asked)], asked
+    assert {t for _, t in asked} == {"10"}, asked  # time never ran out: it did not grow
     assert (workdir / "results/default/answers/tiny_a/test.parquet").is_file()
     provenance = json.loads(
         (workdir / "results/default/answers/tiny_a/test.parquet.provenance.json").read_text()
     )
     assert provenance["rule"] == "generate_answers"
+    print("\n".join(line.split(" --wrap")[0] for line in lines))
+
+
+def test_a_job_that_failed_for_another_reason_is_retried_with_the_same_request(
+    tiny_models, tmp_path
+):
+    """A model whose weights are not a safetensors file fails every attempt, and neither memory
+    nor time would help: its retries ask for what the first attempt asked."""
+    broken = tmp_path / "broken_model"
+    shutil.copytree(tiny_models["tiny_a"], broken)
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    workdir = make_workdir(tmp_path / "other", tiny_config({**tiny_models, "tiny_a": broken}))
+    result = run_on_slurm(
+        workdir, "--retries", "2", "--verbose", "results/default/answers/tiny_a/test.parquet"
+    )
+    assert result.returncode != 0
+    asked = [request(line) for line in sbatch_lines(result.stdout + result.stderr)]
+    assert len(asked) == 3 and len(set(asked)) == 1, asked
+    record = json.loads(
+        (workdir / "logs/default/generate_answers/tiny_a/test.attempts.json").read_text()
+    )
+    assert [(e["attempt"], e["ended"]) for e in record] == [
+        (1, "other"),
+        (2, "other"),
+        (3, "other"),
+    ]
 
 
 def test_lora_stopped_at_its_time_limit_resumes_at_the_step_it_reached(tiny_models, tmp_path):
@@ -176,14 +220,44 @@ def test_lora_stopped_at_its_time_limit_resumes_at_the_step_it_reached(tiny_mode
     assert not list((workdir / "results/default/lora/tiny_a/on~tiny_a/n~all").glob("*.resume"))
 
 
-def test_the_profile_templates_gpu_job_lands_on_a_typed_gpu_and_stops_without_cuda(
-    tiny_models, tmp_path
+def plan_profile(workdir: Path, tiny_models, gpu_type: str) -> Path:
+    """The profile `python -m crossprobe.plan --write-profile` writes for the workdir's config,
+    with this cluster's names (partition debug, no accounts) and `gpu_type`; then what only this
+    test cluster needs (no slurmdbd: squeue polls, no waiting for status checks)."""
+    models = [f"--model-config={m}={tiny_models[m] / 'config.json'}" for m in ("tiny_a", "tiny_b")]
+    written = subprocess.run(
+        [sys.executable, "-m", "crossprobe.plan", "--configfile", str(workdir / "config.yaml")]
+        + ["--directory", str(workdir), *models, "--write-profile", str(workdir / "profiles/gpu")]
+        + ["--partition=debug", "--gpu-partition=debug", f"--gpu-type={gpu_type}", "--account="],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(workdir / "scripts")},
+    )
+    assert written.returncode == 0, written.stderr[-3000:]
+    assert written.stdout.startswith("wrote ") and "fill in" not in written.stdout
+    profile = workdir / "profiles/gpu/config.yaml"
+    with profile.open("a") as text:
+        text.write("slurm-status-command: squeue\nslurm-init-seconds-before-status-checks: 1\n")
+    return profile
+
+
+@pytest.mark.parametrize(
+    "gpu_type,asked",
+    [
+        ("a100", "--gpus=a100:1"),  # a type the plugin takes as gpu_model
+        ("nvidia_a100-sxm4-40gb", "--gpus-per-node=nvidia_a100-sxm4-40gb:1"),  # one it refuses
+    ],
+)
+def test_a_gpu_job_through_the_plans_profile_lands_on_its_typed_gpu_and_stops_without_cuda(
+    tiny_models, tmp_path, gpu_type, asked
 ):
-    """profiles/slurm/config.yaml, its placeholders filled with this cluster's names (partition
-    debug, GPU type a100, no account), submits a model job through the real plugin: sbatch
-    accepts its GPU request, SLURM allocates one typed GPU, and the job, which sees no CUDA
-    device, stops within seconds naming what to check. The request the template warns against
-    (a gres beside the rules' gpu) this cluster refuses, as SLURM does."""
+    """The profile the plan writes (from profiles/slurm/config.yaml, this cluster's names
+    filled in) submits a model job through the real plugin: sbatch accepts its GPU request,
+    also for a type named as SLURM's autodetection names it (hyphens the plugin refuses in
+    gpu_model), SLURM allocates one GPU of that type, the job asks for the host memory its
+    model needs to load and its planned runtime, and it stops within seconds, seeing no CUDA
+    device, before loading any weights. The request the template warns against (a gres beside
+    the rules' gpu) this cluster refuses, as SLURM does."""
     refused = subprocess.run(
         ["sbatch", "--wrap", "true", "--gres=gpu:a100:1", "--gpus=1", "-t", "1"],
         capture_output=True,
@@ -191,45 +265,30 @@ def test_the_profile_templates_gpu_job_lands_on_a_typed_gpu_and_stops_without_cu
     )
     assert refused.returncode != 0
     assert "Invalid GRES specification (with and without type identification)" in refused.stderr
-    template = (REPO / "profiles/slurm/config.yaml").read_text()
-    for placeholder, value in {
-        "<cpu-partition>": "debug",
-        "<gpu-partition>": "debug",
-        "<gpu-type>": "a100",
-    }.items():
-        template = template.replace(placeholder, value)
-    profile = yaml.safe_load(template)
-    del profile["default-resources"]["slurm_account"]
-    profile["default-resources"].update(runtime=10, mem_mb=500)
-    profile.update(
-        {
-            "slurm-no-account": True,
-            "slurm-status-command": "squeue",
-            "slurm-init-seconds-before-status-checks": 1,
-            "latency-wait": 5,
-            "retries": 0,
-        }
-    )
-    assert "<" not in yaml.safe_dump(profile)  # every placeholder filled
     config = tiny_config(tiny_models)
-    config["resources"]["gpu"] = 1
+    config["resources"].update(gpu=1, model_mem_mb=None)
     workdir = make_workdir(tmp_path / "gpu", config)
-    (workdir / "profiles/gpu").mkdir()
-    (workdir / "profiles/gpu/config.yaml").write_text(yaml.safe_dump(profile))
+    profile = plan_profile(workdir, tiny_models, gpu_type)
+    planned = yaml.safe_load(profile.read_text())["set-resources"]["generate_answers"]
     target = "results/default/answers/tiny_a/test.parquet"
     before = max(slurm_jobs(), default=0)
-    result = run_on_slurm(workdir, "--verbose", target, profile="gpu")
+    result = run_on_slurm(
+        workdir, "--verbose", "--retries", "0", "--latency-wait", "5", target, profile="gpu"
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "Error in rule generate_answers" in output, output[-5000:]
     submitted = sorted(i for i in slurm_jobs() if i > before)
     assert len(submitted) == 1, output[-5000:]
-    # the sbatch line asked for one GPU of the named type, and nothing else GPU-wise
     sbatch = next(line for line in output.splitlines() if "sbatch" in line and "--gpus" in line)
-    assert "--gpus=a100:1" in sbatch and "--gres" not in sbatch, sbatch
+    assert asked in sbatch and "--gres" not in sbatch, sbatch
+    assert f"-t {planned['planned_runtime']}" in sbatch, sbatch
+    weights = (tiny_models["tiny_a"] / "model.safetensors").stat().st_size
+    assert f"--mem {-(-weights // 2**20) + 4096}" in sbatch, sbatch  # checkpoint + 4 GiB
     job = subprocess.run(
         ["scontrol", "show", "job", "-d", str(submitted[0])], capture_output=True, text=True
     ).stdout
-    assert "JOB_GRES=gpu:a100:1" in job and "JobState=FAILED" in job, job
+    allocated = "a100" if gpu_type == "a100" else gpu_type
+    assert f"JOB_GRES=gpu:{allocated}:1" in job and "JobState=FAILED" in job, job
     run_time = re.search(r"RunTime=(\d+):(\d+):(\d+)", job).groups()
     assert int(run_time[0]) * 3600 + int(run_time[1]) * 60 + int(run_time[2]) < 60, job
     log = (workdir / "logs/default/generate_answers/tiny_a/test.log").read_text()

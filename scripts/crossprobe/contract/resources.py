@@ -25,7 +25,7 @@ import subprocess
 from pathlib import Path
 
 from crossprobe.contract.model_tasks import MODEL_RULES
-from crossprobe.job import MEMORY, TIME, read_attempts
+from crossprobe.job import MEMORY, TIME, read_attempts, record_attempt
 
 MIB = 2**20
 FACTOR = 2.0  # each retry asks for this much more of what ran out
@@ -130,9 +130,12 @@ class ModelJobResources:
     checkpoint (`loading_mem_mb`); `caps` maps each rule to its {"mem_mb", "runtime"} limits;
     `record_of(rule, wildcards)` is the path of a job's attempts record."""
 
-    def __init__(self, runtime: dict, default_runtime: int, mem_mb, caps: dict, record_of):
+    def __init__(
+        self, runtime: dict, default_runtime: int, mem_mb, caps: dict, record_of, in_job=False
+    ):
         self.runtimes, self.default_runtime = runtime, default_runtime
         self.base_mem_mb, self.caps, self.record_of = mem_mb, caps, record_of
+        self.in_job = in_job  # evaluated by the job's own Snakemake process (under an executor)
 
     def causes(self, rulename, wildcards, attempt) -> list:
         return attempt_causes(self.record_of(rulename, wildcards), attempt) if attempt > 1 else []
@@ -147,9 +150,13 @@ class ModelJobResources:
         cap = self.caps.get(rulename, {}).get("runtime")
         return request_after(base, self.causes(rulename, wildcards, attempt), TIME, cap)
 
-    @staticmethod
-    def attempt(wildcards, attempt):
-        """Which attempt a job is (its script records it)."""
+    def attempt(self, wildcards, attempt, rulename):
+        """Which attempt a job is. In the job's own Snakemake process (under SLURM) this is the
+        first of our code to run, before the script's interpreter starts: the attempt goes on
+        record here, so that one killed for memory while its libraries load is on record too
+        (the script records it again when it first imports crossprobe)."""
+        if self.in_job:
+            record_attempt(self.record_of(rulename, wildcards), attempt)
         return attempt
 
 

@@ -124,7 +124,8 @@ def profile_of(args, config, sources, jobs, card: str) -> str:
     args.write_profile.mkdir(parents=True, exist_ok=True)
     target = args.write_profile / "config.yaml"
     target.write_text(text)
-    left = sorted({p for p in PLACEHOLDERS.values() if p in text})
+    settings = "\n".join(x for x in text.splitlines() if not x.lstrip().startswith("#"))
+    left = sorted({p for p in PLACEHOLDERS.values() if p in settings})
     return f"wrote {target}" + (f"; fill in {', '.join(left)}" if left else "")
 
 
