@@ -173,7 +173,8 @@ def test_a_method_added_to_the_registry_appears_in_the_grid_and_the_figure(monke
     assert list(figure.data["Method"].cat.categories) == ["Probe", "Oracle"]
 
 
-def contrast_row(comparison, model, column, a, b, difference, sim, tost, separated, method=""):
+def contrast_row(comparison, model, column, a, b, difference, sim, separated, method="", n=100):
+    family = f"{comparison}/auroc/" + (f"on~{column}" if method else f"{model}/on~{column}")
     return {
         "comparison": comparison,
         "method": method,
@@ -185,12 +186,13 @@ def contrast_row(comparison, model, column, a, b, difference, sim, tost, separat
         "difference": difference,
         "ci_low": sim[0],
         "ci_high": sim[1],
-        "tost_low": tost[0],
-        "tost_high": tost[1],
+        "n": n,
+        "family": family,
         "sim_low": sim[0],
         "sim_high": sim[1],
         "p_holm": 0.01 if separated else 0.5,
         "p_adjusted": 0.01 if separated else 0.5,
+        "constant": False,
         "separated": separated,
     }
 
@@ -202,9 +204,7 @@ def test_findings_say_no_more_than_the_tables():
     contrasts = pd.DataFrame(
         [
             # separated, both ways
-            contrast_row(
-                "within_column", "b", "a", "b", "a", 0.08, (0.02, 0.14), (0.03, 0.13), True, "probe"
-            ),
+            contrast_row("within_column", "b", "a", "b", "a", 0.08, (0.02, 0.14), True, "probe"),
             contrast_row(
                 "within_column",
                 "a",
@@ -213,7 +213,6 @@ def test_findings_say_no_more_than_the_tables():
                 "b",
                 -0.07,
                 (-0.12, -0.01),
-                (-0.11, -0.02),
                 True,
                 "probe",
             ),
@@ -226,7 +225,6 @@ def test_findings_say_no_more_than_the_tables():
                 "a",
                 0.03,
                 (-0.04, 0.10),
-                (-0.03, 0.09),
                 False,
                 "lora",
             ),
@@ -239,7 +237,6 @@ def test_findings_say_no_more_than_the_tables():
                 "probe_pooled",
                 0.004,
                 (-0.03, 0.04),
-                (-0.02, 0.03),
                 False,
             ),
             contrast_row(
@@ -250,7 +247,6 @@ def test_findings_say_no_more_than_the_tables():
                 "probe_question",
                 0.02,
                 (-0.05, 0.09),
-                (-0.04, 0.08),
                 False,
             ),
         ]
@@ -261,25 +257,38 @@ def test_findings_say_no_more_than_the_tables():
         "- Probe: B judging A's answers exceeds A judging itself by 0.080 [+0.020, +0.140]." in text
     )
     assert "A judging B's answers falls short of B judging itself by 0.070 [-0.120, -0.010]" in text
+    # half-width 0.07 at n = 100, margin 0.05: 100 x (0.07 / 0.05)^2 = 196 answers needed
     assert (
         "- LoRA + Prompt: no difference shown between B judging A's answers and A judging "
-        "itself: +0.030 [-0.040, +0.100]." in text
+        "itself: +0.030 [-0.040, +0.100]; equivalence within ±0.050 cannot be shown at n = 100 "
+        "(half-width 0.070; about 200 test answers would narrow it to the margin)." in text
     )
     cells = grid[grid["trained_on"] == "a"].set_index(["method", "model"])["value"]
     above = ", ".join(
         f"{cells['probe', 'a'] - 0.5:+.3f}, {cells['probe_pooled', 'a'] - 0.5:+.3f}".split(", ")
     )
     assert (
-        "Probe and Probe, all sources are equivalent within ±0.050 (simultaneous 90% interval "
-        f"[-0.020, +0.030]; the cells sit {above} from chance)" in text
+        "Probe and Probe, all sources are equivalent within ±0.050 (simultaneous 95% interval "
+        f"[-0.030, +0.040]; the cells sit {above} from chance)" in text
     )
-    assert (
-        "simultaneous 90% interval inside it" in text
-    )  # the header says how equivalence is tested
+    assert "simultaneous 95% interval inside it" in text  # the header: how equivalence is tested
     assert "LoRA + Prompt: one training seed; its intervals resample the test answers only" in text
     assert "no difference shown between Probe and Question-only probe: +0.020" in text
     assert "as good as" not in text and "better than" not in text
     assert "- A on A: highest is" in text and "not separated from it:" in text
+
+
+def test_a_constant_contrast_gets_its_own_sentence_not_an_interval_of_nan():
+    from crossprobe.evaluation.findings import verdict
+    from crossprobe.evaluation.markdown import difference_text
+
+    row = contrast_row("within_cell", "a", "a", "probe", "lora", 0.0, (np.nan,) * 2, False)
+    row["constant"] = True
+    text = verdict(row, "Probe", "LoRA + Prompt", 0.02)
+    assert text == (
+        "Probe against LoRA + Prompt: +0.000 on every resample (no sampling variation: not tested)"
+    )
+    assert "nan" not in difference_text(row)
 
 
 def test_a_headline_no_cell_has_a_value_on_is_said_not_crashed_on():
@@ -298,7 +307,6 @@ def test_a_headline_no_cell_has_a_value_on_is_said_not_crashed_on():
                 "probe",
                 "lora",
                 np.nan,
-                (np.nan,) * 2,
                 (np.nan,) * 2,
                 False,
             )
@@ -323,9 +331,7 @@ def test_findings_say_what_a_per_subject_headline_rests_on_and_what_has_no_value
     grid = pd.concat([grid, pd.DataFrame(support)], ignore_index=True)
     contrasts = pd.DataFrame(
         [
-            contrast_row(
-                "within_column", "b", "a", "b", "a", 0.467, (0.15, 0.79), (0.2, 0.7), True, "probe"
-            ),
+            contrast_row("within_column", "b", "a", "b", "a", 0.467, (0.15, 0.79), True, "probe"),
             contrast_row(
                 "within_column",
                 "a",
@@ -333,7 +339,6 @@ def test_findings_say_what_a_per_subject_headline_rests_on_and_what_has_no_value
                 "a",
                 "b",
                 np.nan,
-                (np.nan, np.nan),
                 (np.nan, np.nan),
                 False,
                 "probe",

@@ -26,8 +26,7 @@ SWEEP_COLUMNS = CELL + ["n_train"] + ESTIMATE
 CONTRAST_COLUMNS = ["comparison", "method", "model", "column", "a", "b"]
 CONTRAST_COLUMNS += ["metric", "difference", "ci_low", "ci_high", "n"]
 CONTRAST_COLUMNS += ["family", "family_size", "p_value", "p_holm", "p_adjusted"]
-CONTRAST_COLUMNS += ["sim_low", "sim_high", "tost_low", "tost_high", "draws_dropped"]
-CONTRAST_COLUMNS += ["separated"]
+CONTRAST_COLUMNS += ["sim_low", "sim_high", "constant", "draws_dropped", "separated"]
 CURVE_COLUMNS = CELL + ["curve", "kind", "x", "y", "n"]
 
 

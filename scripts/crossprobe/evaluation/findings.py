@@ -6,16 +6,21 @@ with the source judging itself; a cell's comparisons between methods):
 - "A exceeds B by d [low, high]" / "A falls short of B by d [low, high]": separated (the
   single-step max-t test; the interval is the family's simultaneous one, which excludes 0
   exactly then);
-- "A and B are equivalent within ±m (...)": not separated, and the family's simultaneous 90%
-  interval lies inside ±m (the two one-sided tests at 5%, family-wise; m is
+- "A and B are equivalent within ±m (...)": not separated, and the family's simultaneous 95%
+  interval lies inside ±m (the two one-sided tests, family-wise at level at most 5%; m is
   `evaluation.equivalence_margin`, printed beside how far the two cells sit from chance);
-- "no difference shown between A and B: d [low, high]": neither;
+- "no difference shown between A and B: d [low, high]": neither; where the interval's
+  half-width is the margin or more, equivalence cannot be shown at this n, and the sentence
+  says so with the half-width and about how many test answers would narrow it to the margin;
+- "A against B: d on every resample (no sampling variation: not tested)": a constant contrast;
 - "not estimable: ...": the difference has no value (a per-subject headline with no subject
   of both classes); a comparison whose per-subject headline rests on fewer subjects than
   `evaluation.min_subjects` says how many.
 
 Never "as good as" without the equivalence test, never a difference from overlapping tiles.
 """
+
+import math
 
 import numpy as np
 import pandas as pd
@@ -31,6 +36,12 @@ CONTROLS = (
 )
 
 
+def answers_needed(n: int, half_width: float, margin: float) -> int:
+    """About how many test answers would narrow a simultaneous half-width to `margin` (the
+    half-width shrinks as one over the square root of n), rounded up to a hundred."""
+    return int(math.ceil(n * (half_width / margin) ** 2 / 100) * 100)
+
+
 def verdict(row, a: str, b: str, margin: float, values=(np.nan, np.nan), support=None) -> str:
     """One comparison's sentence: A against B, from contrast `row` (a - b); `values` are the two
     cells' values, `support` (subjects in the per-subject mean, subjects, the minimum) where the
@@ -39,18 +50,29 @@ def verdict(row, a: str, b: str, margin: float, values=(np.nan, np.nan), support
         why = "no subject has both classes" if support and support[0] == 0 else "no value"
         return f"{a} against {b}: not estimable ({why})"
     interval = f"[{row['sim_low']:+.3f}, {row['sim_high']:+.3f}]"
-    if row["separated"]:
+    half = (row["sim_high"] - row["sim_low"]) / 2
+    if row["constant"]:
+        text = (
+            f"{a} against {b}: {row['difference']:+.3f} on every resample (no sampling "
+            "variation: not tested)"
+        )
+    elif row["separated"]:
         verb = "exceeds" if row["difference"] > 0 else "falls short of"
         text = f"{a} {verb} {b} by {abs(row['difference']):.3f} {interval}"
-    elif -margin < row["tost_low"] and row["tost_high"] < margin:
+    elif -margin < row["sim_low"] and row["sim_high"] < margin:
         above = ", ".join(f"{v - 0.5:+.3f}" for v in values)
         text = (
-            f"{a} and {b} are equivalent within ±{margin:.3f} (simultaneous 90% interval "
-            f"[{row['tost_low']:+.3f}, {row['tost_high']:+.3f}]; the cells sit {above} from "
-            "chance)"
+            f"{a} and {b} are equivalent within ±{margin:.3f} (simultaneous 95% interval "
+            f"{interval}; the cells sit {above} from chance)"
         )
     else:
         text = f"no difference shown between {a} and {b}: {row['difference']:+.3f} {interval}"
+        if margin <= half < np.inf:  # (inf: too few resamples for the level)
+            text += (
+                f"; equivalence within ±{margin:.3f} cannot be shown at n = {row['n']} "
+                f"(half-width {half:.3f}; about {answers_needed(row['n'], half, margin):,} "
+                "test answers would narrow it to the margin)"
+            )
     if support and support[0] < support[2]:
         text += (
             f" (resting on {support[0]} of {support[1]} subjects, fewer than "
@@ -82,8 +104,8 @@ def findings_markdown(grid: pd.DataFrame, contrasts: pd.DataFrame, layout: dict)
         "comparisons with the source judging itself; a cell's comparisons between methods) by "
         "the single-step max-t test, whose simultaneous 95% interval is printed: separated "
         "exactly where that interval excludes 0. Equivalence within ±"
-        f"{margin:.3f} (evaluation.equivalence_margin) needs the family's simultaneous 90% "
-        "interval inside it.",
+        f"{margin:.3f} (evaluation.equivalence_margin) needs the family's simultaneous 95% "
+        "interval inside it (the two one-sided tests, family-wise at most 5%).",
     ]
     note = seed_note(grid, list(dict.fromkeys(grid["method"])))
     lines += ["", note] if note else []

@@ -98,8 +98,15 @@ def auroc_markdown(grid: pd.DataFrame, layout: dict) -> str:
 
 
 def difference_text(row) -> str:
-    """The difference with its simultaneous interval (the family's, see `evaluation.column`)."""
+    """The difference with its simultaneous interval (the family's, see `evaluation.family`),
+    or that it does not vary over the resamples."""
+    if row["constant"]:
+        return f"{row['difference']:+.3f} on every resample (not tested)"
     return f"{row['difference']:+.3f} [{row['sim_low']:+.3f}, {row['sim_high']:+.3f}]"
+
+
+def p_text(p: float) -> str:
+    return "—" if np.isnan(p) else f"{p:.3f}"
 
 
 def contrasts_markdown(contrasts: pd.DataFrame, layout: dict) -> str:
@@ -120,7 +127,7 @@ def contrasts_markdown(contrasts: pd.DataFrame, layout: dict) -> str:
         row = row._asdict()
         lines.append(
             f"| {title(row['method'])} | {names[row['column']]} | {names[row['model']]} | "
-            f"{difference_text(row)} | {row['p_adjusted']:.3f} | "
+            f"{difference_text(row)} | {p_text(row['p_adjusted'])} | "
             f"{'yes' if row['separated'] else 'no'} |"
         )
     return "\n".join(lines) + "\n"
