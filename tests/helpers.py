@@ -248,5 +248,5 @@ EVALUATION_PARAMS = {  # evaluate_column's params
     "ci": 0.95,
     "ece_bins": 10,
     "seed": 0,
-    "min_subject_answers": 1,
+    "min_class_answers": 1,
 }

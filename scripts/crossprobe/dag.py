@@ -120,7 +120,7 @@ def grid_layout(config: dict) -> dict:
         "missing": missing_cells(config),
         "headline": metric,
         "headline_label": label,
-        "min_subject_answers": config["evaluation"]["min_subject_answers"],
+        "min_class_answers": config["evaluation"]["min_class_answers"],
         "min_subjects": config["evaluation"]["min_subjects"],
         "equivalence_margin": config["evaluation"]["equivalence_margin"],
         "limits": list(config["figure"]["auroc_limits"]),
@@ -217,7 +217,7 @@ def training_params(config: dict, train_set: str) -> dict:
     }
 
 
-COMPUTED = ("bootstrap", "ci", "ece_bins", "min_subject_answers")  # the rest only displays
+COMPUTED = ("bootstrap", "ci", "ece_bins", "min_class_answers")  # the rest only displays
 
 
 def evaluation_params(config: dict) -> dict:

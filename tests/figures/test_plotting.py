@@ -51,7 +51,7 @@ def layout(models, methods, columns=None, missing=None):
         "headline_label": "AUROC, pooled",
         "limits": [0.2, 0.8],
         "min_subjects": 10,
-        "min_subject_answers": 10,
+        "min_class_answers": 5,
     }
 
 
@@ -361,3 +361,27 @@ def test_findings_say_what_a_per_subject_headline_rests_on_and_what_has_no_value
         "classes)" in text
     )
     assert "nan" not in text and "no difference shown" not in text
+
+
+def test_the_reliability_diagram_draws_each_bins_interval_and_the_ece_beside_its_floor():
+    from crossprobe.evaluation.column import evaluate_column
+    from crossprobe.figures.plotting import calibration_labels, reliability_figure
+    from helpers import EVALUATION_PARAMS, column_tables
+
+    result = evaluate_column(column_tables(n=150), "a", EVALUATION_PARAMS, 100)
+    shape = layout(["a", "b"], ["probe"], columns=["a"])
+    labels = calibration_labels(result["metrics"], "probe", shape).set_index("model")["label"]
+    ece = result["metrics"].set_index(["model", "metric"]).loc[("b", "ece")]
+    floor = result["metrics"].set_index(["model", "metric"]).loc[("b", "ece_if_calibrated")]
+    assert labels["b"] == (
+        f"ECE {ece['value']:.3f} [{ece['ci_low']:.3f}, {ece['ci_high']:.3f}]\n"
+        f"calibrated at this n: {floor['value']:.3f} "
+        f"[{floor['ci_low']:.3f}, {floor['ci_high']:.3f}]"
+    )
+    figure = reliability_figure(result["curves"], result["metrics"], "probe", shape)
+    drawn = figure.draw()
+    texts = [t.get_text() for ax in drawn.axes for t in ax.texts]
+    assert sorted(texts) == sorted(labels)  # one label per cell
+    import matplotlib.pyplot as plt
+
+    plt.close(drawn)

@@ -41,7 +41,8 @@ def subject_support(grid: pd.DataFrame, layout: dict) -> str:
         return ""
     names = layout["names"]
     text = "; ".join(f"{names[c]}: mean over {k} of {n} subjects" for c, (k, n) in support.items())
-    text += f" (those with at least {layout['min_subject_answers']} test answers and both classes)."
+    least = layout["min_class_answers"]
+    text += f" (those with at least {least} right and {least} wrong test answers)."
     thin = [names[c] for c, (k, _) in support.items() if k < layout["min_subjects"]]
     if thin:
         text += (
