@@ -271,11 +271,46 @@ def test_findings_say_no_more_than_the_tables():
         "Probe and Probe, all sources are equivalent within ±0.050 (simultaneous 95% interval "
         f"[-0.030, +0.040]; the cells sit {above} from chance)" in text
     )
-    assert "simultaneous 95% interval inside it" in text  # the header: how equivalence is tested
+    # the header says how verdicts and equivalence are tested, per family, and names them
+    assert "simultaneous 95% interval lies inside it" in text and "at most 5%" in text
+    assert "Error is controlled within each family, not across families" in text
+    assert (
+        "This page rests on 3 families, each at 5%: the comparisons with the source judging "
+        "itself in the column of A, B and the comparisons between methods in the cell A on A."
+        in text
+    )
+    assert "Intervals are conditional on the training split" in text
     assert "LoRA + Prompt: one training seed; its intervals resample the test answers only" in text
     assert "no difference shown between Probe and Question-only probe: +0.020" in text
     assert "as good as" not in text and "better than" not in text
-    assert "- A on A: highest is" in text and "not separated from it:" in text
+    assert "- A on A: highest point estimate " in text and "; no method is separated" in text
+
+
+def test_the_best_method_is_a_point_estimate_with_what_is_separated_below_it():
+    from crossprobe.evaluation.findings import best_sentence
+    from crossprobe.evaluation.markdown import WINNER_COLUMNS
+
+    def cell(separated):
+        rows = [
+            ("a", "a", "agreement_prob", 0.596, other, value, sep)
+            for (other, value), sep in zip(
+                (("probe", 0.590), ("lora", 0.571), ("zero_shot", 0.502)), separated, strict=True
+            )
+        ]
+        return pd.DataFrame(rows, columns=WINNER_COLUMNS)
+
+    names = {"a": "A"}
+    start = "- A on A: highest point estimate Agreement (prob.) (0.596)"
+    assert best_sentence(cell([False] * 3), "a", "a", names) == (
+        f"{start}; no method is separated from it."
+    )
+    assert best_sentence(cell([False, True, True]), "a", "a", names) == (
+        f"{start}; not separated from it: Probe (0.590); below it: LoRA + Prompt (0.571), "
+        "Zero-shot query (0.502)."
+    )
+    assert best_sentence(cell([True] * 3), "a", "a", names) == (
+        f"{start}; below it: Probe (0.590), LoRA + Prompt (0.571), Zero-shot query (0.502)."
+    )
 
 
 def test_a_constant_contrast_gets_its_own_sentence_not_an_interval_of_nan():

@@ -8,6 +8,17 @@ import pandas as pd
 from crossprobe.contract.headlines import PER_SUBJECT
 from crossprobe.contract.methods import METHODS, title
 
+# what no interval carries, said where the intervals are read (grid.md, findings.md)
+SPLIT_NOTE = (
+    "Intervals are conditional on the training split: they resample the test answers (with "
+    "the temperature refitted on resampled calibration answers, for the metrics of "
+    "P(correct)) and a cell's training seeds where it has several (a seed varies a probe's "
+    "initialisation only), but every estimator learned from one split of training answers. "
+    "How a cell would move with another split is in no interval, and a contrast between "
+    "methods trained differently (the Probe against the question-only probe or a free "
+    "baseline) does not cancel it."
+)
+
 
 def trained(method: str) -> bool:
     return method in METHODS and METHODS[method].trained
@@ -76,7 +87,11 @@ def auroc_markdown(grid: pd.DataFrame, layout: dict) -> str:
     auroc = grid[grid["metric"] == layout["headline"]]
     names, columns = layout["names"], layout["columns"]
     support = subject_support(grid, layout)
-    lines = [support, ""] if support else []
+    lines = ([support, ""] if support else []) + [
+        "Each interval is that cell's own (compare cells with the paired contrasts below, not "
+        f"by overlapping intervals). {SPLIT_NOTE}",
+        "",
+    ]
     for method in layout["methods"]:
         rows = auroc[auroc["method"] == method].set_index(["model", "trained_on"])
         seeds = ": mean over training seeds ± their SD" if trained(method) else ""
@@ -175,14 +190,15 @@ def winners_markdown(grid: pd.DataFrame, contrasts: pd.DataFrame, layout: dict) 
     names = layout["names"]
     table = winners(grid, contrasts, layout["headline"])
     lines = [
-        f"**Best method per cell** ({layout['headline_label']}; each other method against the "
-        "best, paired, max-t adjusted over the cell's comparisons)",
+        f"**Best method per cell** ({layout['headline_label']}; the highest point estimate, "
+        "and each other method against it, paired, max-t adjusted over the cell's comparisons: "
+        "a ranking only where it is separated)",
         "",
     ]
     if table.empty:
         return "\n".join(lines + [NO_VALUE]) + "\n"
     lines += [
-        "| Model | Trained On | best | not separated from it | below it |",
+        "| Model | Trained On | highest point estimate | not separated from it | below it |",
         "|---|---|---|---|---|",
     ]
     for (model, source), cell in table.groupby(["model", "trained_on"], sort=False):
