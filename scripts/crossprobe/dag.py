@@ -217,13 +217,19 @@ def training_params(config: dict, train_set: str) -> dict:
     }
 
 
-COMPUTED = ("bootstrap", "ci", "ece_bins", "min_class_answers")  # the rest only displays
+BOOTSTRAP = ("bootstrap", "ci")  # how any interval is drawn
+COMPUTED = BOOTSTRAP + ("ece_bins", "min_class_answers")  # the rest only displays
+
+
+def bootstrap_params(config: dict) -> dict:
+    """How an interval is drawn: resamples, coverage and the seed."""
+    return {k: config["evaluation"][k] for k in BOOTSTRAP} | {"seed": config["seed"]}
 
 
 def evaluation_params(config: dict) -> dict:
     """The evaluation settings the numbers depend on; display choices (the headline, the
     minimum subjects a headline is flagged below) reach only the rules that draw."""
-    return {k: config["evaluation"][k] for k in COMPUTED} | {"seed": config["seed"]}
+    return bootstrap_params(config) | {k: config["evaluation"][k] for k in COMPUTED}
 
 
 def alternatives(values) -> str:
