@@ -122,7 +122,8 @@ def tiny_config(models: dict, names=("tiny_a", "tiny_b")) -> dict:
             "mlp": {"max_steps": 20, "eval_every": 5, "patience": 2},
         },
         "lora": {"max_steps": 2, "batch_size": 4, "max_length": 256, "log_every": 1},
-        "evaluation": {"bootstrap": 1000},
+        # 999: (B + 1) x 0.05 is whole, the exact Monte Carlo rule's boundary case
+        "evaluation": {"bootstrap": 999},
         "resources": {"model_threads": 1, "model_mem_mb": 1000, "model_runtime": 10},
     }
 
