@@ -276,7 +276,7 @@ def test_findings_say_no_more_than_the_tables():
     assert "Error is controlled within each family, not across families" in text
     assert (
         "This page rests on 3 families, each at 5%: the comparisons with the source judging "
-        "itself in the column of A, B and the comparisons between methods in the cell A on A."
+        "itself in each column (A, B) and the comparisons between methods in each cell (A on A)."
         in text
     )
     assert "Intervals are conditional on the training split" in text

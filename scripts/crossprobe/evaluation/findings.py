@@ -101,10 +101,10 @@ def family_names(contrasts: pd.DataFrame, names: dict) -> str:
     parts = []
     if columns:
         parts.append(
-            f"the comparisons with the source judging itself in the column of {', '.join(columns)}"
+            f"the comparisons with the source judging itself in each column ({', '.join(columns)})"
         )
     if cells:
-        parts.append(f"the comparisons between methods in the cell {'; '.join(cells)}")
+        parts.append(f"the comparisons between methods in each cell ({'; '.join(cells)})")
     return " and ".join(parts)
 
 
