@@ -102,5 +102,6 @@ rule compare_graders:
             },
             "names": LAYOUT["names"],
         },
+        bootstrap=dag.bootstrap_params(config),
     script:
         "../scripts/evaluation/compare_graders.py"

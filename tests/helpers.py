@@ -122,7 +122,8 @@ def tiny_config(models: dict, names=("tiny_a", "tiny_b")) -> dict:
             "mlp": {"max_steps": 20, "eval_every": 5, "patience": 2},
         },
         "lora": {"max_steps": 2, "batch_size": 4, "max_length": 256, "log_every": 1},
-        "evaluation": {"bootstrap": 1000},
+        # 999: (B + 1) x 0.05 is whole, the exact Monte Carlo rule's boundary case
+        "evaluation": {"bootstrap": 999},
         "resources": {"model_threads": 1, "model_mem_mb": 1000, "model_runtime": 10},
     }
 
@@ -210,3 +211,43 @@ PROMPTS = [f"Question: number {i}?\nAnswer:" for i in range(8)]
 ANSWERS = ["heat", "light", "salt", "water", "sound", "energy", "the", "heat"]
 LABELS = [1, 0, 1, 0, 1, 0, 1, 0]
 RESUMED = {**LORA, "dropout": 0.1, "batch_size": 3, "max_steps": 6, "lr": 5e-3, "warmup_steps": 2}
+
+
+def column_tables(n=200, seed=0, noise=(1.0, 1.0), seeds=(0,), subjects=2) -> dict:
+    """Score tables of one column ({method: table}): two estimators (a, b) of one method, with
+    replicates, on n calibration and n test answers."""
+    import numpy as np
+    import pandas as pd
+
+    from crossprobe.scores.calibration import scores_table
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 2 * n)
+    frames = []
+    for model, sd in zip(("a", "b"), noise, strict=True):
+        for s in seeds:
+            z = (2 * y - 1) + rng.normal(0, sd, 2 * n)
+            raw = pd.DataFrame(
+                {
+                    "split": ["calibration"] * n + ["test"] * n,
+                    "question_id": [f"q{i}" for i in range(2 * n)],
+                    "subject": [f"s{i % subjects}" for i in range(2 * n)],
+                    "correct": y,
+                    "logodds_raw": z,
+                }
+            )
+            frames.append(
+                scores_table(raw).assign(
+                    method="probe", model=model, trained_on="a", n_train="all", seed=s
+                )
+            )
+    return {"probe": pd.concat(frames, ignore_index=True)}
+
+
+EVALUATION_PARAMS = {  # evaluate_column's params
+    "bootstrap": 1000,
+    "ci": 0.95,
+    "ece_bins": 10,
+    "seed": 0,
+    "min_class_answers": 1,
+}

@@ -105,7 +105,7 @@ def grid_layout(config: dict) -> dict:
         "missing": missing_cells(config),
         "headline": metric,
         "headline_label": label,
-        "min_subject_answers": config["evaluation"]["min_subject_answers"],
+        "min_class_answers": config["evaluation"]["min_class_answers"],
         "min_subjects": config["evaluation"]["min_subjects"],
         "equivalence_margin": config["evaluation"]["equivalence_margin"],
         "limits": list(config["figure"]["auroc_limits"]),
@@ -202,13 +202,19 @@ def training_params(config: dict, train_set: str) -> dict:
     }
 
 
-COMPUTED = ("bootstrap", "ci", "ece_bins", "min_subject_answers")  # the rest only displays
+BOOTSTRAP = ("bootstrap", "ci")  # how any interval is drawn
+COMPUTED = BOOTSTRAP + ("ece_bins", "min_class_answers")  # the rest only displays
+
+
+def bootstrap_params(config: dict) -> dict:
+    """How an interval is drawn: resamples, coverage and the seed."""
+    return {k: config["evaluation"][k] for k in BOOTSTRAP} | {"seed": config["seed"]}
 
 
 def evaluation_params(config: dict) -> dict:
     """The evaluation settings the numbers depend on; display choices (the headline, the
     minimum subjects a headline is flagged below) reach only the rules that draw."""
-    return {k: config["evaluation"][k] for k in COMPUTED} | {"seed": config["seed"]}
+    return bootstrap_params(config) | {k: config["evaluation"][k] for k in COMPUTED}
 
 
 def alternatives(values) -> str:

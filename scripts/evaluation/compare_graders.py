@@ -20,7 +20,10 @@ started = start(snakemake)
 comparison = snakemake.params.comparison
 columns = comparison["columns"]
 judged = {c: pd.read_parquet(p) for c, p in zip(columns, snakemake.input.judged, strict=True)}
-agreements = pd.DataFrame([agreement(judged[c], c) for c in columns], columns=AGREEMENT_COLUMNS)
+bootstrap = snakemake.params.bootstrap
+agreements = pd.DataFrame(
+    [agreement(judged[c], c, bootstrap) for c in columns], columns=AGREEMENT_COLUMNS
+)
 rows = []
 for (method, source), path in zip(comparison["scores"], snakemake.input.scores, strict=True):
     rows += method_aurocs(pd.read_parquet(path), judged[source], method, source)
@@ -38,4 +41,4 @@ write_tsv(aurocs, snakemake.output.auroc)
 write_tsv(reference, snakemake.output.reference)
 with atomic(snakemake.output.markdown) as tmp:
     tmp.write_text(graders_markdown(agreements, aurocs, reference, comparison["names"], title))
-finish(snakemake, comparison, started)
+finish(snakemake, comparison | bootstrap, started)

@@ -9,6 +9,6 @@ started = start(snakemake)
 layout, method = snakemake.params.layout, snakemake.wildcards.method
 curves = pd.read_csv(snakemake.input.curves, sep="\t")
 grid = pd.read_csv(snakemake.input.grid, sep="\t")
-save_figure(reliability_figure(curves, method, layout), snakemake.output.reliability)
+save_figure(reliability_figure(curves, grid, method, layout), snakemake.output.reliability)
 save_figure(risk_coverage_figure(curves, grid, method, layout), snakemake.output.risk_coverage)
 finish(snakemake, {**layout, "method": method}, started)

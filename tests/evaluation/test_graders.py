@@ -24,11 +24,35 @@ def test_graders_agreement_kappa_and_confusion():
             "verdict": list(verdict) + [1] * 3,
         }
     )
-    row = agreement(judged_rows, "m")
-    assert row["n"] == 200 and row["agreement"] == pytest.approx(np.mean(label == verdict))
+    row = agreement(judged_rows, "m", {"bootstrap": 2000, "ci": 0.95, "seed": 0})
+    share = np.mean(label == verdict)
+    assert row["n"] == 200 and row["agreement"] == pytest.approx(share)
+    # the agreement's bootstrap interval is the binomial one (+- 1.96 SE, to resampling error)
+    spread = 1.96 * np.sqrt(share * (1 - share) / 200)
+    assert row["agreement_low"] == pytest.approx(share - spread, abs=0.01)
+    assert row["agreement_high"] == pytest.approx(share + spread, abs=0.01)
+    assert row["kappa_low"] < row["kappa"] < row["kappa_high"]
     counts = [row[k] for k in ("both_correct", "set_only", "judge_only", "both_wrong")]
     assert sum(counts) == 200 and row["both_correct"] == int(((label == 1) & (verdict == 1)).sum())
     assert row["set_only"] == int(((label == 1) & (verdict == 0)).sum())
+
+
+def test_agreement_and_kappa_on_resamples_are_those_of_the_resampled_answers():
+    from sklearn.metrics import cohen_kappa_score
+
+    from crossprobe.evaluation.column import question_draws
+    from crossprobe.evaluation.graders import weighted_agreement
+
+    rng = np.random.default_rng(1)
+    label = rng.integers(0, 2, 150)
+    verdict = np.where(rng.random(150) < 0.7, label, 1 - label)
+    counts = question_draws(150, 20, rng)
+    agreed, kappa = weighted_agreement(label, verdict, counts)
+    for share, k, weights in zip(agreed, kappa, counts, strict=True):
+        drawn = np.repeat(np.arange(150), weights.astype(int))
+        assert share == pytest.approx(np.mean(label[drawn] == verdict[drawn]))
+        assert k == pytest.approx(cohen_kappa_score(label[drawn], verdict[drawn]))
+    assert np.isnan(weighted_agreement([1, 1], [1, 1], np.ones((1, 2)))[1][0])
 
 
 def test_the_judge_against_a_reference_graders_accuracy_per_subject():

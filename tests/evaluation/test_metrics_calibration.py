@@ -19,6 +19,7 @@ from crossprobe.evaluation.metrics import (
 )
 from crossprobe.logodds import logit, nll, sigmoid
 from crossprobe.scores.calibration import fit_temperature, scores_table
+from helpers import EVALUATION_PARAMS, column_tables
 
 
 def test_auroc_hand_case_ties_and_single_class():
@@ -103,41 +104,13 @@ def test_nll_is_stable_for_any_log_odds():
     assert logit(sigmoid(np.array([-3.0, 0.0, 5.0]))) == pytest.approx([-3.0, 0.0, 5.0])
 
 
-def column(n=200, seed=0, noise=(1.0, 1.0), seeds=(0,), subjects=2):
-    """Score tables of one column: two estimators (a, b) of one method, with replicates."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, 2 * n)
-    frames = []
-    for model, sd in zip(("a", "b"), noise, strict=True):
-        for s in seeds:
-            z = (2 * y - 1) + rng.normal(0, sd, 2 * n)
-            raw = pd.DataFrame(
-                {
-                    "split": ["calibration"] * n + ["test"] * n,
-                    "question_id": [f"q{i}" for i in range(2 * n)],
-                    "subject": [f"s{i % subjects}" for i in range(2 * n)],
-                    "correct": y,
-                    "logodds_raw": z,
-                }
-            )
-            frames.append(
-                scores_table(raw).assign(
-                    method="probe", model=model, trained_on="a", n_train="all", seed=s
-                )
-            )
-    return {"probe": pd.concat(frames, ignore_index=True)}
-
-
-PARAMS = {"bootstrap": 1000, "ci": 0.95, "ece_bins": 10, "seed": 0, "min_subject_answers": 1}
-
-
 def test_a_column_is_evaluated_with_shared_paired_resamples():
-    tables = column(noise=(0.5, 2.0))
-    result = evaluate_column(tables, "a", PARAMS, full_size=100)
+    tables = column_tables(noise=(0.5, 2.0))
+    result = evaluate_column(tables, "a", EVALUATION_PARAMS, full_size=100)
     metrics = result["metrics"].set_index(["model", "metric"])
-    again = evaluate_column(tables, "a", PARAMS, full_size=100)["metrics"]
+    again = evaluate_column(tables, "a", EVALUATION_PARAMS, full_size=100)["metrics"]
     pd.testing.assert_frame_equal(result["metrics"], again)  # deterministic
-    other = evaluate_column(tables, "a", {**PARAMS, "seed": 1}, full_size=100)["metrics"]
+    other = evaluate_column(tables, "a", {**EVALUATION_PARAMS, "seed": 1}, full_size=100)["metrics"]
     assert not np.allclose(result["metrics"]["ci_low"], other["ci_low"], equal_nan=True)
     for model in ("a", "b"):
         row = metrics.loc[(model, "auroc")]
@@ -160,21 +133,21 @@ def test_a_column_is_evaluated_with_shared_paired_resamples():
 
 
 def test_identical_cells_differ_by_exactly_zero():
-    tables = column(noise=(1.0, 1.0))
+    tables = column_tables(noise=(1.0, 1.0))
     tables["probe"].loc[tables["probe"]["model"] == "b", ["logodds", "p_correct"]] = (
         tables["probe"].loc[tables["probe"]["model"] == "a", ["logodds", "p_correct"]].to_numpy()
     )
-    within = evaluate_column(tables, "a", PARAMS, full_size=100)["contrasts"]
+    within = evaluate_column(tables, "a", EVALUATION_PARAMS, full_size=100)["contrasts"]
     row = within[(within["comparison"] == "within_column") & (within["metric"] == "auroc")].iloc[0]
     assert row["difference"] == row["ci_low"] == row["ci_high"] == 0
 
 
 def test_training_seeds_are_averaged_and_widen_the_interval():
-    one = evaluate_column(column(seeds=(0,)), "a", PARAMS, 100)["metrics"]
-    three = evaluate_column(column(seeds=(0, 1, 2)), "a", PARAMS, 100)["metrics"]
+    one = evaluate_column(column_tables(seeds=(0,)), "a", EVALUATION_PARAMS, 100)["metrics"]
+    three = evaluate_column(column_tables(seeds=(0, 1, 2)), "a", EVALUATION_PARAMS, 100)["metrics"]
     row = three[(three["model"] == "a") & (three["metric"] == "auroc")].iloc[0]
     assert row["seeds"] == 3 and row["seed_sd"] > 0
-    tables = column(seeds=(0, 1, 2))["probe"]
+    tables = column_tables(seeds=(0, 1, 2))["probe"]
     per_seed = [
         roc_auc_score(t["correct"], t["logodds"])
         for _, t in tables[(tables["model"] == "a") & (tables["split"] == "test")].groupby("seed")
@@ -193,7 +166,9 @@ def test_training_seeds_are_averaged_and_widen_the_interval():
     original = evaluation.seed_draws
     try:
         evaluation.seed_draws = each_seed_once
-        fixed = evaluate_column(column(seeds=(0, 1, 2)), "a", PARAMS, 100)["metrics"]
+        fixed = evaluate_column(column_tables(seeds=(0, 1, 2)), "a", EVALUATION_PARAMS, 100)[
+            "metrics"
+        ]
     finally:
         evaluation.seed_draws = original
     kept = fixed[(fixed["model"] == "a") & (fixed["metric"] == "auroc")].iloc[0]
@@ -201,12 +176,14 @@ def test_training_seeds_are_averaged_and_widen_the_interval():
 
 
 def test_single_class_subjects_are_counted_and_left_out():
-    tables = column(subjects=2)
+    tables = column_tables(subjects=2)
     # subject s1 all correct in the test split
     table = tables["probe"]
     odd = table["subject"] == "s1"
     table.loc[odd, "correct"] = 1
-    metrics = evaluate_column(tables, "a", PARAMS, 100)["metrics"].set_index(["model", "metric"])
+    metrics = evaluate_column(tables, "a", EVALUATION_PARAMS, 100)["metrics"].set_index(
+        ["model", "metric"]
+    )
     assert metrics.loc[("a", "subjects_single_class"), "value"] == 1
     test = table[(table["model"] == "a") & (table["split"] == "test") & ~odd]
     assert metrics.loc[("a", "auroc_subject_mean"), "value"] == pytest.approx(
@@ -214,24 +191,33 @@ def test_single_class_subjects_are_counted_and_left_out():
     )
 
 
-def test_subjects_with_too_few_answers_are_left_out_and_counted():
-    """The per-subject mean counts only subjects with enough test answers (and both classes),
-    and says how many it used of how many."""
-    tables = column(n=200)
+def test_the_per_subject_mean_counts_subjects_with_enough_answers_of_each_class():
+    """The per-subject mean counts only subjects with at least min_class_answers right and as
+    many wrong test answers (a 9-right/1-wrong subject does not count at 5), and says how many
+    it used of how many: the others are single-class or too small."""
+    tables = column_tables(n=200)
     table = tables["probe"]
 
-    def subject(question_id: str) -> str:  # two subjects of 40 test answers, the rest of ~2
+    def subject(question_id: str) -> str:  # two subjects of ~40 test answers, the rest of ~2
         i = int(question_id[1:])
+        if 200 <= i < 210:
+            return "lopsided"
         return ("big_a", "big_b")[i % 5] if i % 5 < 2 else f"small{i % 60}"
 
     table["subject"] = table["question_id"].map(subject)
-    strict = {**PARAMS, "min_subject_answers": 20}
+    lopsided = table["subject"] == "lopsided"
+    table.loc[lopsided, "correct"] = (table.loc[lopsided, "question_id"] != "q200").astype(int)
+    strict = {**EVALUATION_PARAMS, "min_class_answers": 5}
     metrics = evaluate_column(tables, "a", strict, 100)["metrics"].set_index(["model", "metric"])
     test = table[(table["model"] == "a") & (table["split"] == "test")]
-    counts = test["subject"].value_counts()
-    eligible = counts[counts >= 20].index
-    assert metrics.loc[("a", "subjects_total"), "value"] == len(counts)
-    assert metrics.loc[("a", "subjects_too_small"), "value"] == (counts < 20).sum()
+    right = test.groupby("subject")["correct"].sum()
+    wrong = test.groupby("subject").size() - right
+    eligible = right.index[(right >= 5) & (wrong >= 5)]
+    single = (right == 0) | (wrong == 0)
+    assert "lopsided" not in eligible and (right["lopsided"], wrong["lopsided"]) == (9, 1)
+    assert metrics.loc[("a", "subjects_total"), "value"] == len(right)
+    assert metrics.loc[("a", "subjects_single_class"), "value"] == single.sum()
+    assert metrics.loc[("a", "subjects_too_small"), "value"] == len(right) - single.sum() - 2
     assert metrics.loc[("a", "subjects_used"), "value"] == len(eligible) == 2
     expected = np.mean(
         [
@@ -316,7 +302,7 @@ def test_the_per_subject_bootstrap_keeps_every_subject_and_both_its_classes():
     assert (counts[0] == 1).all()
     for s in "abc":  # every draw keeps each stratum's number of answers
         assert (counts[:, subjects == s].sum(axis=1) == (subjects == s).sum()).all()
-    tables = column(n=200)
+    tables = column_tables(n=200)
     table = tables["probe"]
     table["subject"] = table["question_id"].map(lambda q: f"s{int(q[1:]) % 4}")
     # a subject of 10 answers with one wrong: resampled within the subject alone it would lose
@@ -324,7 +310,7 @@ def test_the_per_subject_bootstrap_keeps_every_subject_and_both_its_classes():
     rare = table["question_id"].map(lambda q: 200 <= int(q[1:]) < 210)  # test answers
     table.loc[rare, "subject"] = "rare"
     table.loc[rare, "correct"] = table.loc[rare, "question_id"].map(lambda q: int(q != "q200"))
-    metrics = evaluate_column(tables, "a", PARAMS, 100)["metrics"]
+    metrics = evaluate_column(tables, "a", EVALUATION_PARAMS, 100)["metrics"]
     mine = metrics[metrics["model"] == "a"].set_index("metric")
     test = table[(table["model"] == "a") & (table["split"] == "test")]
     both = test.groupby("subject")["correct"].nunique()
@@ -332,37 +318,125 @@ def test_the_per_subject_bootstrap_keeps_every_subject_and_both_its_classes():
     used = mine.loc["subjects_used"]
     assert used["value"] == used["ci_low"] == used["ci_high"] == (both == 2).sum()
     assert mine.loc["auroc_subject_mean", "draws_dropped"] == 0  # every draw, every subject
-    contrasts = evaluate_column(tables, "a", PARAMS, 100)["contrasts"]
+    contrasts = evaluate_column(tables, "a", EVALUATION_PARAMS, 100)["contrasts"]
     assert (contrasts["draws_dropped"] == 0).all()
 
 
-def test_max_t_p_values_and_simultaneous_intervals_over_a_family():
-    from crossprobe.evaluation.family import MaxT, holm
+def test_temperatures_refitted_per_resample_match_scipy_on_the_resampled_answers():
+    """The batched fit is scipy's bounded search of the same NLL on each resample's answers
+    (drawn out in full), to its tolerance; at the bounds it stops there."""
+    from scipy.optimize import minimize_scalar
 
-    assert holm([0.01, 0.04, 0.03, np.nan]).tolist()[:3] == pytest.approx([0.03, 0.06, 0.06])
-    assert np.isnan(holm([0.01, np.nan])[1])
-    # a family's intervals widen with its size: 1 contrast ~ +-1.96 SD, 10 ~ +-2.8 SD
-    rng = np.random.default_rng(0)
-    draws = np.c_[np.zeros(10), rng.normal(0, 1, (10, 4000))]
-    alone = MaxT(draws[:1]).intervals(0.95)[0]
-    together = MaxT(draws).intervals(0.95)[0]
-    assert alone[1] == pytest.approx(1.96, abs=0.1) and together[1] == pytest.approx(2.8, abs=0.15)
-    assert together[1] > alone[1]
-    # a strong effect is separated in a family of 28 (Holm on bootstrap p-values could not: its
-    # floor 2 / 1001 times 28 is 0.056), and the verdict and the interval agree by construction
-    family = np.c_[np.r_[10.0, np.zeros(27)], rng.normal(0, 1, (28, 1000))]
-    family[0, 1:] += 10.0
-    maxt = MaxT(family)
-    p, intervals = maxt.p_adjusted(), maxt.intervals(0.95)
-    assert p[0] == pytest.approx(1 / 1001) and intervals[0][0] > 0
-    assert 28 * 2 / 1001 > 0.05
-    clear = [low > 0 or high < 0 for low, high in intervals]
-    assert clear == list(p < 0.05)
-    tables = column(noise=(0.5, 2.0), seeds=(0,))
-    contrasts = evaluate_column(tables, "a", PARAMS, 100)["contrasts"]
-    assert (contrasts["p_holm"] >= contrasts["p_value"] - 1e-12).all()
-    clear = (contrasts["sim_low"] > 0) | (contrasts["sim_high"] < 0)
-    assert (contrasts["separated"] == clear).all()
-    assert (contrasts["separated"] == (contrasts["p_adjusted"] < 0.05)).all()
-    families = {"within_column/auroc/on~a", "within_column/auroc_subject_mean/on~a"}
-    assert set(contrasts["family"]) == families
+    from crossprobe.scores.calibration import fit_temperatures
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 120)
+    z = 6 * ((2 * y - 1) + rng.normal(0, 2.5, 120))  # a weak, overconfident scorer
+    counts = question_draws(120, 40, rng)
+    fitted = fit_temperatures(z, y, counts)
+    for t, weights in zip(fitted, counts, strict=True):
+        drawn = np.repeat(np.arange(120), weights.astype(int))
+        best = minimize_scalar(
+            lambda log_t, d=drawn: nll(z[d] / np.exp(log_t), y[d]),
+            bounds=(np.log(0.01), np.log(100)),
+            method="bounded",
+            options={"xatol": 1e-10},
+        )
+        assert np.log(t) == pytest.approx(best.x, abs=1e-7)
+    assert fitted[0] == pytest.approx(fit_temperature(z, y), rel=1e-4)
+    assert np.ptp(np.log(fitted)) > 0.3  # the fit moves with its 120 answers
+    assert fit_temperatures(np.ones(4), np.ones(4), np.ones((1, 4)))[0] == pytest.approx(0.01)
+    assert fit_temperatures(z, 1 - y, np.ones((1, 120)))[0] == pytest.approx(100)
+
+
+def test_ece_and_brier_intervals_carry_the_temperature_fit():
+    """Each resample refits the temperature on resampled calibration answers (120, as in the
+    default run, against 1000 test answers): recomputed here from the drawn-out answers with
+    scipy's fit and the one-sample ECE and Brier, draw by draw; the ECE's spread is wider than
+    with the temperature held fixed, and AUROC does not move."""
+    from scipy.optimize import minimize_scalar
+
+    from crossprobe.evaluation.column import calibrated
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 1120)
+    raw = pd.DataFrame(
+        {
+            "split": ["calibration"] * 120 + ["test"] * 1000,
+            "question_id": [f"q{i}" for i in range(1120)],
+            "subject": "s",
+            "correct": y,
+            "logodds_raw": 4 * ((2 * y - 1) / 2 + rng.normal(0, 2, 1120)),  # weak, overconfident
+        }
+    )
+    table = scores_table(raw)
+    test, calibration = (table[table["split"] == s] for s in ("test", "calibration"))
+    test_counts, calibration_counts = question_draws(1000, 300, rng), question_draws(120, 300, rng)
+    p = calibrated(test, calibration, calibration_counts)
+    assert (p[0] == test["p_correct"].to_numpy()).all()  # the sample: its table's own
+    y_test, z_test = test["correct"].to_numpy(), test["logodds_raw"].to_numpy()
+    z_cal, y_cal = calibration["logodds_raw"].to_numpy(), calibration["correct"].to_numpy()
+    draws = metric_draws(y_test, test["logodds"], p, p[0], test["subject"], test_counts, 10)
+    for b in (1, 57, 300):
+        on = np.repeat(np.arange(120), calibration_counts[b].astype(int))
+        log_t = minimize_scalar(
+            lambda v, d=on: nll(z_cal[d] / np.exp(v), y_cal[d]),
+            bounds=(np.log(0.01), np.log(100)),
+            method="bounded",
+            options={"xatol": 1e-10},
+        ).x
+        drawn = np.repeat(np.arange(1000), test_counts[b].astype(int))
+        p_b = sigmoid(z_test[drawn] / np.exp(log_t))
+        assert draws["ece"][b] == pytest.approx(ece(y_test[drawn], p_b), abs=1e-6)
+        assert draws["brier"][b] == pytest.approx(brier(y_test[drawn], p_b), abs=1e-9)
+    fixed = metric_draws(y_test, test["logodds"], p[0], p[0], test["subject"], test_counts, 10)
+    assert np.std(draws["ece"][1:]) > 1.2 * np.std(fixed["ece"][1:])
+    assert (draws["auroc"] == fixed["auroc"]).all()
+    assert draws["ece"][0] == fixed["ece"][0] == pytest.approx(ece(y_test, p[0]))
+
+
+def test_the_ece_a_perfectly_calibrated_scorer_reads_at_this_n():
+    """Labels drawn as Bernoulli(P(correct)): a calibrated scorer's ECE at n = 1000 is well
+    above 0 (about 0.03 here), and `ece_if_calibrated` is its mean and range, matching an
+    independent simulation; a scorer that is calibrated reads inside that range."""
+    from crossprobe.evaluation.metrics import calibrated_ece
+
+    rng = np.random.default_rng(6)
+    p = rng.uniform(0.2, 0.9, 1000)
+    reading = calibrated_ece(p, np.random.default_rng(1).random((1000, 1000)), 10)
+    independent = [ece((rng.random(1000) < p).astype(int), p) for _ in range(1000)]
+    assert reading[0] == pytest.approx(np.mean(independent), abs=0.001)
+    assert 0.015 < reading[0] < 0.04
+    assert np.quantile(reading[1:], 0.975) == pytest.approx(
+        np.quantile(independent, 0.975), abs=0.003
+    )
+    y = (rng.random(1000) < p).astype(int)
+    draws = metric_draws(
+        y, logit(p), p, p, np.zeros(1000), np.ones((1, 1000)), 10, uniforms=rng.random((1000, 1000))
+    )
+    assert draws["ece_if_calibrated"][0] == pytest.approx(reading[0], abs=0.001)
+    low, high = np.quantile(draws["ece_if_calibrated"][1:], [0.025, 0.975])
+    assert low < ece(y, p) < high
+
+
+def test_reliability_bins_carry_intervals_and_risk_coverage_counts_what_it_keeps():
+    tables = column_tables(n=200, noise=(3.0, 1.0))
+    curves = evaluate_column(tables, "a", EVALUATION_PARAMS, 100)["curves"]
+    bins = curves[(curves["curve"] == "reliability") & (curves["model"] == "a")]
+    test = tables["probe"]
+    test = test[(test["model"] == "a") & (test["split"] == "test")]
+    after = bins[bins["kind"] == "after temperature scaling"]
+    which = np.minimum((test["p_correct"] * 10).astype(int), 9)
+    by_bin = test.groupby(which).agg(
+        x=("p_correct", "mean"), y=("correct", "mean"), n=("correct", "size")
+    )
+    assert after[["x", "y"]].to_numpy() == pytest.approx(by_bin[["x", "y"]].to_numpy())
+    assert after["n"].tolist() == by_bin["n"].tolist()
+    big = after[after["n"] >= 10]
+    assert (
+        (big["y_low"] <= big["y"]) & (big["y"] <= big["y_high"]) & (big["y_low"] < big["y_high"])
+    ).all()
+    risk = curves[(curves["curve"] == "risk_coverage") & (curves["model"] == "a")]
+    # 200 answers: coverage 0.02 k keeps 4 k of them, the count the risk is computed on
+    assert risk["n"].tolist() == [4 * k for k in range(1, 51)]
+    assert risk["y_low"].isna().all()

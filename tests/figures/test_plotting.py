@@ -51,7 +51,7 @@ def layout(models, methods, columns=None, missing=None):
         "headline_label": "AUROC, pooled",
         "limits": [0.2, 0.8],
         "min_subjects": 10,
-        "min_subject_answers": 10,
+        "min_class_answers": 5,
     }
 
 
@@ -173,7 +173,8 @@ def test_a_method_added_to_the_registry_appears_in_the_grid_and_the_figure(monke
     assert list(figure.data["Method"].cat.categories) == ["Probe", "Oracle"]
 
 
-def contrast_row(comparison, model, column, a, b, difference, sim, tost, separated, method=""):
+def contrast_row(comparison, model, column, a, b, difference, sim, separated, method="", n=100):
+    family = f"{comparison}/auroc/" + (f"on~{column}" if method else f"{model}/on~{column}")
     return {
         "comparison": comparison,
         "method": method,
@@ -185,12 +186,13 @@ def contrast_row(comparison, model, column, a, b, difference, sim, tost, separat
         "difference": difference,
         "ci_low": sim[0],
         "ci_high": sim[1],
-        "tost_low": tost[0],
-        "tost_high": tost[1],
+        "n": n,
+        "family": family,
         "sim_low": sim[0],
         "sim_high": sim[1],
         "p_holm": 0.01 if separated else 0.5,
         "p_adjusted": 0.01 if separated else 0.5,
+        "constant": False,
         "separated": separated,
     }
 
@@ -202,9 +204,7 @@ def test_findings_say_no_more_than_the_tables():
     contrasts = pd.DataFrame(
         [
             # separated, both ways
-            contrast_row(
-                "within_column", "b", "a", "b", "a", 0.08, (0.02, 0.14), (0.03, 0.13), True, "probe"
-            ),
+            contrast_row("within_column", "b", "a", "b", "a", 0.08, (0.02, 0.14), True, "probe"),
             contrast_row(
                 "within_column",
                 "a",
@@ -213,7 +213,6 @@ def test_findings_say_no_more_than_the_tables():
                 "b",
                 -0.07,
                 (-0.12, -0.01),
-                (-0.11, -0.02),
                 True,
                 "probe",
             ),
@@ -226,7 +225,6 @@ def test_findings_say_no_more_than_the_tables():
                 "a",
                 0.03,
                 (-0.04, 0.10),
-                (-0.03, 0.09),
                 False,
                 "lora",
             ),
@@ -239,7 +237,6 @@ def test_findings_say_no_more_than_the_tables():
                 "probe_pooled",
                 0.004,
                 (-0.03, 0.04),
-                (-0.02, 0.03),
                 False,
             ),
             contrast_row(
@@ -250,7 +247,6 @@ def test_findings_say_no_more_than_the_tables():
                 "probe_question",
                 0.02,
                 (-0.05, 0.09),
-                (-0.04, 0.08),
                 False,
             ),
         ]
@@ -261,25 +257,73 @@ def test_findings_say_no_more_than_the_tables():
         "- Probe: B judging A's answers exceeds A judging itself by 0.080 [+0.020, +0.140]." in text
     )
     assert "A judging B's answers falls short of B judging itself by 0.070 [-0.120, -0.010]" in text
+    # half-width 0.07 at n = 100, margin 0.05: 100 x (0.07 / 0.05)^2 = 196 answers needed
     assert (
         "- LoRA + Prompt: no difference shown between B judging A's answers and A judging "
-        "itself: +0.030 [-0.040, +0.100]." in text
+        "itself: +0.030 [-0.040, +0.100]; equivalence within ±0.050 cannot be shown at n = 100 "
+        "(half-width 0.070; about 200 test answers would narrow it to the margin)." in text
     )
     cells = grid[grid["trained_on"] == "a"].set_index(["method", "model"])["value"]
     above = ", ".join(
         f"{cells['probe', 'a'] - 0.5:+.3f}, {cells['probe_pooled', 'a'] - 0.5:+.3f}".split(", ")
     )
     assert (
-        "Probe and Probe, all sources are equivalent within ±0.050 (simultaneous 90% interval "
-        f"[-0.020, +0.030]; the cells sit {above} from chance)" in text
+        "Probe and Probe, all sources are equivalent within ±0.050 (simultaneous 95% interval "
+        f"[-0.030, +0.040]; the cells sit {above} from chance)" in text
     )
+    # the header says how verdicts and equivalence are tested, per family, and names them
+    assert "simultaneous 95% interval lies inside it" in text and "at most 5%" in text
+    assert "Error is controlled within each family, not across families" in text
     assert (
-        "simultaneous 90% interval inside it" in text
-    )  # the header says how equivalence is tested
+        "This page rests on 3 families, each at 5%: the comparisons with the source judging "
+        "itself in each column (A, B) and the comparisons between methods in each cell (A on A)."
+        in text
+    )
+    assert "Intervals are conditional on the training split" in text
     assert "LoRA + Prompt: one training seed; its intervals resample the test answers only" in text
     assert "no difference shown between Probe and Question-only probe: +0.020" in text
     assert "as good as" not in text and "better than" not in text
-    assert "- A on A: highest is" in text and "not separated from it:" in text
+    assert "- A on A: highest point estimate " in text and "; no method is separated" in text
+
+
+def test_the_best_method_is_a_point_estimate_with_what_is_separated_below_it():
+    from crossprobe.evaluation.findings import best_sentence
+    from crossprobe.evaluation.markdown import WINNER_COLUMNS
+
+    def cell(separated):
+        rows = [
+            ("a", "a", "agreement_prob", 0.596, other, value, sep)
+            for (other, value), sep in zip(
+                (("probe", 0.590), ("lora", 0.571), ("zero_shot", 0.502)), separated, strict=True
+            )
+        ]
+        return pd.DataFrame(rows, columns=WINNER_COLUMNS)
+
+    names = {"a": "A"}
+    start = "- A on A: highest point estimate Agreement (prob.) (0.596)"
+    assert best_sentence(cell([False] * 3), "a", "a", names) == (
+        f"{start}; no method is separated from it."
+    )
+    assert best_sentence(cell([False, True, True]), "a", "a", names) == (
+        f"{start}; not separated from it: Probe (0.590); below it: LoRA + Prompt (0.571), "
+        "Zero-shot query (0.502)."
+    )
+    assert best_sentence(cell([True] * 3), "a", "a", names) == (
+        f"{start}; below it: Probe (0.590), LoRA + Prompt (0.571), Zero-shot query (0.502)."
+    )
+
+
+def test_a_constant_contrast_gets_its_own_sentence_not_an_interval_of_nan():
+    from crossprobe.evaluation.findings import verdict
+    from crossprobe.evaluation.markdown import difference_text
+
+    row = contrast_row("within_cell", "a", "a", "probe", "lora", 0.0, (np.nan,) * 2, False)
+    row["constant"] = True
+    text = verdict(row, "Probe", "LoRA + Prompt", 0.02)
+    assert text == (
+        "Probe against LoRA + Prompt: +0.000 on every resample (no sampling variation: not tested)"
+    )
+    assert "nan" not in difference_text(row)
 
 
 def test_a_headline_no_cell_has_a_value_on_is_said_not_crashed_on():
@@ -298,7 +342,6 @@ def test_a_headline_no_cell_has_a_value_on_is_said_not_crashed_on():
                 "probe",
                 "lora",
                 np.nan,
-                (np.nan,) * 2,
                 (np.nan,) * 2,
                 False,
             )
@@ -323,9 +366,7 @@ def test_findings_say_what_a_per_subject_headline_rests_on_and_what_has_no_value
     grid = pd.concat([grid, pd.DataFrame(support)], ignore_index=True)
     contrasts = pd.DataFrame(
         [
-            contrast_row(
-                "within_column", "b", "a", "b", "a", 0.467, (0.15, 0.79), (0.2, 0.7), True, "probe"
-            ),
+            contrast_row("within_column", "b", "a", "b", "a", 0.467, (0.15, 0.79), True, "probe"),
             contrast_row(
                 "within_column",
                 "a",
@@ -333,7 +374,6 @@ def test_findings_say_what_a_per_subject_headline_rests_on_and_what_has_no_value
                 "a",
                 "b",
                 np.nan,
-                (np.nan, np.nan),
                 (np.nan, np.nan),
                 False,
                 "probe",
@@ -356,3 +396,27 @@ def test_findings_say_what_a_per_subject_headline_rests_on_and_what_has_no_value
         "classes)" in text
     )
     assert "nan" not in text and "no difference shown" not in text
+
+
+def test_the_reliability_diagram_draws_each_bins_interval_and_the_ece_beside_its_floor():
+    from crossprobe.evaluation.column import evaluate_column
+    from crossprobe.figures.plotting import calibration_labels, reliability_figure
+    from helpers import EVALUATION_PARAMS, column_tables
+
+    result = evaluate_column(column_tables(n=150), "a", EVALUATION_PARAMS, 100)
+    shape = layout(["a", "b"], ["probe"], columns=["a"])
+    labels = calibration_labels(result["metrics"], "probe", shape).set_index("model")["label"]
+    ece = result["metrics"].set_index(["model", "metric"]).loc[("b", "ece")]
+    floor = result["metrics"].set_index(["model", "metric"]).loc[("b", "ece_if_calibrated")]
+    assert labels["b"] == (
+        f"ECE {ece['value']:.3f} [{ece['ci_low']:.3f}, {ece['ci_high']:.3f}]\n"
+        f"calibrated at this n: {floor['value']:.3f} "
+        f"[{floor['ci_low']:.3f}, {floor['ci_high']:.3f}]"
+    )
+    figure = reliability_figure(result["curves"], result["metrics"], "probe", shape)
+    drawn = figure.draw()
+    texts = [t.get_text() for ax in drawn.axes for t in ax.texts]
+    assert sorted(texts) == sorted(labels)  # one label per cell
+    import matplotlib.pyplot as plt
+
+    plt.close(drawn)

@@ -17,6 +17,7 @@ RENAMED = {
     ("data", "test_dataset"): "data.splits.test.datasets",
     ("data", "sizes"): "data.splits.<split>.size",
     ("data", "num_fewshot"): "data.splits.<split>.num_fewshot",
+    ("evaluation", "min_subject_answers"): "evaluation.min_class_answers (per class)",
 }
 
 

@@ -5,20 +5,34 @@ Every cell of a column is scored on the same test answers (the source's), so one
 resamples of those answers serves them all: a difference between two cells is computed resample
 by resample (paired), and its interval is the interval of that difference. A trained cell has one
 replicate per training seed; within each resample its seeds are resampled too, so its interval
-includes seed variance, and its value is the mean over seeds (with their SD beside it).
+includes seed variance, and its value is the mean over seeds (with their SD beside it). Each
+resample also refits every replicate's temperature on a resample of the column's calibration
+answers (shared too), so the intervals of the metrics of P(correct) (ECE, Brier, the reliability
+bins) carry the error of that fit; AUROC and AURC rank the log-odds, which it does not reorder.
+Every interval holds the training answers fixed: it is conditional on their one split.
 """
 
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from crossprobe.contract.headlines import CONTRASTED
 from crossprobe.contract.paths import ALL
+from crossprobe.contract.splits import CALIBRATION, TEST
 from crossprobe.evaluation.family import adjust
-from crossprobe.evaluation.metrics import metric_draws, risk_coverage
+from crossprobe.evaluation.metrics import (
+    bin_sums,
+    class_counts,
+    kept_answers,
+    metric_draws,
+    risk_coverage,
+)
 from crossprobe.logodds import sigmoid
+from crossprobe.scores.calibration import fit_temperatures
 
+SPLITS = (TEST, CALIBRATION)  # a replicate's rows, as `aligned` returns them
 CELL = ["method", "model", "trained_on"]
 ESTIMATE = ["metric", "value", "seed_sd", "ci_low", "ci_high", "n", "seeds", "draws_dropped"]
 GRID_COLUMNS = CELL + ESTIMATE
@@ -26,9 +40,8 @@ SWEEP_COLUMNS = CELL + ["n_train"] + ESTIMATE
 CONTRAST_COLUMNS = ["comparison", "method", "model", "column", "a", "b"]
 CONTRAST_COLUMNS += ["metric", "difference", "ci_low", "ci_high", "n"]
 CONTRAST_COLUMNS += ["family", "family_size", "p_value", "p_holm", "p_adjusted"]
-CONTRAST_COLUMNS += ["sim_low", "sim_high", "tost_low", "tost_high", "draws_dropped"]
-CONTRAST_COLUMNS += ["separated"]
-CURVE_COLUMNS = CELL + ["curve", "kind", "x", "y", "n"]
+CONTRAST_COLUMNS += ["sim_low", "sim_high", "constant", "draws_dropped", "separated"]
+CURVE_COLUMNS = CELL + ["curve", "kind", "x", "y", "n", "y_low", "y_high"]
 
 
 def question_draws(n: int, draws: int, rng) -> np.ndarray:
@@ -63,6 +76,30 @@ def seed_draws(replicates: int, draws: int, rng) -> np.ndarray:
     return picks
 
 
+@dataclass
+class Resamples:
+    """A column's shared draws, row 0 of each the sample itself: counts of the test answers
+    (`test`; `within_subjects`: within each subject's right and wrong answers) and of the
+    calibration answers, and uniforms (draws x test answers) that draw the labels of a
+    perfectly calibrated scorer."""
+
+    test: np.ndarray
+    within_subjects: np.ndarray
+    calibration: np.ndarray
+    uniforms: np.ndarray
+
+
+def calibrated(test: pd.DataFrame, calibration: pd.DataFrame, counts: np.ndarray) -> np.ndarray:
+    """(draws + 1) x test answers P(correct) of one replicate: row 0 its own (the temperature
+    of its scores table), then with the temperature refitted on each resample of the
+    calibration answers (`counts`, rows 1 on)."""
+    temperatures = fit_temperatures(
+        calibration["logodds_raw"].to_numpy(), calibration["correct"].to_numpy(), counts[1:]
+    )
+    refitted = sigmoid(test["logodds_raw"].to_numpy()[None, :] / temperatures[:, None])
+    return np.vstack([test["p_correct"].to_numpy()[None, :], refitted])
+
+
 def interval(values: np.ndarray, ci: float) -> tuple[float, float]:
     """Percentile interval of the resampled values (row 0, the sample itself, left out)."""
     draws = values[1:][~np.isnan(values[1:])]
@@ -77,35 +114,35 @@ class Entry:
     """One estimator's scores in the column, for one training size: its replicates' metrics on
     every resample, and each metric's statistic per resample (mean over the resampled seeds)."""
 
-    def __init__(self, replicates: list[pd.DataFrame], weights, picks, params: dict, support):
-        """`weights`: (resamples of the test answers, resamples within subjects) for the
-        pooled metrics and the per-subject mean."""
+    def __init__(self, replicates: list, resamples: Resamples, picks, params: dict, support):
+        """`replicates`: (test rows, calibration rows) per training seed, in the column's
+        order of answers."""
         self.seeds, self.support = len(replicates), support
-        weights, subject_weights = weights
         per = [
             metric_draws(
-                r["correct"].to_numpy(),
-                r["logodds"].to_numpy(),
-                r["p_correct"].to_numpy(),
-                sigmoid(r["logodds_raw"].to_numpy()),
-                r["subject"].to_numpy(),
-                weights,
+                test["correct"].to_numpy(),
+                test["logodds"].to_numpy(),
+                calibrated(test, calibration, resamples.calibration),
+                sigmoid(test["logodds_raw"].to_numpy()),
+                test["subject"].to_numpy(),
+                resamples.test,
                 params["ece_bins"],
-                params["min_subject_answers"],
-                subject_weights,
+                params["min_class_answers"],
+                resamples.within_subjects,
+                resamples.uniforms,
             )
-            for r in replicates
+            for test, calibration in replicates
         ]
         self.values = {m: np.stack([p[m] for p in per]) for m in per[0]}  # seeds x draws
-        draws = np.arange(weights.shape[0])
+        draws = np.arange(resamples.test.shape[0])
         self.stat = {
             m: np.nanmean(v[picks, draws[:, None]], axis=1) for m, v in self.values.items()
         }
 
     def rows(self, ci: float, n: int) -> list[dict]:
         """One row per metric: value (mean over seeds), seed SD, interval; and the per-subject
-        mean's support: the column's subjects, those with too few test answers and those with
-        a single class (both left out)."""
+        mean's support: the column's subjects, those with a single class and those with both
+        but too few of one (both left out)."""
         out = []
         for metric, stat in self.stat.items():
             low, high = interval(stat, ci)
@@ -124,13 +161,7 @@ class Entry:
                     "draws_dropped": int(np.isnan(stat[1:]).sum()),
                 }
             )
-        used = self.values["subjects_used"][0, 0]
-        counts = {
-            "subjects_total": self.support["total"],
-            "subjects_too_small": self.support["too_small"],
-            "subjects_single_class": self.support["total"] - self.support["too_small"] - used,
-        }
-        for metric, count in counts.items():
+        for metric, count in self.support.items():
             out.append(
                 {
                     "metric": metric,
@@ -163,33 +194,43 @@ def contrast(a: Entry, b: Entry, metric: str, ci: float) -> dict:
 def evaluate_column(tables: dict, source: str, params: dict, full_size: int) -> dict:
     """{"metrics", "contrasts", "sweep", "curves"} tables of column `source` from {method:
     scores table}; `full_size` is how many training answers an estimator of the full grid saw."""
-    test = {m: t[t["split"] == "test"] for m, t in tables.items()}
-    first = next(iter(test.values()))
-    order = np.sort(first["question_id"].unique())  # every cell scores these same answers
-    counts = first.drop_duplicates("question_id")["subject"].value_counts()
+    first = next(iter(tables.values()))
+    # every cell scores these same answers
+    order = {s: np.sort(first.loc[first["split"] == s, "question_id"].unique()) for s in SPLITS}
+    test = first[first["split"] == TEST]
+    answers = test.drop_duplicates("question_id").set_index("question_id").loc[order[TEST]]
+    counts = class_counts(answers["correct"], answers["subject"]).min(axis=1)
     support = {
-        "total": len(counts),
-        "too_small": int((counts < params["min_subject_answers"]).sum()),
+        "subjects_total": len(counts),
+        "subjects_too_small": int(((counts > 0) & (counts < params["min_class_answers"])).sum()),
+        "subjects_single_class": int((counts == 0).sum()),
     }
-    n = len(order)
-    rng = np.random.default_rng([params["seed"], zlib.crc32(source.encode())])
-    # resamples of the test answers; and within subjects and classes, from a stream of their own
-    answers = first.drop_duplicates("question_id").set_index("question_id").loc[order]
+    n, draws = len(order[TEST]), params["bootstrap"]
+    key = [params["seed"], zlib.crc32(source.encode())]
+    rng = np.random.default_rng(key)
+    # resamples of the test answers; within subjects and classes, of the calibration answers
+    # and the uniforms, each from a stream of its own
     strata = answers["subject"].astype(str) + "/" + answers["correct"].astype(str)
-    within = np.random.default_rng([params["seed"], zlib.crc32(source.encode()), 1])
-    weights = (
-        question_draws(n, params["bootstrap"], rng),
-        stratified_draws(strata.to_numpy(), params["bootstrap"], within),
+    resamples = Resamples(
+        test=question_draws(n, draws, rng),
+        within_subjects=stratified_draws(
+            strata.to_numpy(), draws, np.random.default_rng(key + [1])
+        ),
+        calibration=question_draws(
+            len(order[CALIBRATION]), draws, np.random.default_rng(key + [2])
+        ),
+        uniforms=np.random.default_rng(key + [3]).random((draws, n)),
     )
     entries = {}
-    for method, table in test.items():
-        for (model, n_train), cell in table.groupby(["model", "n_train"], sort=False):
+    for method, table in tables.items():
+        scored = table[table["split"] == TEST]
+        for (model, n_train), cell in scored.groupby(["model", "n_train"], sort=False):
             replicates = [
-                r.set_index("question_id").loc[order].reset_index()
-                for _, r in cell.groupby("seed", sort=True)
+                aligned(tables[method], order, model, n_train, seed)
+                for seed in np.sort(cell["seed"].unique())
             ]
-            picks = seed_draws(len(replicates), params["bootstrap"], rng)
-            entries[method, model, n_train] = Entry(replicates, weights, picks, params, support)
+            picks = seed_draws(len(replicates), draws, rng)
+            entries[method, model, n_train] = Entry(replicates, resamples, picks, params, support)
     ci = params["ci"]
     metrics = [
         {"method": m, "model": e, "trained_on": source, **row}
@@ -216,8 +257,22 @@ def evaluate_column(tables: dict, source: str, params: dict, full_size: int) -> 
             adjust(contrasts(entries, source, list(tables), ci, n), ci), columns=CONTRAST_COLUMNS
         ),
         "sweep": pd.DataFrame(sweep, columns=SWEEP_COLUMNS),
-        "curves": pd.DataFrame(curves(tables, source, params["ece_bins"]), columns=CURVE_COLUMNS),
+        "curves": pd.DataFrame(
+            curves(tables, source, order, resamples, params), columns=CURVE_COLUMNS
+        ),
     }
+
+
+def aligned(table: pd.DataFrame, order: dict, model: str, n_train, seed) -> tuple:
+    """One replicate's (test rows, calibration rows) of a scores table, each in the column's
+    order of answers (that of the shared resamples)."""
+    rows = table[
+        (table["model"] == model) & (table["n_train"] == n_train) & (table["seed"] == seed)
+    ]
+    return tuple(
+        rows[rows["split"] == s].set_index("question_id").loc[order[s]].reset_index()
+        for s in SPLITS
+    )
 
 
 def contrasts(entries: dict, source: str, methods: list, ci: float, n: int) -> list[dict]:
@@ -264,24 +319,49 @@ def contrasts(entries: dict, source: str, methods: list, ci: float, n: int) -> l
     return rows
 
 
-def curves(tables: dict, source: str, bins: int, points: int = 50) -> list[dict]:
-    """Per cell: the reliability diagram before and after temperature scaling (mean P(correct)
-    and accuracy per bin; its first training seed) and the risk-coverage curve, the mean over
-    its training seeds (as the AURC the figure prints is)."""
+def reliability_bins(y, p, weights, bins: int, ci: float) -> list[dict]:
+    """Per bin with answers in the sample: mean P(correct) (`x`), accuracy (`y`), answers (`n`)
+    and the accuracy's interval over the resamples (`p` per answer, or per draw and answer)."""
+    mass = bin_sums(p, 1.0, weights, bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy = bin_sums(p, y, weights, bins) / mass
+        mean_p = bin_sums(p, p, weights, bins)[0] / mass[0]
     rows = []
+    for b in np.flatnonzero(mass[0] > 0):
+        low, high = interval(accuracy[:, b], ci)
+        rows.append(
+            {
+                "x": mean_p[b],
+                "y": accuracy[0, b],
+                "n": int(mass[0, b]),
+                "y_low": low,
+                "y_high": high,
+            }
+        )
+    return rows
+
+
+def curves(tables: dict, source: str, order: dict, resamples: Resamples, params: dict) -> list:
+    """Per cell: the reliability diagram before and after temperature scaling (mean P(correct)
+    and accuracy per bin, the accuracy's interval over the resamples of the test answers and,
+    after scaling, of the calibration answers; its first training seed) and the risk-coverage
+    curve, the mean over its training seeds (as the AURC the figure prints is)."""
+    rows = []
+    points = 50
     coverages = np.linspace(0, 1, points + 1)[1:]
     for method, table in tables.items():
         test = table[(table["split"] == "test") & (table["n_train"] == ALL)]
         for model, cell in test.groupby("model", sort=False):
-            first = cell[cell["seed"] == cell["seed"].min()]
+            first, calibration = aligned(table, order, model, ALL, cell["seed"].min())
             y = first["correct"].to_numpy()
             for kind, p in (
                 ("before temperature scaling", sigmoid(first["logodds_raw"].to_numpy())),
-                ("after temperature scaling", first["p_correct"].to_numpy()),
+                (
+                    "after temperature scaling",
+                    calibrated(first, calibration, resamples.calibration),
+                ),
             ):
-                which = np.minimum((p * bins).astype(int), bins - 1)
-                for b in np.unique(which):
-                    inside = which == b
+                for row in reliability_bins(y, p, resamples.test, params["ece_bins"], params["ci"]):
                     rows.append(
                         {
                             "method": method,
@@ -289,9 +369,7 @@ def curves(tables: dict, source: str, bins: int, points: int = 50) -> list[dict]
                             "trained_on": source,
                             "curve": "reliability",
                             "kind": kind,
-                            "x": p[inside].mean(),
-                            "y": y[inside].mean(),
-                            "n": int(inside.sum()),
+                            **row,
                         }
                     )
             risk = np.mean(
@@ -301,7 +379,8 @@ def curves(tables: dict, source: str, bins: int, points: int = 50) -> list[dict]
                 ],
                 axis=0,
             )
-            for coverage, value in zip(coverages, risk, strict=True):
+            kept = kept_answers(coverages, len(y))
+            for coverage, value, k in zip(coverages, risk, kept, strict=True):
                 rows.append(
                     {
                         "method": method,
@@ -311,7 +390,9 @@ def curves(tables: dict, source: str, bins: int, points: int = 50) -> list[dict]
                         "kind": "after temperature scaling",
                         "x": coverage,
                         "y": value,
-                        "n": int(round(coverage * len(y))),
+                        "n": int(k),
+                        "y_low": np.nan,
+                        "y_high": np.nan,
                     }
                 )
     return rows

@@ -4,19 +4,24 @@ the learned estimators' AUROC; and the judge's accuracy per subject of a model's
 against another grader's on the same test set (GPT-3.5's of the paper's MMLU-OE answers,
 `grading.reference`). Torch-free.
 
-Per set: agreement, Cohen's kappa and the confusion counts (the set's label x the judge's
-verdict). Per learned method and cell: the test AUROC (against the column's test labels, which
-the judge gives where it grades them) and the calibration AUROC against either grader's labels
-on the same answers, averaged over the method's training seeds.
+Per set: agreement and Cohen's kappa, each with a bootstrap interval over the answers both
+graded, and the confusion counts (the set's label x the judge's verdict). Per learned method
+and cell: the test AUROC (against the column's test labels, which the judge gives where it
+grades them) and the calibration AUROC against either grader's labels on the same answers,
+averaged over the method's training seeds.
 """
+
+import zlib
 
 import numpy as np
 import pandas as pd
 
 from crossprobe.contract.paths import ALL
+from crossprobe.evaluation.column import interval, question_draws
 from crossprobe.evaluation.metrics import auroc
 
-AGREEMENT_COLUMNS = ["trained_on", "split", "n", "agreement", "kappa"]
+AGREEMENT_COLUMNS = ["trained_on", "split", "n", "agreement", "agreement_low", "agreement_high"]
+AGREEMENT_COLUMNS += ["kappa", "kappa_low", "kappa_high"]
 AGREEMENT_COLUMNS += ["both_correct", "set_only", "judge_only", "both_wrong"]
 AGREEMENT_COLUMNS += ["set_accuracy", "judge_accuracy"]
 AUROC_COLUMNS = ["method", "model", "trained_on", "seeds", "test_auroc", "n_test"]
@@ -66,26 +71,47 @@ def reference_summary(rows: pd.DataFrame) -> dict:
     }
 
 
-def cohen_kappa(a, b) -> float:
-    """Cohen's kappa of two 0/1 label vectors: agreement beyond what their rates give by chance
-    (NaN when both graders give one and the same label throughout)."""
+def weighted_agreement(a, b, weights) -> tuple[np.ndarray, np.ndarray]:
+    """(agreement, Cohen's kappa) of two 0/1 label vectors per row of `weights` (counts of the
+    answers): kappa is agreement beyond what the two rates of 1 give by chance (NaN when both
+    graders give one and the same label throughout)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    observed = float(np.mean(a == b))
-    chance = float(a.mean() * b.mean() + (1 - a.mean()) * (1 - b.mean()))
-    return (observed - chance) / (1 - chance) if chance < 1 else float("nan")
+    w = np.atleast_2d(weights)
+    total = w.sum(axis=1)
+    observed = (w @ (a == b)) / total
+    rate_a, rate_b = (w @ a) / total, (w @ b) / total
+    chance = rate_a * rate_b + (1 - rate_a) * (1 - rate_b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kappa = np.where(chance < 1, (observed - chance) / (1 - chance), np.nan)
+    return observed, kappa
 
 
-def agreement(judged: pd.DataFrame, source: str) -> dict:
+def cohen_kappa(a, b) -> float:
+    return float(weighted_agreement(a, b, np.ones((1, len(a))))[1][0])
+
+
+def agreement(judged: pd.DataFrame, source: str, params: dict) -> dict:
     """One row of the agreement table from the judge's verdicts on imported answers (their own
-    `label` beside each `verdict`)."""
+    `label` beside each `verdict`), with intervals over `params["bootstrap"]` resamples of
+    those answers."""
     rows = judged[judged["origin"] == "imported"]
     label, verdict = rows["label"].to_numpy(), rows["verdict"].to_numpy()
+    rng = np.random.default_rng([params["seed"], zlib.crc32(f"graders/{source}".encode())])
+    agreed, kappa = weighted_agreement(
+        label, verdict, question_draws(len(rows), params["bootstrap"], rng)
+    )
+    agreement_low, agreement_high = interval(agreed, params["ci"])
+    kappa_low, kappa_high = interval(kappa, params["ci"])
     return {
         "trained_on": source,
         "split": rows["split"].iloc[0],
         "n": len(rows),
-        "agreement": float(np.mean(label == verdict)),
-        "kappa": cohen_kappa(label, verdict),
+        "agreement": float(agreed[0]),
+        "agreement_low": agreement_low,
+        "agreement_high": agreement_high,
+        "kappa": float(kappa[0]),
+        "kappa_low": kappa_low,
+        "kappa_high": kappa_high,
         "both_correct": int(((label == 1) & (verdict == 1)).sum()),
         "set_only": int(((label == 1) & (verdict == 0)).sum()),
         "judge_only": int(((label == 0) & (verdict == 1)).sum()),
@@ -137,6 +163,11 @@ def method_aurocs(scores: pd.DataFrame, judged: pd.DataFrame, method: str, sourc
     return out
 
 
+def estimate(value: float, low: float, high: float) -> str:
+    """A value and its 95% interval ("—" for no value)."""
+    return "—" if np.isnan(value) else f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
 def share(value: float) -> str:
     """An accuracy for a table: "—" where a grader graded none of the subject's answers."""
     return "—" if np.isnan(value) else f"{value:.3f}"
@@ -147,7 +178,8 @@ def graders_markdown(
 ) -> str:
     lines = [
         "**The judge against the answer sets' own labels** (the same answers graded by both; "
-        "set = the labels the answers came with)",
+        "set = the labels the answers came with; agreement and κ with bootstrap 95% intervals "
+        "over those answers)",
         "",
         "| Trained On | split | n | agreement | Cohen's κ | both correct | set only | "
         "judge only | both wrong |",
@@ -155,7 +187,9 @@ def graders_markdown(
     ]
     for r in agreements.itertuples():
         lines.append(
-            f"| {names[r.trained_on]} | {r.split} | {r.n} | {r.agreement:.3f} | {r.kappa:.3f} | "
+            f"| {names[r.trained_on]} | {r.split} | {r.n} | "
+            f"{estimate(r.agreement, r.agreement_low, r.agreement_high)} | "
+            f"{estimate(r.kappa, r.kappa_low, r.kappa_high)} | "
             f"{r.both_correct} | {r.set_only} | {r.judge_only} | {r.both_wrong} |"
         )
     lines += [

@@ -8,6 +8,17 @@ import pandas as pd
 from crossprobe.contract.headlines import PER_SUBJECT
 from crossprobe.contract.methods import METHODS, title
 
+# what no interval carries, said where the intervals are read (grid.md, findings.md)
+SPLIT_NOTE = (
+    "Intervals are conditional on the training split: they resample the test answers (with "
+    "the temperature refitted on resampled calibration answers, for the metrics of "
+    "P(correct)) and a cell's training seeds where it has several (a seed varies a probe's "
+    "initialisation only), but every estimator learned from one split of training answers. "
+    "How a cell would move with another split is in no interval, and a contrast between "
+    "methods trained differently (the Probe against the question-only probe or a free "
+    "baseline) does not cancel it."
+)
+
 
 def trained(method: str) -> bool:
     return method in METHODS and METHODS[method].trained
@@ -41,7 +52,8 @@ def subject_support(grid: pd.DataFrame, layout: dict) -> str:
         return ""
     names = layout["names"]
     text = "; ".join(f"{names[c]}: mean over {k} of {n} subjects" for c, (k, n) in support.items())
-    text += f" (those with at least {layout['min_subject_answers']} test answers and both classes)."
+    least = layout["min_class_answers"]
+    text += f" (those with at least {least} right and {least} wrong test answers)."
     thin = [names[c] for c, (k, _) in support.items() if k < layout["min_subjects"]]
     if thin:
         text += (
@@ -75,7 +87,11 @@ def auroc_markdown(grid: pd.DataFrame, layout: dict) -> str:
     auroc = grid[grid["metric"] == layout["headline"]]
     names, columns = layout["names"], layout["columns"]
     support = subject_support(grid, layout)
-    lines = [support, ""] if support else []
+    lines = ([support, ""] if support else []) + [
+        "Each interval is that cell's own (compare cells with the paired contrasts below, not "
+        f"by overlapping intervals). {SPLIT_NOTE}",
+        "",
+    ]
     for method in layout["methods"]:
         rows = auroc[auroc["method"] == method].set_index(["model", "trained_on"])
         seeds = ": mean over training seeds ± their SD" if trained(method) else ""
@@ -98,8 +114,15 @@ def auroc_markdown(grid: pd.DataFrame, layout: dict) -> str:
 
 
 def difference_text(row) -> str:
-    """The difference with its simultaneous interval (the family's, see `evaluation.column`)."""
+    """The difference with its simultaneous interval (the family's, see `evaluation.family`),
+    or that it does not vary over the resamples."""
+    if row["constant"]:
+        return f"{row['difference']:+.3f} on every resample (not tested)"
     return f"{row['difference']:+.3f} [{row['sim_low']:+.3f}, {row['sim_high']:+.3f}]"
+
+
+def p_text(p: float) -> str:
+    return "—" if np.isnan(p) else f"{p:.3f}"
 
 
 def contrasts_markdown(contrasts: pd.DataFrame, layout: dict) -> str:
@@ -120,7 +143,7 @@ def contrasts_markdown(contrasts: pd.DataFrame, layout: dict) -> str:
         row = row._asdict()
         lines.append(
             f"| {title(row['method'])} | {names[row['column']]} | {names[row['model']]} | "
-            f"{difference_text(row)} | {row['p_adjusted']:.3f} | "
+            f"{difference_text(row)} | {p_text(row['p_adjusted'])} | "
             f"{'yes' if row['separated'] else 'no'} |"
         )
     return "\n".join(lines) + "\n"
@@ -167,14 +190,15 @@ def winners_markdown(grid: pd.DataFrame, contrasts: pd.DataFrame, layout: dict) 
     names = layout["names"]
     table = winners(grid, contrasts, layout["headline"])
     lines = [
-        f"**Best method per cell** ({layout['headline_label']}; each other method against the "
-        "best, paired, max-t adjusted over the cell's comparisons)",
+        f"**Best method per cell** ({layout['headline_label']}; the highest point estimate, "
+        "and each other method against it, paired, max-t adjusted over the cell's comparisons: "
+        "a ranking only where it is separated)",
         "",
     ]
     if table.empty:
         return "\n".join(lines + [NO_VALUE]) + "\n"
     lines += [
-        "| Model | Trained On | best | not separated from it | below it |",
+        "| Model | Trained On | highest point estimate | not separated from it | below it |",
         "|---|---|---|---|---|",
     ]
     for (model, source), cell in table.groupby(["model", "trained_on"], sort=False):

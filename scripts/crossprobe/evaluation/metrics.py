@@ -6,12 +6,17 @@ is the sample itself. AUROC ranks the log-odds (never saturated probabilities).
 
 - `auroc`: rank-based, ties count half; NaN for a single class (never 0.5). Equals scikit-learn's.
 - `auroc_subject_mean`: the AUROC of each subject, averaged over subjects (the paper's
-  aggregation); subjects with fewer answers than a minimum, or with a single class, are left
-  out (and counted).
+  aggregation); subjects with fewer right or fewer wrong answers than a minimum are left out
+  (and counted).
 - `ece`: the paper's definition: 10 equal-width bins on P(correct), |mean P - accuracy|
   weighted by bin size. `ece_toplabel`: the authors' code's variant, confidence max(p, 1-p)
   binned against whether the thresholded prediction (p >= 0.5) is right (their code drops
-  confidence exactly 1.0; here it falls in the last bin).
+  confidence exactly 1.0; here it falls in the last bin). Both read high at finite n:
+  `ece_if_calibrated` is what a perfectly calibrated scorer with the same P(correct) reads
+  (labels drawn as Bernoulli(P(correct)), the consistency resampling of Broecker and Smith,
+  2007, Weather and Forecasting 22: 651-661): its mean and the range it falls in.
+  P(correct) may differ per draw (a temperature refitted on each resample of the calibration
+  answers).
 - `brier`: mean (p - correct)^2. `aurc`: area under the risk-coverage curve (keep answers from
   the most to the least confident; the mean over coverages of the error rate among those kept),
   its expectation over the orders of answers with equal scores.
@@ -20,6 +25,7 @@ Scores must be finite: a NaN or infinite score is an error, never a silent rank.
 """
 
 import numpy as np
+import pandas as pd
 from scipy.special import digamma
 
 
@@ -53,16 +59,23 @@ def weighted_auroc(y, z, weights) -> np.ndarray:
     return np.where(total > 0, wins / np.where(total > 0, total, 1), np.nan)
 
 
+def class_counts(y, subjects) -> pd.DataFrame:
+    """Per subject (sorted): its right and wrong answers."""
+    answers = pd.DataFrame({"subject": np.asarray(subjects), "right": np.asarray(y) == 1})
+    counts = answers.groupby("subject")["right"].agg(right="sum", total="size")
+    return counts.assign(wrong=counts["total"] - counts["right"])[["right", "wrong"]]
+
+
 def weighted_subject_auroc(
-    y, z, subjects, weights, min_answers: int = 1
+    y, z, subjects, weights, min_class_answers: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
     """(mean over subjects of the per-subject AUROC, subjects used) per draw. Only subjects with
-    at least `min_answers` answers in the sample count; one with a single class in a draw is
-    left out of that draw's mean."""
+    at least `min_class_answers` right and as many wrong answers in the sample count; one left
+    with a single class in a draw is left out of that draw's mean."""
     y, z, subjects = np.asarray(y), np.asarray(z), np.asarray(subjects)
     w = np.atleast_2d(weights)
-    names, counts = np.unique(subjects, return_counts=True)
-    eligible = names[counts >= min_answers]
+    counts = class_counts(y, subjects)
+    eligible = counts.index[counts.min(axis=1) >= max(min_class_answers, 1)].to_numpy()
     if not len(eligible):
         return np.full(len(w), np.nan), np.zeros(len(w), dtype=np.int64)
     per_subject = np.stack(
@@ -74,24 +87,37 @@ def weighted_subject_auroc(
 
 
 def weighted_mean(values, weights) -> np.ndarray:
+    """Per draw, the weighted mean of `values` (per answer, or per draw and answer)."""
     w = np.atleast_2d(weights)
-    return (w @ np.asarray(values, dtype=np.float64)) / w.sum(axis=1)
+    values = np.asarray(values, dtype=np.float64)
+    total = w @ values if values.ndim == 1 else np.einsum("da,da->d", w, values)
+    return total / w.sum(axis=1)
+
+
+def bin_sums(confidence, values, weights, bins: int) -> np.ndarray:
+    """(draws x bins) weighted sums of `values` over the answers whose confidence falls in each
+    of `bins` equal-width bins (confidence and values per answer, or per draw and answer)."""
+    w = np.atleast_2d(weights).astype(np.float64)
+    which = np.minimum((np.asarray(confidence, dtype=np.float64) * bins).astype(int), bins - 1)
+    which = np.broadcast_to(which, w.shape) + bins * np.arange(len(w))[:, None]
+    summed = w * np.broadcast_to(np.asarray(values, dtype=np.float64), w.shape)
+    return np.bincount(which.ravel(), summed.ravel(), minlength=bins * len(w)).reshape(-1, bins)
 
 
 def weighted_calibration_error(confidence, hit, weights, bins: int) -> np.ndarray:
-    """Expected calibration error with `bins` equal-width bins, per draw."""
-    confidence = np.asarray(confidence, dtype=np.float64)
-    hit = np.asarray(hit, dtype=np.float64)
+    """Expected calibration error with `bins` equal-width bins, per draw: the bins' |sum of
+    confidence - hits| over the answers (confidence and hits per answer, or per draw and
+    answer)."""
+    gap = np.asarray(confidence, dtype=np.float64) - np.asarray(hit, dtype=np.float64)
     w = np.atleast_2d(weights)
-    which = np.minimum((confidence * bins).astype(int), bins - 1)
-    total = w.sum(axis=1)
-    error = np.zeros(len(w))
-    for b in np.unique(which):
-        inside = which == b
-        mass = w[:, inside].sum(axis=1)
-        gap = np.abs(w[:, inside] @ confidence[inside] - w[:, inside] @ hit[inside])
-        error += np.where(mass > 0, gap / total, 0.0)
-    return error
+    return np.abs(bin_sums(confidence, gap, w, bins)).sum(axis=1) / w.sum(axis=1)
+
+
+def calibrated_ece(p, uniforms, bins: int) -> np.ndarray:
+    """The ECE of a perfectly calibrated scorer with P(correct) `p` on these answers: its mean,
+    then its value on each row of labels drawn as `uniforms` < p."""
+    drawn = weighted_calibration_error(p, uniforms < p, np.ones(uniforms.shape), bins)
+    return np.r_[drawn.mean(), drawn]
 
 
 def tie_groups(z) -> tuple[np.ndarray, np.ndarray]:
@@ -130,27 +156,45 @@ def weighted_aurc(y, z, weights) -> np.ndarray:
     return np.where(total > 0, area.sum(axis=1) / np.where(total > 0, total, 1), np.nan)
 
 
+def kept_answers(coverages, n: int) -> np.ndarray:
+    """How many of n answers each coverage keeps: the first k with k / n at least it."""
+    return np.clip(np.ceil(np.asarray(coverages) * n - 1e-9), 1, n).astype(np.int64)
+
+
 def risk_coverage(y, z, coverages) -> np.ndarray:
     """The expected error rate among the answers kept at each coverage of `coverages` (fractions:
     the first k of n with k / n at least that), keeping answers from the highest score down,
     tied answers in an order no score decides (see `weighted_aurc`)."""
     before, size, errors_before, errors = (a[0] for a in _tie_runs(y, z, np.ones(len(y))))
-    n = len(y)
-    k = np.clip(np.ceil(np.asarray(coverages) * n - 1e-9), 1, n)
+    k = kept_answers(coverages, len(y))
     group = np.minimum(np.searchsorted(before + size, k), len(size) - 1)
     inside = k - before[group]
     return (errors_before[group] + inside * errors[group] / size[group]) / k
 
 
 def metric_draws(
-    y, z, p, p_raw, subjects, weights, bins: int, min_answers: int = 1, subject_weights=None
+    y,
+    z,
+    p,
+    p_raw,
+    subjects,
+    weights,
+    bins: int,
+    min_class_answers: int = 1,
+    subject_weights=None,
+    uniforms=None,
 ) -> dict[str, np.ndarray]:
     """Every metric of one scored replicate, one value per row of `weights` (the per-subject
-    mean's per row of `subject_weights`, resamples within subjects, when given)."""
+    mean's per row of `subject_weights`, resamples within subjects, when given). `p` is
+    P(correct) per answer, or per draw and answer; `uniforms` (draws x answers), when given,
+    draw the labels of `ece_if_calibrated` against the sample's P(correct)."""
     y = np.asarray(y)
     p = np.asarray(p, dtype=np.float64)
     by_subject = weights if subject_weights is None else subject_weights
-    subject_mean, used = weighted_subject_auroc(y, z, subjects, by_subject, min_answers)
+    subject_mean, used = weighted_subject_auroc(y, z, subjects, by_subject, min_class_answers)
+    calibrated = {}
+    if uniforms is not None:
+        calibrated["ece_if_calibrated"] = calibrated_ece(np.atleast_2d(p)[0], uniforms, bins)
     return {
         "auroc": weighted_auroc(y, z, weights),
         "auroc_subject_mean": subject_mean,
@@ -163,15 +207,15 @@ def metric_draws(
         "brier": weighted_mean((p - y) ** 2, weights),
         "aurc": weighted_aurc(y, z, weights),
         "accuracy": weighted_mean(y, weights),
-    }
+    } | calibrated
 
 
 def auroc(y, z) -> float:
     return float(weighted_auroc(y, z, _ones(len(y)))[0])
 
 
-def auroc_subject_mean(y, z, subjects, min_answers: int = 1) -> float:
-    return float(weighted_subject_auroc(y, z, subjects, _ones(len(y)), min_answers)[0][0])
+def auroc_subject_mean(y, z, subjects, min_class_answers: int = 1) -> float:
+    return float(weighted_subject_auroc(y, z, subjects, _ones(len(y)), min_class_answers)[0][0])
 
 
 def ece(y, p, bins: int = 10) -> float:

@@ -20,6 +20,7 @@ from plotnine import (
     facet_grid,
     facet_wrap,
     geom_abline,
+    geom_errorbar,
     geom_errorbarh,
     geom_hline,
     geom_line,
@@ -234,17 +235,45 @@ def cell_panels(data: pd.DataFrame) -> list:
     ]
 
 
-def reliability_figure(curves: pd.DataFrame, method: str, layout: dict):
+def calibration_labels(grid: pd.DataFrame, method: str, layout: dict) -> pd.DataFrame:
+    """Per cell of `method`: its ECE with its interval, beside the ECE a perfectly calibrated
+    scorer reads at this n (its mean and range)."""
+    rows = grid[(grid["method"] == method) & grid["metric"].isin(["ece", "ece_if_calibrated"])]
+    wide = rows.pivot_table(
+        index=["model", "trained_on"], columns="metric", values=["value", "ci_low", "ci_high"]
+    )
+    labels = [
+        f"ECE {r[('value', 'ece')]:.3f} [{r[('ci_low', 'ece')]:.3f}, {r[('ci_high', 'ece')]:.3f}]"
+        f"\ncalibrated at this n: {r[('value', 'ece_if_calibrated')]:.3f} "
+        f"[{r[('ci_low', 'ece_if_calibrated')]:.3f}, {r[('ci_high', 'ece_if_calibrated')]:.3f}]"
+        for _, r in wide.iterrows()
+    ]
+    return cells_frame(wide.index.to_frame(index=False).assign(label=labels), layout)
+
+
+def reliability_figure(curves: pd.DataFrame, grid: pd.DataFrame, method: str, layout: dict):
     """Per cell of `method`: accuracy against mean P(correct) per bin, before and after
-    temperature scaling (on the diagonal: calibrated)."""
+    temperature scaling, with the accuracy's interval (on the diagonal: calibrated), and the
+    cell's ECE beside what a perfectly calibrated scorer reads at this n."""
     data = cells_frame(
         curves[(curves["method"] == method) & (curves["curve"] == "reliability")], layout
     )
     return (
         ggplot(data, aes(x="x", y="y", color="kind"))
         + geom_abline(slope=1, intercept=0, linetype="dashed", color="#888888")
+        + geom_errorbar(aes(ymin="y_low", ymax="y_high"), width=0.02, alpha=0.6)
         + geom_line()
         + geom_point(aes(size="n"))
+        + geom_text(
+            calibration_labels(grid, method, layout),
+            aes(label="label"),
+            x=0.03,
+            y=0.97,
+            ha="left",
+            va="top",
+            size=7,
+            inherit_aes=False,
+        )
         + cell_panels(data)
         + labs(
             x="mean P(correct) in the bin",

@@ -11,6 +11,8 @@ from scipy.optimize import minimize_scalar
 
 from crossprobe.logodds import nll, sigmoid
 
+TEMPERATURES = (0.01, 100.0)  # the range a temperature is fitted in
+
 
 def fit_temperature(z, y) -> float:
     """The T > 0 minimising calibration NLL of z / T (searched over log T)."""
@@ -18,10 +20,26 @@ def fit_temperature(z, y) -> float:
         return 1.0
     result = minimize_scalar(
         lambda log_t: nll(np.asarray(z) / np.exp(log_t), y),
-        bounds=(np.log(0.01), np.log(100.0)),
+        bounds=tuple(np.log(TEMPERATURES)),
         method="bounded",
     )
     return float(np.exp(result.x))
+
+
+def fit_temperatures(z, y, weights, steps: int = 50) -> np.ndarray:
+    """`fit_temperature` for every row of `weights` at once (counts of the calibration answers:
+    bootstrap resamples of them), to about 1e-14 in log T. The weighted NLL of z / T is convex
+    in 1 / T, so its slope there, sum of w z (sigmoid(z / T) - y), rises with 1 / T: its sign
+    is bisected over log T in `TEMPERATURES` (an end where it does not change sign)."""
+    z, y = np.asarray(z, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    w = np.atleast_2d(weights).astype(np.float64)
+    low = np.full(len(w), -np.log(TEMPERATURES[1]))  # log(1 / T)
+    high = np.full(len(w), -np.log(TEMPERATURES[0]))
+    for _ in range(steps):
+        middle = (low + high) / 2
+        rising = (w * z * (sigmoid(np.exp(middle)[:, None] * z) - y)).sum(axis=1) > 0
+        high, low = np.where(rising, middle, high), np.where(rising, low, middle)
+    return np.exp(-(low + high) / 2)
 
 
 SCORE_COLUMNS = [
