@@ -102,9 +102,7 @@ def test_a_first_attempt_starts_its_record_afresh(tmp_path):
     job.record_attempt(record, 2)  # its retry keeps what ended the first
     assert [e["attempt"] for e in job.read_attempts(record)] == [1, 2]
     job.record_attempt(record, 1)  # a new run: an earlier run's attempts are not its own
-    assert job.read_attempts(record) == [
-        {"attempt": 1, "slurm_job": None, "ended": None}
-    ]
+    assert job.read_attempts(record) == [{"attempt": 1, "slurm_job": None, "ended": None}]
     job._record.clear()
 
 
