@@ -31,7 +31,9 @@ REFERENCE_COLUMNS += ["reference_accuracy"]
 
 
 def read_reference(path) -> pd.DataFrame:
-    """Another grader's accuracy per model and subject: model, subject, n, accuracy."""
+    """A shipped table of facts (configs/reference/): tab-separated under a `#` header naming
+    its source; here another grader's accuracy per model and subject (model, subject, n,
+    accuracy), in `crossprobe.evaluation.reference` the authors' AUROC per run."""
     return pd.read_csv(path, sep="\t", comment="#")
 
 
