@@ -17,16 +17,12 @@ bfloat16-linear; or `models.<id>.dtype` set), file by file:
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from crossprobe.reads.features import load_reads  # noqa: E402
+from crossprobe.reads.features import load_reads
 
 STAGES = ("generate_answers", "cache_activations", "finetune_lora", "score_lora", "prepare_model")
 

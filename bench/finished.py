@@ -4,16 +4,14 @@ workflow reads it) and its files, by the workflow's own path scheme
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+from crossprobe.contract import grid
+from crossprobe.contract.config import load_schema, lora_params, validate_config
 
-from crossprobe.contract import grid  # noqa: E402
-from crossprobe.contract.config import load_schema, lora_params, validate_config  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class FinishedRun:

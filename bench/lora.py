@@ -13,11 +13,11 @@ import time
 import pandas as pd
 import torch
 
-from finished import FinishedRun
-
 from crossprobe.contract import paths
-from crossprobe.lora.tuning import query_logodds, query_sequences, train_on_answers  # noqa: E402
-from crossprobe.models.lm import load_model  # noqa: E402
+from crossprobe.lora.tuning import query_logodds, query_sequences, train_on_answers
+from crossprobe.models.lm import load_model
+
+from finished import FinishedRun
 
 
 def main():

@@ -17,11 +17,11 @@ import pandas as pd
 import torch
 from transformers import AutoTokenizer
 
-from finished import FinishedRun
-
 from crossprobe.contract.splits import TRAIN
 from crossprobe.lora.tuning import length_grouped_batches, query_sequences
 from crossprobe.models.lm import padded_size
+
+from finished import FinishedRun
 
 
 def permuted_batches(count: int, size: int, generator):

@@ -24,12 +24,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from finished import FinishedRun
-
 from crossprobe.contract import paths
 from crossprobe.contract.stages import stage_of
 from crossprobe.models.precision import MATMUL_DTYPES
 from crossprobe.plan import Planner, Sources, model_jobs
+
+from finished import FinishedRun
 
 
 def gemm_rate(dtype: torch.dtype, threads: int, seconds: float = 6.0, windows: int = 4) -> float:

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from finished import ROOT, FinishedRun
-
 from crossprobe.contract.splits import split_params
 from crossprobe.intake.packages import package_file
 from crossprobe.intake.questions import prepare_questions
 from crossprobe.plan import STAND_IN
+
+from finished import ROOT, FinishedRun
 
 RESERVED = 100  # the preset's new tokens for MMLU answers
 
