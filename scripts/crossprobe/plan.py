@@ -1,6 +1,6 @@
 """What an experiment's model jobs will cost, before they are submitted:
 
-    PYTHONPATH=scripts python -m crossprobe.plan --configfile configs/paper.yaml
+    python -m crossprobe.plan --configfile configs/paper.yaml
 
 Snakemake's summary of the DAG says which model jobs there are. Each job's model stage
 (`crossprobe.contract.stages`) says what it reads, with which settings (its rule's params), how
