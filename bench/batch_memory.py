@@ -28,17 +28,15 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-
-from crossprobe.answers.answering import greedy_lines, option_logprobs  # noqa: E402
-from crossprobe.contract.model_tasks import Footprint  # noqa: E402
-from crossprobe.lora.query import query_logodds  # noqa: E402
-from crossprobe.lora.training import train_lora  # noqa: E402
-from crossprobe.models.lm import load_model, pick_device  # noqa: E402
-from crossprobe.models.memory import batch_bytes, shape_of  # noqa: E402
-from crossprobe.models.precision import activation_dtype, torch_dtype  # noqa: E402
-from crossprobe.plan.counting import forward_flops  # noqa: E402
-from crossprobe.reads.activations import compute_reads  # noqa: E402
+from crossprobe.answers.answering import greedy_lines, option_logprobs
+from crossprobe.contract.model_tasks import Footprint
+from crossprobe.lora.query import query_logodds
+from crossprobe.lora.training import train_lora
+from crossprobe.models.lm import load_model, pick_device
+from crossprobe.models.memory import batch_bytes, shape_of
+from crossprobe.models.precision import activation_dtype, torch_dtype
+from crossprobe.plan.counting import forward_flops
+from crossprobe.reads.activations import compute_reads
 
 MIB = 2**20
 LORA = {

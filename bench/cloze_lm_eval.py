@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from finished import FinishedRun
-
 from crossprobe.answers.answering import answer_cloze, cloze_tokens
 from crossprobe.contract import paths
 from crossprobe.contract.formats import FORMATS
 from crossprobe.models.lm import load_model
 from crossprobe.models.precision import resolve
+
+from finished import FinishedRun
 
 BATCH = 16
 MAX_LENGTH = 1024

@@ -28,13 +28,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from finished import FinishedRun
-from forward_profile import forward, training_step
-
 from crossprobe.contract.model_tasks import MODEL_RULES
 from crossprobe.lora.training import attach_lora
 from crossprobe.models.lm import load_model, logits_of
 from crossprobe.models.tokens import query_choice_ids
+
+from finished import FinishedRun
+from forward_profile import forward, training_step
 
 STEPS = {"forward": forward, "LoRA step": training_step}
 

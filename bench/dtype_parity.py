@@ -17,17 +17,15 @@ bfloat16-linear; or `models.<id>.dtype` set), file by file:
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+from crossprobe.contract.model_tasks import MODEL_RULES
+from crossprobe.reads.features import load_reads
 
-from crossprobe.contract.model_tasks import MODEL_RULES  # noqa: E402
-from crossprobe.reads.features import load_reads  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TIMED = MODEL_RULES + ("prepare_model",)  # the rules whose seconds are compared
 

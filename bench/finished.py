@@ -4,14 +4,12 @@ workflow reads it) and its files, by the workflow's own path scheme
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+from crossprobe.contract import grid
+from crossprobe.contract.config import lora_params, read_config
 
-from crossprobe.contract import grid  # noqa: E402
-from crossprobe.contract.config import lora_params, read_config  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class FinishedRun:

@@ -18,11 +18,11 @@ import argparse
 
 import torch
 
-from finished import FinishedRun
-
 from crossprobe.lora.training import attach_lora
 from crossprobe.models.lm import load_model, logits_of
 from crossprobe.models.tokens import query_choice_ids
+
+from finished import FinishedRun
 
 GROUPS = {
     "matrix products": ("aten::mm", "aten::bmm", "aten::addmm"),

@@ -13,13 +13,13 @@ import time
 import pandas as pd
 import torch
 
-from finished import FinishedRun
-
 from crossprobe.contract import paths
-from crossprobe.lora.query import query_logodds  # noqa: E402
-from crossprobe.lora.texts import query_sequences  # noqa: E402
-from crossprobe.lora.training import train_on_answers  # noqa: E402
-from crossprobe.models.lm import load_model  # noqa: E402
+from crossprobe.lora.query import query_logodds
+from crossprobe.lora.texts import query_sequences
+from crossprobe.lora.training import train_on_answers
+from crossprobe.models.lm import load_model
+
+from finished import FinishedRun
 
 
 def main():

@@ -17,12 +17,12 @@ import pandas as pd
 import torch
 from transformers import AutoTokenizer
 
-from finished import FinishedRun
-
 from crossprobe.contract.splits import TRAIN
 from crossprobe.lora.texts import query_sequences
 from crossprobe.lora.training import length_grouped_batches
 from crossprobe.models.lm import padded_size
+
+from finished import FinishedRun
 
 
 def permuted_batches(count: int, size: int, generator):

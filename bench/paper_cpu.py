@@ -13,15 +13,13 @@ that runs it:
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
+from crossprobe import stand_ins
 
-from crossprobe import stand_ins  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
 

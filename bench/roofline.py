@@ -24,14 +24,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from finished import FinishedRun
-
 from crossprobe.contract import paths
 from crossprobe.contract.model_tasks import task_of
 from crossprobe.models.precision import MATMUL_DTYPES
 from crossprobe.plan.counting import Planner
 from crossprobe.plan.jobs import model_jobs
 from crossprobe.plan.texts import Sources
+
+from finished import FinishedRun
 
 
 def gemm_rate(dtype: torch.dtype, threads: int, seconds: float = 6.0, windows: int = 4) -> float:

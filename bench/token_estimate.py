@@ -15,13 +15,13 @@ import argparse
 
 import numpy as np
 
-from finished import ROOT, FinishedRun
-
 from crossprobe.contract.splits import split_params
 from crossprobe.intake.packages import package_file
 from crossprobe.intake.questions import prepare_questions
 from crossprobe.models.tokens import load_tokenizer
 from crossprobe.plan.texts import STAND_IN
+
+from finished import ROOT, FinishedRun
 
 RESERVED = 100  # the preset's new tokens for MMLU answers
 

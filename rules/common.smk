@@ -1,12 +1,21 @@
+import os
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
 SCRIPTS = Path(workflow.basedir) / "scripts"
-# the DAG imports crossprobe from here; Snakemake hands this search path on to every script job,
-# so the adapters under scripts/<stage>/ import it too
+# This workflow's own copy of crossprobe, ahead of the one the venv installs (editable, from the
+# checkout that ran `make install`): a copy of the workflow elsewhere (the tests run copies in
+# temporary folders) must run its own code. The DAG imports it from here; a script job is a new
+# process whose site-packages (the installed copy) would precede the search path Snakemake hands
+# on to it, so the adapters under scripts/<stage>/ find it through PYTHONPATH (set here, not
+# asked of the user, so no envvars directive).
 sys.path.insert(0, str(SCRIPTS))
+_inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(dict.fromkeys([str(SCRIPTS), *_inherited]))
+)
 
 from crossprobe import dag
 from crossprobe.checks import check_config
