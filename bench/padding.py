@@ -65,7 +65,10 @@ def main():
                 draws,
             )
             grouped = length_grouped_batches(
-                lengths, lora["batch_size"], torch.Generator().manual_seed(seed)
+                lengths,
+                lora["batch_size"],
+                lora["batches_per_bucket"],
+                torch.Generator().manual_seed(seed),
             )
             now = efficiency(seqs, grouped, draws)
             print(

@@ -69,7 +69,12 @@ def build_sentencepiece_tokenizer(vocab_size: int = 400, corpus=CORPUS):
 
 
 def build_tiny_model(
-    path: Path, family: str = "llama", seed: int = 0, hidden: int = 32, tokenizer=None
+    path: Path,
+    family: str = "llama",
+    seed: int = 0,
+    hidden: int = 32,
+    tokenizer=None,
+    layers: int = 2,
 ):
     """Save a tiny random model of `family` with a real tokenizer to `path` (save_pretrained)."""
     import torch
@@ -80,7 +85,7 @@ def build_tiny_model(
         vocab_size=len(tokenizer),
         hidden_size=hidden,
         intermediate_size=2 * hidden,
-        num_hidden_layers=2,
+        num_hidden_layers=layers,
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=512,
@@ -206,6 +211,7 @@ LORA = {
     "js_tokens": "gold",
     "log_every": 1,
     "score_batch_size": 3,
+    "batches_per_bucket": 8,
 }
 PROMPTS = [f"Question: number {i}?\nAnswer:" for i in range(8)]
 ANSWERS = ["heat", "light", "salt", "water", "sound", "energy", "the", "heat"]

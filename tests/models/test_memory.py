@@ -216,3 +216,82 @@ def test_a_lora_batch_split_to_fit_trains_as_the_whole_batch(tiny_models):
     for name, value in parts.named_parameters():
         if value.requires_grad:
             torch.testing.assert_close(value, whole_state[name], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("setting", [True, "auto"])
+def test_a_lora_step_out_of_gpu_memory_halves_its_budget_and_trains_as_the_whole_batch(
+    tmp_path, monkeypatch, caplog, setting
+):
+    """A 12-layer model, a budget of one row as it would be without recomputed layers (with
+    `auto`, a byte short of it, so that not one row fits and the batch recomputes): recomputing
+    them, the batch is sized larger; the card (a stand-in raising torch's own out-of-memory
+    error for a part of more than 2 rows) runs out, and the step halves its budget with the
+    extras it was sized with (the JS regulariser's positions, recomputation), runs again in
+    smaller parts and trains the adapter the whole batch would (float tolerance). Sized without
+    those extras, it would have found one row too many for the budget and given up."""
+    import crossprobe.lora.training as training
+    from crossprobe.lora.texts import gold_sequences
+    from helpers import build_tiny_model
+
+    path = build_tiny_model(tmp_path / "deep", layers=12)
+    model, tokenizer, device = load_model({"path": str(path)}, "cpu", "float32")
+    seqs, _ = query_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+    golds = gold_sequences(tokenizer, PROMPTS, ANSWERS, 128)
+    params = {
+        **LORA,
+        **{"batch_size": 8, "grad_accum": 1, "max_steps": 3, "score_batch_size": 8},
+        **{"js_weight": 1.0, "gradient_checkpointing": setting},
+    }
+    trained = train_lora(
+        model, tokenizer, device, seqs, LABELS, params=params, seed=0, regularised=golds
+    )
+    whole_history = trained.loss_per_step
+    whole = {k: v.clone() for k, v in trained.model.named_parameters() if v.requires_grad}
+    model = trained.model.unload()
+    shape, width = shape_of(model.config), max(map(len, seqs))
+    js = max(back for back, _ in golds[1])
+    kept = row_bytes(shape, "train", width, "float32", js_tokens=js)
+    recomputed = row_bytes(shape, "train", width, "float32", js_tokens=js, checkpointing=True)
+    budget = Budget(shape, "float32", kept - (setting == "auto"), "train")
+    assert budget.rows(width, 8, js_tokens=js) == 1  # at most one row, were its layers kept
+    assert budget.recomputes(setting, width, js_tokens=js)
+    assert budget.rows(width, 8, js_tokens=js, checkpointing=True) > 2  # more, recomputed
+    forward = training.run_batch
+
+    def card(model, batch, *args, **kwargs):
+        if len(batch) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return forward(model, batch, *args, **kwargs)
+
+    monkeypatch.setattr(training, "run_batch", card)
+    with caplog.at_level(logging.WARNING):
+        trained = train_lora(
+            model,
+            tokenizer,
+            device,
+            seqs,
+            LABELS,
+            params=params,
+            seed=0,
+            regularised=golds,
+            budget=budget,
+        )
+    assert "ran out of GPU memory: batch memory budget halved" in caplog.text
+    assert budget.rows(width, 8, js_tokens=js, checkpointing=True) <= 2
+    assert trained.record["batches_recomputed"] == 3  # every step's batch recomputed its layers
+    assert trained.loss_per_step == pytest.approx(whole_history, rel=1e-5, abs=1e-6)
+    for name, value in trained.model.named_parameters():  # Adam magnifies float noise in 3 steps
+        if value.requires_grad:
+            torch.testing.assert_close(value, whole[name], rtol=1e-3, atol=5e-5)
+
+
+def test_auto_recomputes_only_the_batches_of_which_not_one_row_fits(llama_shape):
+    """With `auto`, a training batch whose rows fit its budget keeps its activations (it runs
+    in parts that fit: no FLOPs lost); one of which not a single row fits without recomputing
+    its layers recomputes them. `true` and `false` ask for it always and never."""
+    one_long = row_bytes(llama_shape, "train", 400, "float32")
+    budget = Budget(llama_shape, "float32", one_long - 1, "train")
+    assert not budget.recomputes("auto", 100) and budget.recomputes("auto", 400)
+    assert budget.rows(100, 32) >= 2  # short rows: parts of several, activations kept
+    assert budget.recomputes(True, 100) and not budget.recomputes(False, 400)
+    assert not Budget(llama_shape, "float32", None, "train").recomputes("auto", 4096)

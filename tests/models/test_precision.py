@@ -63,12 +63,13 @@ def test_bfloat16_models_keep_a_float32_head(tiny_models):
 
 
 def test_training_batches_are_grouped_by_length_and_cover_every_example_each_epoch():
-    from crossprobe.lora.training import BUCKET, length_grouped_batches
+    from crossprobe.lora.training import length_grouped_batches
     from crossprobe.models.lm import padded_size
 
+    BUCKET = 8
     g = torch.Generator().manual_seed(0)
     lengths = [int(x) for x in torch.randint(10, 400, (4 * 8 * BUCKET + 5,), generator=g)]
-    batches = length_grouped_batches(lengths, 4, torch.Generator().manual_seed(1))
+    batches = length_grouped_batches(lengths, 4, BUCKET, torch.Generator().manual_seed(1))
     epoch = [next(batches) for _ in range(-(-len(lengths) // 4) + BUCKET)]
     first = [i for b in epoch[: len(epoch) - BUCKET] for i in b]
     assert sorted(first) == list(range(len(lengths)))  # once each per epoch
@@ -76,7 +77,7 @@ def test_training_batches_are_grouped_by_length_and_cover_every_example_each_epo
     plain = torch.randperm(len(lengths), generator=torch.Generator().manual_seed(1))
     random = sum(padded_size([[0] * lengths[i] for i in b.tolist()]) for b in plain.split(4)[:8])
     assert grouped < 0.8 * random
-    again = length_grouped_batches(lengths, 4, torch.Generator().manual_seed(1))
+    again = length_grouped_batches(lengths, 4, BUCKET, torch.Generator().manual_seed(1))
     assert [next(again) for _ in range(5)] == epoch[:5]  # seeded
 
 

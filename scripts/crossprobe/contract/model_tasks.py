@@ -86,17 +86,23 @@ def drawn_for_training(params: dict, examples: int) -> int:
     return training_steps(params, examples) * params["batch_size"] * params["grad_accum"]
 
 
-def gradient_checkpointing(params: dict) -> int:
-    """1 where LoRA training recomputes each layer's forward pass in its backward pass."""
-    return int(bool(params.get("gradient_checkpointing")))
+AUTO = "auto"  # lora.gradient_checkpointing: recompute only the batches that would not fit
 
 
-def lora_training_passes(params: dict) -> dict[str, int]:
+def always_recomputes(params: dict) -> bool:
+    """Whether every LoRA training batch recomputes each layer's forward pass in its backward
+    pass (`gradient_checkpointing: true`; with `auto` a batch does where it must, see
+    `crossprobe.models.memory.Budget.recomputes`)."""
+    return params.get("gradient_checkpointing") is True
+
+
+def lora_training_passes(params: dict, recompute: bool | None = None) -> dict[str, int]:
     """Forward-pass equivalents per token of LoRA training with frozen base weights: the query
     text's forward and its backward through the activations (no weight gradients: about one
-    forward's work), plus a recomputed forward under gradient checkpointing; with the JS
-    regulariser, the regularised text's tuned pass the same way and its frozen pass."""
-    again = gradient_checkpointing(params)
+    forward's work), plus a recomputed forward where the batch recomputes its layers (`recompute`,
+    else as the settings say); with the JS regulariser, the regularised text's tuned pass the
+    same way and its frozen pass."""
+    again = int(always_recomputes(params) if recompute is None else recompute)
     return {
         "query": 2 + again,
         "regularised": (3 + again) if params["js_weight"] > 0 else 0,
@@ -163,8 +169,9 @@ class ModelTask:
     # (config, wildcards) -> what its texts are made of: (None, split) for a split's
     # questions, (column, split) for a column's answers
     tables: Callable[[dict, dict], list] = _column_split
-    # params -> forward-pass equivalents per token of each text kind
-    passes: Callable[[dict], dict[str, int]] = lambda params: {"rows": 1}
+    # (params, whether the batch recomputes its layers) -> forward-pass equivalents per token of
+    # each text kind
+    passes: Callable[..., dict[str, int]] = lambda params, recompute=None: {"rows": 1}
     new_tokens: Callable[[dict], int] = _no_new_tokens  # generated per text, each one more pass
     # (params, texts in its tables) -> texts run through the model
     texts_run: Callable[[dict, int], int] = _all_of_them

@@ -3,7 +3,7 @@ paper's question "Is the proposed answer correct?") and, for the JS regulariser,
 tokens it regularises; and their token lengths as the plan counts them."""
 
 from crossprobe.contract.formats import first_alias
-from crossprobe.contract.model_tasks import TextLengths
+from crossprobe.contract.model_tasks import TextLengths, always_recomputes
 from crossprobe.contract.prompts import answered_text
 from crossprobe.models.tokens import boundary, encode, query_tokens, truncate
 
@@ -60,7 +60,7 @@ def training_lengths(tokenizer, graded, params: dict) -> TextLengths:
     besides (`crossprobe.models.memory.row_bytes`)."""
     query = query_sequences(tokenizer, graded["prompt"], graded["answer"], params["max_length"])
     lengths = {"query": list(map(len, query[0]))}
-    extra = {"js_tokens": 0, "checkpointing": bool(params.get("gradient_checkpointing"))}
+    extra = {"js_tokens": 0, "checkpointing": always_recomputes(params)}
     if params["js_weight"] > 0:
         seqs, spans = regularised_sequences(tokenizer, graded, params, query)
         lengths["regularised"] = list(map(len, seqs))

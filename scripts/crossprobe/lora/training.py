@@ -14,7 +14,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import get_cosine_schedule_with_warmup
 
-from crossprobe.contract.model_tasks import MODEL_TASKS, training_steps
+from crossprobe.contract.model_tasks import MODEL_TASKS, always_recomputes, training_steps
 from crossprobe.job import SIGNAL, TIME, ended
 from crossprobe.lora.checkpoint import Checkpoint, Termination
 from crossprobe.lora.query import query_choice_logits, query_loss
@@ -24,6 +24,9 @@ from crossprobe.models.lm import logits_of, padded_size, run_batch, within_budge
 from crossprobe.models.tokens import query_choice_ids
 
 log = logging.getLogger(__name__)
+# recomputation of each layer in the backward pass (non-reentrant: the frozen embeddings need
+# no input gradients)
+CHECKPOINTING = {"use_reentrant": False}
 # the held-out answers that select the adapter are scored as LoRA scoring scores them
 SELECTION_FOOTPRINT = MODEL_TASKS["lora_scoring"].footprint
 
@@ -39,19 +42,16 @@ def attach_lora(model, params: dict):
     return get_peft_model(model, config)
 
 
-BUCKET = 8  # training batches per length bucket
-
-
-def length_grouped_batches(lengths, size: int, generator):
+def length_grouped_batches(lengths, size: int, per_bucket: int, generator):
     """Endless epochs of training batches of similar lengths: each epoch is a fresh permutation,
-    cut into buckets of BUCKET batches; within a bucket the examples are sorted by length and cut
-    into batches, and the epoch's batches come in a shuffled order. Every example is seen once
-    per epoch, as with plain permutations, with far less padding."""
+    cut into buckets of `per_bucket` batches; within a bucket the examples are sorted by length
+    and cut into batches, and the epoch's batches come in a shuffled order. Every example is
+    seen once per epoch, as with plain permutations, with far less padding."""
     lengths = torch.tensor(lengths)
     while True:
         order = torch.randperm(len(lengths), generator=generator)
         batches = []
-        for bucket in order.split(size * BUCKET):
+        for bucket in order.split(size * per_bucket):
             batches += bucket[torch.argsort(lengths[bucket], stable=True)].split(size)
         for i in torch.randperm(len(batches), generator=generator).tolist():
             yield batches[i].tolist()
@@ -69,6 +69,7 @@ class TrainingState:
     best: dict = field(default_factory=lambda: {"step": None, "loss": None, "state": None})
     real: int = 0  # training tokens run
     positions: int = 0  # positions run, padding included
+    recomputed: int = 0  # training batches that recomputed their layers
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Backpropagated:
     loss: float = 0.0
     tokens: int = 0
     positions: int = 0
+    recomputed: int = 0  # 1 where the batch recomputed its layers
 
 
 class LoraRun:
@@ -89,10 +91,9 @@ class LoraRun:
 
     def __init__(self, model, tokenizer, device, seqs, labels, params, seed, regularised, budget):
         torch.manual_seed(seed)
-        if params.get("gradient_checkpointing"):
-            # each layer's forward pass again in the backward pass instead of its activations
-            # kept (non-reentrant: the frozen embeddings need no input gradients)
-            model.gradient_checkpointing_enable({"use_reentrant": False})
+        self.recomputing = always_recomputes(params)
+        if self.recomputing:
+            model.gradient_checkpointing_enable(CHECKPOINTING)
         self.model = attach_lora(model, params)
         self.model.train()
         self.tokenizer, self.device, self.params, self.budget = tokenizer, device, params, budget
@@ -108,7 +109,9 @@ class LoraRun:
             self.optimizer, params["warmup_steps"], self.steps
         )
         generator = torch.Generator().manual_seed(seed)
-        self.batches = length_grouped_batches(list(map(len, seqs)), params["batch_size"], generator)
+        self.batches = length_grouped_batches(
+            list(map(len, seqs)), params["batch_size"], params["batches_per_bucket"], generator
+        )
         self.started = time.perf_counter()
         self.resumed_at = self.real_before = 0  # where this attempt started, and its tokens
 
@@ -156,12 +159,27 @@ class LoraRun:
 
     def batch_extra(self, idx) -> dict:
         """What a training batch keeps besides its texts (`crossprobe.models.memory.row_bytes`):
-        the positions the JS regulariser reads, and whether layers are recomputed."""
+        the positions the JS regulariser reads, and whether it recomputes its layers (always,
+        never, or with `auto` where not one row fits its budget without)."""
         kappa = self.params["js_weight"]
-        return {
-            "js_tokens": max(self.regularised[1][i][0] for i in idx) if kappa > 0 else 0,
-            "checkpointing": bool(self.params.get("gradient_checkpointing")),
-        }
+        js_tokens = max(self.regularised[1][i][0] for i in idx) if kappa > 0 else 0
+        setting = self.params.get("gradient_checkpointing")
+        if self.budget is None:
+            return {"js_tokens": js_tokens, "checkpointing": setting is True}
+        width = max(len(self.seqs[i]) for i in idx)
+        recompute = self.budget.recomputes(setting, width, js_tokens=js_tokens)
+        return {"js_tokens": js_tokens, "checkpointing": recompute}
+
+    def recompute(self, on: bool) -> None:
+        """Recompute each layer's forward pass in the backward pass (`on`) or keep its
+        activations, from the next batch on."""
+        if on != self.recomputing:
+            base = self.model.get_base_model()
+            if on:
+                base.gradient_checkpointing_enable(CHECKPOINTING)
+            else:
+                base.gradient_checkpointing_disable()
+            self.recomputing = on
 
     def backpropagate(self, idx) -> Backpropagated:
         """Backpropagate the loss of training batch `idx` (its share of the step) in parts that
@@ -170,10 +188,10 @@ class LoraRun:
         sum would give)."""
         seqs, kappa = self.seqs, self.params["js_weight"]
         width = max(len(seqs[i]) for i in idx)
-        rows = (
-            self.budget.rows(width, len(idx), **self.batch_extra(idx)) if self.budget else len(idx)
-        )
-        done = Backpropagated()
+        extra = self.batch_extra(idx)
+        self.recompute(extra["checkpointing"])
+        rows = self.budget.rows(width, len(idx), **extra) if self.budget else len(idx)
+        done = Backpropagated(recomputed=int(extra["checkpointing"]))
         for part in [idx[k : k + rows] for k in range(0, len(idx), rows)]:
             batch = [seqs[i] for i in part]
             done.tokens += sum(map(len, batch))
@@ -220,6 +238,7 @@ class LoraRun:
         state.history.append(sum(p.loss for p in parts) / self.params["grad_accum"])
         state.real += sum(p.tokens for p in parts)
         state.positions += sum(p.positions for p in parts)
+        state.recomputed += sum(p.recomputed for p in parts)
         every = self.params["log_every"]
         if state.step % every == 0 or state.step == self.steps:
             elapsed = time.perf_counter() - self.started
@@ -281,6 +300,7 @@ class LoraRun:
             "held_out_losses": state.checked,
             "training_tokens": state.real,
             "padding_efficiency": round(state.real / max(state.positions, 1), 4),
+            "batches_recomputed": state.recomputed,
         }
 
 

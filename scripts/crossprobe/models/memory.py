@@ -31,7 +31,7 @@ download).
 import logging
 from dataclasses import dataclass
 
-from crossprobe.contract.model_tasks import Footprint
+from crossprobe.contract.model_tasks import AUTO, Footprint
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +208,16 @@ class Budget:
             return most
         one = row_bytes(self.shape, self.footprint, width, self.dtype, **extra)
         return int(max(1, min(most, self.free_bytes // max(one, 1))))
+
+    def recomputes(self, setting, width: int, **extra) -> bool:
+        """Whether a training batch at `width` recomputes its layers in its backward pass: as
+        `setting` (lora.gradient_checkpointing) says, or with `auto` only where not one of its
+        rows fits without (a batch whose rows fit runs in parts that fit instead: splitting
+        costs no FLOPs, recomputing about a third more; with no limit, everything fits)."""
+        if setting != AUTO:
+            return bool(setting)
+        kept = row_bytes(self.shape, self.footprint, width, self.dtype, **extra)
+        return self.free_bytes is not None and kept > self.free_bytes
 
     def halve(self, rows: int, width: int, **extra) -> None:
         """After a batch of `rows` x `width` ran out of memory: half of the budget, or of that

@@ -71,10 +71,21 @@ class Planner:
             for column, split in task.tables(self.config, wildcards)
         ]
 
-    def peak(self, model: str, task: ModelTask, width: int, most: int, extra) -> tuple:
-        """(rows, peak bytes with the weights) of the batch the budget allows at `width`."""
-        shape, dtype = self.sources.shape(model), self.dtype(model)
-        rows = self.budget(model, task).rows(width, most, **extra)
+    def peak(self, model: str, task: ModelTask, width: int, most: int, extra, params) -> tuple:
+        """(rows, peak bytes with the weights) of the batch the budget allows at `width` (a
+        training batch recomputing its layers where it must)."""
+        shape, dtype, budget = (
+            self.sources.shape(model),
+            self.dtype(model),
+            self.budget(model, task),
+        )
+        if task.footprint == Footprint.TRAIN:
+            setting, js = params.get("gradient_checkpointing"), extra.get("js_tokens", 0)
+            extra = {
+                **extra,
+                "checkpointing": budget.recomputes(setting, width, js_tokens=js),
+            }
+        rows = budget.rows(width, most, **extra)
         batch = batch_bytes(shape, task.footprint, rows, width, dtype, **extra)
         return rows, weights_bytes(shape, dtype) + batch
 
@@ -106,23 +117,34 @@ class Planner:
         weights = np.asarray(weights)
         run = task.texts_run(params, sum(t.count for t in tables))
         most = params[task.batch_size]
-        batches = self.batches(task, self.budget(model, task), lengths, most, extra, run)
+        budget = self.budget(model, task)
+        batches = self.batches(task, budget, lengths, most, extra, run, params)
         # a simulated text stands for `weights` texts; the batches cover `run` of them
         scale = run / max(sum(weights[i] for batch in batches for i in batch), 1e-9)
         shares = [scale * sum(weights[i] for i in batch) / len(batch) for batch in batches]
-        tokens, flops = 0, 0.0
+        recomputes = self.recomputes(task, budget, params, lengths, batches, extra)
+        tokens, flops, again = 0, 0.0, 0.0
         for kind, passes in task.passes(params).items():
             if passes:
                 mean = np.sum(np.asarray(lengths[kind]) * weights) / np.sum(weights)
                 tokens += int(mean * run)
-                for batch, share in zip(batches, shares, strict=True):
+                for batch, share, recompute in zip(batches, shares, recomputes, strict=True):
                     width = max(lengths[kind][i] for i in batch)
-                    flops += passes * forward_flops(shape, len(batch), width) * share
+                    each = forward_flops(shape, len(batch), width) * share
+                    flops += task.passes(params, recompute)[kind] * each
+                    kept = task.passes(params, False)[kind]
+                    again += (task.passes(params, recompute)[kind] - kept) * each
+        if task.footprint == Footprint.TRAIN:  # what recomputing layers costs
+            notes["training batches recompute their layers"] = round(
+                sum(s * len(b) for b, s, r in zip(batches, shares, recomputes, strict=True) if r)
+                / params[task.batch_size]
+            )
+            notes["TFLOP of recomputation"] = round(again / 1e12)
         new = extra["new_tokens"]
         widest = max(max(v) for v in lengths.values())
         bound = params.get("max_length", widest) + extra.get("option_tokens", 0)
-        rows, peak = self.peak(model, task, widest, most, extra)
-        _, bound_peak = self.peak(model, task, max(bound, widest), most, extra)
+        rows, peak = self.peak(model, task, widest, most, extra, params)
+        _, bound_peak = self.peak(model, task, max(bound, widest), most, extra, params)
         origins = sorted({t.origin for t in tables} | {tokenizer_origin})
         return Work(
             texts=run,
@@ -137,13 +159,30 @@ class Planner:
             notes=notes,
         )
 
-    def batches(self, task, budget, lengths, most, extra, run) -> list[list[int]]:
+    @staticmethod
+    def recomputes(task, budget, params, lengths, batches, extra) -> list[bool | None]:
+        """Per batch, whether it recomputes its layers in its backward pass (training: always,
+        never, or with `auto` where it would not fit the budget without); None where no batch
+        trains."""
+        if task.footprint != Footprint.TRAIN:
+            return [None] * len(batches)
+        setting = params.get("gradient_checkpointing")
+        js = {"js_tokens": extra.get("js_tokens", 0)}
+        return [
+            budget.recomputes(setting, max(lengths[k][i] for k in lengths for i in b), **js)
+            for b in batches
+        ]
+
+    def batches(self, task, budget, lengths, most, extra, run, params) -> list[list[int]]:
         """Batches the job forms, as index lists into its texts: length-grouped training batches
         (as many as it takes, at most one pass over the texts here), else the length-sorted
         batches of `in_batches`, sized by the memory budget."""
         widths = [max(each) for each in zip(*lengths.values(), strict=True)]
         if task.footprint == Footprint.TRAIN:
-            drawn = length_grouped_batches(widths, most, torch.Generator().manual_seed(0))
+            per_bucket = params["batches_per_bucket"]
+            drawn = length_grouped_batches(
+                widths, most, per_bucket, torch.Generator().manual_seed(0)
+            )
             return [next(drawn) for _ in range(max(1, min(run, len(widths)) // most))]
         formed = []
         in_batches(widths, most, formed.append, budget, **extra)

