@@ -1,27 +1,42 @@
 #!/usr/bin/env bash
-# The first run on a GPU machine, prepared (under 10 minutes on an H100): for each 7B model of the
+# The first run on a GPU machine, prepared (about 10 minutes on an H100): for each 7B model of the
 # paper preset, a model of its published shape (tests/fixtures/configs/, random weights built on
-# the card: nothing is downloaded) runs one batch of each model task at the preset's lengths
-# (answers, reads, LoRA plain, with the JS regulariser and with gradient checkpointing, scoring),
-# each in a process of its own (bench/batch_memory.py), and prints tokens/s, the share of the
-# card's bf16 peak, and the measured against the predicted peak memory of the batch.
+# the card: nothing is downloaded) runs, through the job code, the batches the preset's budget
+# depends on (bench/batch_memory.py), and prints the one table to compare with the plan
+# (python -m crossprobe.plan --configfile configs/paper.yaml: its rows per batch, peak GiB and
+# hours at --mfu):
+#   1. its longest texts, 4,096 tokens (max_length): answers with 100 new tokens (and their
+#      decoding rate), reads, query scoring and LoRA training with the JS regulariser and
+#      recomputed layers (one row does not fit without), each batch as many rows as the
+#      workflow's memory budget gives this card;
+#   2. LoRA's real training texts, about 160 tokens, at the preset's micro-batch of 32 with the
+#      JS regulariser, layers kept (lora.gradient_checkpointing: auto keeps them there).
+# Memory is allocated and reserved (what the card must really have free) against predicted.
 #   bash bench/gpu.sh            # on the GPU
 #   bash bench/gpu.sh --tiny     # a tiny model of the same shapes on the CPU (the tests run this)
-# Needs torch, transformers and peft (no snakemake or plotnine).
+# Runs with the project's venv (.venv/bin/python, else $PYTHON or python3); needs torch,
+# transformers and peft (no snakemake or plotnine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python=${PYTHON:-python}
+if [[ -z ${PYTHON:-} ]]; then
+  if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
 if [[ ${1:-} == --tiny ]]; then
-  run=(--scale tiny --device cpu --dtype float32 --rows 2 --width 64 --new-tokens 4)
+  common=(--scale tiny --device cpu --dtype float32)
+  long=(--rows 2 --width 64 --new-tokens 4)
+  short=(--rows 4 --width 16)
 else
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-  "$python" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, torch.cuda.get_device_name())'
-  # every model task one batch of 4 rows of 2,048 tokens (the preset's long MMLU prompts; its LoRA
-  # texts are far shorter) and 100 new tokens (its open answers)
-  run=(--device cuda --dtype bfloat16 --rows 4 --width 2048 --new-tokens 100)
+  "$PYTHON" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, torch.cuda.get_device_name())'
+  common=(--device cuda --dtype bfloat16)
+  long=(--rows auto --width 4096 --new-tokens 100)
+  short=(--rows 32 --width 160)
 fi
 status=0
 for config in mistral-7b-v0.1 llama-2-7b-hf; do
-  "$python" bench/batch_memory.py --config "tests/fixtures/configs/$config.json" "${run[@]}" || status=1
+  "$PYTHON" bench/batch_memory.py --config "tests/fixtures/configs/$config.json" "${common[@]}" \
+    "${long[@]}" --batches generate,reads,query,train-checkpointing || status=1
+  "$PYTHON" bench/batch_memory.py --config "tests/fixtures/configs/$config.json" "${common[@]}" \
+    "${short[@]}" --batches train-js | grep '^|' | tail -1 || status=1
 done
 exit $status
