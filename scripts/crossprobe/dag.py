@@ -120,7 +120,7 @@ def replicates(config: dict, method: str, model: str) -> list[tuple[str, int | N
     if not spec.trained:
         return [(paths.ALL, None)]
     grid = [(paths.ALL, seed) for seed in SCORERS[spec.scorer].seeds(config, model)]
-    if method not in config["sweep"]["methods"] or spec.pooled:
+    if method not in config["sweep"]["methods"] or spec.learns_from != methods.ON_COLUMN:
         return grid
     sizes = sorted(config["sweep"]["train_sizes"])
     return grid + [(str(n), seed) for n in sizes for seed in config["sweep"]["seeds"]]
@@ -132,13 +132,11 @@ def score_inputs(config: dict, method: str, source: str) -> dict[str, str]:
     each cell and replicate (`crossprobe.scores.scorers`)."""
     spec = methods.method(method)
     scorer = SCORERS[spec.scorer]
-    train_set = paths.ALL if spec.pooled else source
     files = {file_key("answers", source, s): answers_path(config, source, s) for s in SCORED}
     for model, _ in cells(config, method, source):
         at = {"experiment": config["experiment"], "source": source, "model": model}
-        files |= scorer.files(
-            spec, at | {"train_set": train_set}, replicates(config, method, model)
-        )
+        at["train_set"] = spec.train_set(model, source)
+        files |= scorer.files(spec, at, replicates(config, method, model))
     return files
 
 

@@ -251,7 +251,6 @@ def test_a_lora_step_out_of_gpu_memory_halves_its_budget_and_trains_as_the_whole
     shape, width = shape_of(model.config), max(map(len, seqs))
     js = max(back for back, _ in golds[1])
     kept = row_bytes(shape, "train", width, "float32", js_tokens=js)
-    recomputed = row_bytes(shape, "train", width, "float32", js_tokens=js, checkpointing=True)
     budget = Budget(shape, "float32", kept - (setting == "auto"), "train")
     assert budget.rows(width, 8, js_tokens=js) == 1  # at most one row, were its layers kept
     assert budget.recomputes(setting, width, js_tokens=js)

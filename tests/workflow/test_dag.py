@@ -198,6 +198,29 @@ def test_score_inputs_by_scorer_with_every_replicate():
     assert agreement["own/a/test"] == "results/exp/graded/a/test.parquet"
 
 
+def test_the_other_reading_of_a_cell_reuses_the_estimators_own_and_trains_nothing():
+    """probe_own and lora_own: X's own estimator (its diagonal cell's, trained on X's answers)
+    on Y's answers. Off the diagonal only (the diagonal is the Probe's and LoRA's own cell), every
+    training seed, no sweep; the files are the diagonal's probe or adapter and X's read of Y's
+    answers (or the adapter's scores of them)."""
+    config = grid_config(models=("a", "b"))
+    config.update(
+        probe={"seeds": [0, 1]},
+        lora={"seeds": [3]},
+        sweep={"train_sizes": [10], "methods": ["probe", "probe_own"], "seeds": [0]},
+    )
+    assert cells(config, "probe_own") == [("a", "b"), ("b", "a")]
+    assert cells(config, "lora_own", "b") == [("a", "b")]
+    assert replicates(config, "probe_own", "a") == [("all", 0), ("all", 1)]  # not swept
+    own = score_inputs(config, "probe_own", "b")
+    assert own["probe/a/all/1"] == "results/exp/probes/answer/a/on~a/n~all/seed~1.safetensors"
+    assert own["reads/a/test"] == "results/exp/activations/a/on~b/test.safetensors"
+    probes = {path for key, path in own.items() if key.startswith("probe/")}
+    assert probes <= set(score_inputs(config, "probe", "a").values())  # the diagonal cell's
+    lora = score_inputs(config, "lora_own", "b")
+    assert lora["lora/a/all/3/test"] == "results/exp/lora/a/on~a/n~all/seed~3/scored~b/test.parquet"
+
+
 def test_answer_set_columns_and_answers_from():
     sets = {
         "api": {"in_grid": True, "splits": {"train": "t", "calibration": "v", "test": "x"}},

@@ -9,11 +9,19 @@ function of `crossprobe.scores.baselines` with the method's name).
 
 from dataclasses import dataclass
 
+from crossprobe.contract.paths import ALL
+
 # What a column (a source of answers) can offer beyond graded answers; a method that needs one
 # of these has no cell in a column that lacks it.
 SOURCE_PROBABILITIES = "source_probabilities"  # the source model's option scores / answer log-probs
 ESTIMATOR_ANSWERS = "estimator_answers"  # the estimator answered the same questions itself
 OPTION_SCORES = "option_scores"  # multiple-choice option scores (not open-ended answers)
+
+# What the estimator behind a trained method's cell (Model X, Trained On Y) learned from: Y's
+# labelled answers (the cell's column), every column's, or X's own (the estimator of X's diagonal
+# cell, reused, never retrained: the other reading of an off-diagonal cell, "X's estimator on
+# Y's answers", as the paper's code scores another model's answers)
+ON_COLUMN, ON_ALL, ON_OWN = "column", "all", "own"
 
 
 @dataclass(frozen=True)
@@ -26,12 +34,21 @@ class Method:
     self_only: bool = False  # only those cells: one value per column, drawn as one row
     needs: frozenset = frozenset()
     features: str = "answer"  # probes: the estimator's read at the answer, or at the question
-    pooled: bool = False  # trained once on every column's training answers, scored per column
+    learns_from: str = ON_COLUMN  # trained methods: whose training answers (see ON_COLUMN)
+
+    @property
+    def pooled(self) -> bool:
+        """Trained once on every column's training answers, scored per column."""
+        return self.learns_from == ON_ALL
 
     def has_cell(self, model: str, source: str) -> bool:
         if self.self_only:
             return model == source
         return self.diagonal or model != source
+
+    def train_set(self, model: str, source: str) -> str:
+        """The {train_set} of the estimator behind cell (model, source)."""
+        return {ON_COLUMN: source, ON_ALL: ALL, ON_OWN: model}[self.learns_from]
 
 
 METHODS = {
@@ -46,10 +63,33 @@ METHODS = {
             trained=True,
             features="question",
         ),
-        Method("probe_pooled", "Probe, all sources", scorer="probe", trained=True, pooled=True),
+        Method(
+            "probe_pooled", "Probe, all sources", scorer="probe", trained=True, learns_from=ON_ALL
+        ),
+        # the diagonal cell's Probe on another model's answers; its diagonal is the Probe's
+        Method(
+            "probe_own",
+            "Probe, own answers",
+            scorer="probe",
+            trained=True,
+            diagonal=False,
+            learns_from=ON_OWN,
+        ),
         Method("lora", "LoRA + Prompt", scorer="lora", trained=True),
         Method(
-            "lora_pooled", "LoRA + Prompt, all sources", scorer="lora", trained=True, pooled=True
+            "lora_pooled",
+            "LoRA + Prompt, all sources",
+            scorer="lora",
+            trained=True,
+            learns_from=ON_ALL,
+        ),
+        Method(
+            "lora_own",
+            "LoRA + Prompt, own answers",
+            scorer="lora",
+            trained=True,
+            diagonal=False,
+            learns_from=ON_OWN,
         ),
         Method("zero_shot", "Zero-shot query", scorer="query", trained=False),
         Method(

@@ -42,6 +42,13 @@ CONTROLS = (
     ("probe", "probe_question", "the Probe against the question-only control"),
     ("probe", "probe_pooled", "a Probe per source against one trained on every source"),
     ("lora", "lora_pooled", "LoRA + Prompt per source against one trained on every source"),
+    # both readings of an off-diagonal cell: does training on the source's own labels help?
+    ("probe", "probe_own", "a Probe trained on the source's answers against the estimator's own"),
+    (
+        "lora",
+        "lora_own",
+        "LoRA + Prompt trained on the source's answers against the estimator's own",
+    ),
 )
 
 
