@@ -27,6 +27,7 @@
 #   results/{experiment}/tables/{grid,contrasts,sweep,curves}.tsv    aggregate
 #   results/{experiment}/tables/{grid,findings}.md                   aggregate
 #   results/{experiment}/tables/{graders.tsv,graders_auroc.tsv,graders.md,graders_reference.tsv}
+#   results/{experiment}/tables/{reference_cells.tsv,reference_cells_subjects.tsv,reference_cells.md}
 #   results/{experiment}/figures/{heatmap,heatmap_all}.{png,pdf}     plot_heatmap
 #   results/{experiment}/figures/{contrasts,sweep}.png               plot_contrasts, plot_sweep
 #   results/{experiment}/figures/{reliability,risk_coverage}/{method}.png     plot_curves
@@ -69,6 +70,7 @@ rule all:
         target(paths.GRADERS_TABLE) + target(paths.GRADERS_AUROC)
         if AGREEMENT_COLUMNS or REFERENCE_COLUMNS
         else [],
+        target(paths.REFERENCE_MARKDOWN) if REFERENCE_SCORES else [],
 
 
 # what comes from the hub (weights, datasets, answer sets), fetched where the internet is

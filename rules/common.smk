@@ -52,6 +52,7 @@ JUDGE = config["grading"]["judge"]
 LAYOUT = dag.grid_layout(config)
 AGREEMENT_COLUMNS = dag.agreement_columns(config)
 REFERENCE_COLUMNS = dag.reference_columns(config)
+REFERENCE_SCORES = dag.reference_scores(config)
 
 
 wildcard_constraints:

@@ -105,3 +105,40 @@ rule compare_graders:
         bootstrap=dag.bootstrap_params(config),
     script:
         "../scripts/evaluation/compare_graders.py"
+
+
+rule compare_reference:
+    input:
+        scores=[
+            target(paths.SCORES, method=m, source=s)[0] for m, s in REFERENCE_SCORES
+        ],
+        reference=(
+            config["evaluation"]["reference"]["file"] if REFERENCE_SCORES else []
+        ),
+        lib=library("evaluation/compare_reference.py"),
+    output:
+        cells=report(
+            paths.REFERENCE_CELLS,
+            caption="../report/reference.rst",
+            category="Reference",
+        ),
+        subjects=paths.REFERENCE_SUBJECTS,
+        markdown=report(
+            paths.REFERENCE_MARKDOWN,
+            caption="../report/reference.rst",
+            category="Reference",
+        ),
+    log:
+        paths.log("compare_reference", paths.REFERENCE_CELLS),
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        **LIGHT_RESOURCES,
+    params:
+        comparison=lambda wc: {
+            "models": config["evaluation"]["reference"]["models"],
+            "names": LAYOUT["names"],
+        },
+    script:
+        "../scripts/evaluation/compare_reference.py"

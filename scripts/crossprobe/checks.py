@@ -150,14 +150,30 @@ def check_selection(config: dict) -> list[str]:
     return problems
 
 
+# the shipped tables of another's results a config may name, and the columns each must have
+REFERENCE_TABLES = {
+    ("grading", "reference"): {"model", "subject", "n", "accuracy"},
+    ("evaluation", "reference"): {"run", "model", "answers", "subject", "n", "auroc"},
+}
+
+
 def check_reference(config: dict) -> list[str]:
-    """grading.reference: a judge to measure, models of the grid, a readable table naming them."""
-    reference = config["grading"]["reference"]
-    if not reference:
-        return []
-    key = "grading.reference"
-    if not config["grading"]["judge"]:
-        return [f"{key}: set, but there is no judge to measure (expected grading.judge)"]
+    """grading.reference and evaluation.reference: models of the grid, a readable table with the
+    columns it needs, naming them; grading.reference also a judge to measure."""
+    problems = []
+    for (section, name), needed in REFERENCE_TABLES.items():
+        if config[section][name]:
+            problems += check_reference_table(config, f"{section}.{name}", needed)
+    if config["grading"]["reference"] and not config["grading"]["judge"]:
+        problems.append(
+            "grading.reference: set, but there is no judge to measure (expected grading.judge)"
+        )
+    return problems
+
+
+def check_reference_table(config: dict, key: str, columns: set) -> list[str]:
+    section, name = key.split(".")
+    reference = config[section][name]
     problems = [
         f"{key}.models.{m}: not a model of the grid (expected some of "
         f"{', '.join(grid_models(config))})"
@@ -168,7 +184,7 @@ def check_reference(config: dict) -> list[str]:
         table = read_reference(reference["file"])
     except (OSError, ValueError) as err:
         return problems + [f"{key}.file: {reference['file']} cannot be read ({err})"]
-    missing = {"model", "subject", "n", "accuracy"} - set(table.columns)
+    missing = columns - set(table.columns)
     if missing:
         return problems + [f"{key}.file: lacks the columns {sorted(missing)}"]
     problems += [

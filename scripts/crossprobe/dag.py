@@ -180,6 +180,15 @@ def reference_columns(config: dict) -> list[str]:
     ]
 
 
+def reference_scores(config: dict) -> list[tuple[str, str]]:
+    """(method, column) of the score tables put beside the authors' runs (evaluation.reference):
+    every configured method's, in every column it has cells in (the comparison says where the
+    reference has no matching run)."""
+    if not config["evaluation"]["reference"]:
+        return []
+    return [(m, c) for m in config["methods"] for c in columns(config) if cells(config, m, c)]
+
+
 def graded_scores(config: dict) -> list[tuple[str, str]]:
     """(method, column) of the learned methods' score tables in those columns."""
     return [

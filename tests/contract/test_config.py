@@ -216,6 +216,19 @@ BAD = {
         lambda c: c.update(grading={"agreement": {"split": "calibration"}}),
         "grading.agreement: set, but there is no judge (expected grading.judge)",
     ),
+    "reference-runs-unknown-model": (
+        lambda c: c.update(
+            evaluation={
+                "reference": {
+                    "file": str(REPO / "configs/reference/kapoor2024-mmlu-oe-auroc.tsv"),
+                    "models": {"smollm2": "smollm2-135m", "mistral": "mistral-7b"},
+                }
+            }
+        ),
+        "evaluation.reference.models.mistral: not a model of the grid (expected some of "
+        "gemma3, smollm2)\nevaluation.reference.models.smollm2: 'smollm2-135m' is not a model "
+        "of",
+    ),
     "negative-seed": (lambda c: c.update(seed=-1), "seed: -1 is out of range (expected >= 0)"),
     "split-larger-than-data": (
         lambda c: c["data"]["splits"]["train"].update(size=5000),
@@ -312,9 +325,11 @@ def test_a_preset_plans_exactly_its_own_experiment_from_the_repo(preset):
     counts = job_counts(result.stdout)
     assert counts["prepare_model"] == 3  # Mistral, LLaMA-2 and the judge
     # a 2 x 2 grid: a probe per cell and training seed (3), a LoRA adapter per cell (1 seed),
-    # each adapter scored on two splits
+    # each adapter scored on two splits, and each diagonal one on the other model's answers too
+    # where the preset reads cells both ways (lora_own)
+    methods = yaml.safe_load((REPO / "configs" / f"{preset}.yaml").read_text())["methods"]
     assert counts["fit_probe"] == 4 * 3 and counts["finetune_lora"] == 4
-    assert counts["score_lora"] == 8
+    assert counts["score_lora"] == 8 + 4 * ("lora_own" in methods)
     assert counts["judge_answers"] == 2 and counts["evaluate_column"] == 2
     assert "smollm2" not in result.stdout and "gemma3" not in result.stdout
     outputs = [x for x in result.stdout.splitlines() if x.strip().startswith("output:")]
