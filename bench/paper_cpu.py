@@ -41,9 +41,9 @@ def main() -> None:
     config["probe"]["mlp"]["max_steps"] = 200
     config["answers"]["batch_size"] = config["activations"]["batch_size"] = 8
     config["grading"]["batch_size"] = 8
-    # the shipped reference table, wherever the run's folder is
-    reference = config["grading"]["reference"]
-    reference["file"] = str(REPO / reference["file"])
+    # the shipped reference tables, wherever the run's folder is
+    for reference in (config["grading"]["reference"], config["evaluation"]["reference"]):
+        reference["file"] = str(REPO / reference["file"])
     (args.out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     print(
         f"snakemake --cores 2 --configfile {args.out}/config.yaml -d {args.out} "
