@@ -159,8 +159,10 @@ class Sources:
 
         def make():
             if model in self.model_configs:
-                raw = json.loads(Path(self.model_configs[model]).read_text())
-                return AutoConfig.for_model(**raw)
+                given = Path(self.model_configs[model])
+                if not given.is_file():
+                    raise PlanInputError(f"--model-config {model}={given}: no such file")
+                return AutoConfig.for_model(**json.loads(given.read_text()))
             if self.prepared(model):
                 return AutoConfig.from_pretrained(self.prepared(model))
             record = self.file(paths.MODEL, model=model)
