@@ -373,3 +373,15 @@ def test_a_run_whose_job_ends_soon_stops_with_a_checkpoint_of_its_last_step(tiny
         )
     assert stopped.value.code == 1 and Checkpoint(tmp_path / "resume", {}, 1000).load()["step"] == 1
     assert not Checkpoint(tmp_path / "x", {}, 1000, end_time=time.time() + 3600).out_of_time(1.0)
+
+
+def test_a_jobs_end_time_is_read_from_slurms_environment_first(monkeypatch):
+    """SLURM 23.02+ puts SLURM_JOB_END_TIME in every task's environment: it is read before
+    squeue is asked (tests/slurm ask a real squeue, under SLURM_TIME_FORMAT=relative)."""
+    from crossprobe.lora.checkpoint import slurm_end_time
+
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    assert slurm_end_time() is None  # not a SLURM job
+    monkeypatch.setenv("SLURM_JOB_ID", "42")
+    monkeypatch.setenv("SLURM_JOB_END_TIME", "1767225600")
+    assert slurm_end_time() == 1767225600.0

@@ -180,14 +180,19 @@ def test_a_job_that_failed_for_another_reason_is_retried_with_the_same_request(
     ]
 
 
-def test_lora_stopped_at_its_time_limit_resumes_at_the_step_it_reached(tiny_models, tmp_path):
+def test_lora_stopped_at_its_time_limit_resumes_at_the_step_it_reached(
+    tiny_models, tmp_path, monkeypatch
+):
     """finetune_lora asks for 1 minute on its first attempt, less than its training takes: the
     job reads its end time from SLURM and, before it, writes a checkpoint of the step it reached
     and exits, although no periodic checkpoint is ever due (checkpoint_every is larger than the
     run); its retry, with more time, resumes at exactly that step. (SIGTERM at the limit reaches
     the Snakemake process that runs the script, not the script.) The step budget is sized on this
     machine: a first job (seed 1) times 1000 training steps, the second (seed 0) trains for about
-    150 s, which no first attempt (1 min) can finish."""
+    150 s, which no first attempt (1 min) can finish. The user's SLURM_TIME_FORMAT is
+    `relative` (squeue then prints "06:33:35" for today): the job reads its end time anyway.
+    """
+    monkeypatch.setenv("SLURM_TIME_FORMAT", "relative")
     config = tiny_config(tiny_models)
     config["lora"].update(seeds=[0, 1], max_steps=1000, checkpoint_every=10**6, log_every=500)
     workdir = make_workdir(tmp_path / "timeout", config)
