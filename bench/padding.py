@@ -2,7 +2,7 @@
 before and after length grouping, on a finished run's own training texts.
 
 Before: each epoch a random permutation cut into batches, each padded to its longest member.
-Now: `crossprobe.lora.training.length_grouped_batches` (batches of similar lengths within shuffled
+Now: `crossprobe.lora.batches.length_grouped_batches` (batches of similar lengths within shuffled
 buckets). Both draw as many batches as the run's training takes (max_steps x grad_accum), with
 the run's seed; the texts are the query texts of the train split's answers (the job holds out a
 tenth of them to select its adapter), tokenised as the job does. Inference tasks are not
@@ -18,8 +18,8 @@ import torch
 from transformers import AutoTokenizer
 
 from crossprobe.contract.splits import TRAIN
+from crossprobe.lora.batches import length_grouped_batches
 from crossprobe.lora.texts import query_sequences
-from crossprobe.lora.training import length_grouped_batches
 from crossprobe.models.lm import padded_size
 
 from finished import FinishedRun

@@ -63,7 +63,7 @@ def test_bfloat16_models_keep_a_float32_head(tiny_models):
 
 
 def test_training_batches_are_grouped_by_length_and_cover_every_example_each_epoch():
-    from crossprobe.lora.training import length_grouped_batches
+    from crossprobe.lora.batches import length_grouped_batches
     from crossprobe.models.lm import padded_size
 
     BUCKET = 8

@@ -16,6 +16,7 @@ from transformers import get_cosine_schedule_with_warmup
 
 from crossprobe.contract.model_tasks import MODEL_TASKS, always_recomputes, training_steps
 from crossprobe.job import SIGNAL, TIME, ended
+from crossprobe.lora.batches import length_grouped_batches
 from crossprobe.lora.checkpoint import Checkpoint, Termination
 from crossprobe.lora.query import query_choice_logits, query_loss
 from crossprobe.lora.regulariser import js_penalty
@@ -40,21 +41,6 @@ def attach_lora(model, params: dict):
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, config)
-
-
-def length_grouped_batches(lengths, size: int, per_bucket: int, generator):
-    """Endless epochs of training batches of similar lengths: each epoch is a fresh permutation,
-    cut into buckets of `per_bucket` batches; within a bucket the examples are sorted by length
-    and cut into batches, and the epoch's batches come in a shuffled order. Every example is
-    seen once per epoch, as with plain permutations, with far less padding."""
-    lengths = torch.tensor(lengths)
-    while True:
-        order = torch.randperm(len(lengths), generator=generator)
-        batches = []
-        for bucket in order.split(size * per_bucket):
-            batches += bucket[torch.argsort(lengths[bucket], stable=True)].split(size)
-        for i in torch.randperm(len(batches), generator=generator).tolist():
-            yield batches[i].tolist()
 
 
 @dataclass

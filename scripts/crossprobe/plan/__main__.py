@@ -15,7 +15,8 @@ from crossprobe.plan.texts import ORIGINS, PlanInputError, Sources
 REPO = Path(__file__).resolve().parents[3]
 
 
-def main(argv=None) -> None:
+def arguments() -> argparse.ArgumentParser:
+    """The command line: what to plan, with what, and the profile to write."""
     parser = argparse.ArgumentParser(
         prog="python -m crossprobe.plan", description=crossprobe.plan.__doc__.split("\n\n")[0]
     )
@@ -73,6 +74,11 @@ def main(argv=None) -> None:
     profile.add_argument("--account", help="the SLURM account ('' where there are none)")
     profile.add_argument("--max-runtime", type=int, help="minutes a retry may ask at most")
     profile.add_argument("--max-mem-mb", type=int, help="memory a retry may ask at most")
+    return parser
+
+
+def main(argv=None) -> None:
+    parser = arguments()
     args = parser.parse_args(argv)
     try:
         config = read_config(args.configfile)

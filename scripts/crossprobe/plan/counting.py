@@ -10,7 +10,7 @@ import torch
 
 from crossprobe.contract.model_tasks import MODEL_TASKS, Footprint, ModelTask, function, task_of
 from crossprobe.contract.resources import first_mem_mb, loading_mem_mb
-from crossprobe.lora.training import length_grouped_batches
+from crossprobe.lora.batches import length_grouped_batches
 from crossprobe.models.lm import in_batches
 from crossprobe.models.memory import Budget, batch_budget_bytes, batch_bytes, weights_bytes
 from crossprobe.plan.pricing import seconds_on
