@@ -60,20 +60,24 @@ def _aligned(estimator: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
     return indexed.loc[source["question_id"]].reset_index()
 
 
-def agreement(source: pd.DataFrame, estimator: pd.DataFrame) -> np.ndarray:
+def same_answers(source: pd.DataFrame, estimator: pd.DataFrame) -> np.ndarray:
+    """Per answer of `source`, whether the estimator gave the same answer to its question: the
+    same option where answers pick options, else the same normalised text."""
     own = _aligned(estimator, source)
     if (source["answer_index"] >= 0).any() or (own["answer_index"] >= 0).any():
-        same = (own["answer_index"].to_numpy() == source["answer_index"].to_numpy()) & (
+        return (own["answer_index"].to_numpy() == source["answer_index"].to_numpy()) & (
             source["answer_index"].to_numpy() >= 0
         )
-    else:
-        same = np.array(
-            [
-                normalise(a) == normalise(b) and normalise(a) != ""
-                for a, b in zip(own["answer"], source["answer"], strict=True)
-            ]
-        )
-    return logit(same.astype(np.float64))
+    return np.array(
+        [
+            normalise(a) == normalise(b) and normalise(a) != ""
+            for a, b in zip(own["answer"], source["answer"], strict=True)
+        ]
+    )
+
+
+def agreement(source: pd.DataFrame, estimator: pd.DataFrame) -> np.ndarray:
+    return logit(same_answers(source, estimator).astype(np.float64))
 
 
 def agreement_prob(source: pd.DataFrame, estimator: pd.DataFrame) -> np.ndarray:
