@@ -95,14 +95,6 @@ ORIGINS = {  # what the plan's "tokens from" column says
     "stand-in tokenizer": "estimated: tokenised by SmolLM2's tokenizer (the model's is not here)",
     "unknown": "texts that cannot be had here (a hub dataset): not counted",
 }
-# dense bfloat16 TFLOP/s, memory (GB) and bandwidth (TB/s), from the vendors' datasheets
-CARDS = {
-    "a100-40gb": (312, 40, 1.555),
-    "a100-80gb": (312, 80, 2.039),
-    "h100-80gb": (989, 80, 3.35),
-    "h200-141gb": (989, 141, 4.8),
-    "l40s-48gb": (362, 48, 0.864),
-}
 
 
 def mixture_text(name: str, pool, i: int) -> tuple[str, str]:
