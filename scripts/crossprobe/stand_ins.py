@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from crossprobe.contract.splits import SPLITS
+
 REPO = Path(__file__).resolve().parents[2]
 
 RELEASED_FEATURES = {
@@ -89,7 +91,7 @@ CPU_CHANGES = {
     ("data", "datasets", "*", "hub"),  # hub question sets from local folders
     ("data", "datasets", "*", "disk"),
     ("data", "datasets", "*", "revision"),
-    ("data", "splits", "*", "size"),
+    *(("data", "splits", split, "size") for split in SPLITS),
     ("lora", "max_steps"),
     ("lora", "warmup_steps"),
     ("lora", "log_every"),
@@ -122,14 +124,15 @@ def cpu_preset(name: str, root: Path, weights: dict) -> dict:
     config["lora"].update(max_steps=2, warmup_steps=0, log_every=1)
     config["probe"]["mlp"]["max_steps"] = 20
     config["resources"] = {"gpu": 0, "model_threads": 1, "model_mem_mb": 2000, "model_runtime": 10}
-    assert changed_keys(preset, config) <= CPU_CHANGES, changed_keys(preset, config) - CPU_CHANGES
+    changed = changed_keys(preset, config, CPU_CHANGES)
+    assert changed <= CPU_CHANGES, changed - CPU_CHANGES
     return config
 
 
-def changed_keys(before, after, path=()) -> set[tuple]:
-    """Key paths whose values differ (ids of models, sets and datasets written as "*"; a path of
-    CPU_CHANGES counts as one value)."""
-    if path in CPU_CHANGES or not isinstance(before, dict) or not isinstance(after, dict):
+def changed_keys(before, after, whole=frozenset(), path=()) -> set[tuple]:
+    """Key paths whose values differ (ids of models, answer sets and datasets written as "*"; a
+    path of `whole` counts as one value)."""
+    if path in whole or not isinstance(before, dict) or not isinstance(after, dict):
         return set() if before == after else {path}
     changed = set()
     for key in set(before) | set(after):
@@ -137,8 +140,8 @@ def changed_keys(before, after, path=()) -> set[tuple]:
         if key not in before or key not in after:
             changed.add(at)
         else:
-            changed |= changed_keys(before[key], after[key], at)
+            changed |= changed_keys(before[key], after[key], whole, at)
     return changed
 
 
-ID_MAPPINGS = {("models",), ("answer_sets",), ("data", "datasets"), ("data", "splits")}
+ID_MAPPINGS = {("models",), ("answer_sets",), ("data", "datasets")}
