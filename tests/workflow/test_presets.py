@@ -137,11 +137,15 @@ def test_the_generated_paper_preset_runs_on_hub_schemas_to_the_figure(weights, t
     workdir, config, built, results = run_preset("paper-generated", weights, tmp_path)
     assert (results / "figures/heatmap.png").stat().st_size > 5_000
     assert (results / "tables/grid.tsv").exists()
-    train = pd.read_parquet(results / "graded/llama2/train.parquet")
     questions = pd.read_parquet(results / "questions/train.parquet")
     assert set(questions["dataset"]) <= set(config["data"]["datasets"])
-    # 1-shot training answers (the paper's), 5-shot MMLU-OE test answers
-    assert all(p.count("Question: ") == 2 for p in train["prompt"])
+    # 1-shot training answers (the paper's), read by the estimators 0-shot (as its code trains);
+    # 5-shot MMLU-OE test questions
+    answered = pd.read_parquet(results / "answers/llama2/train.parquet")
+    assert all(p.count("Question: ") == 2 for p in answered["prompt"])
+    read = pd.read_parquet(results / "graded/llama2/train.parquet").set_index("question_id")
+    asked = questions.set_index("question_id").loc[read.index]
+    assert read["prompt"].tolist() == [f"Question: {q}\nAnswer:" for q in asked["question"]]
     test = pd.read_parquet(results / "questions/test.parquet")
     assert all(p.count("Question: ") == 6 for p in test["prompt"])
     answers = json.loads((results / "answers/llama2/train.parquet.provenance.json").read_text())[
