@@ -52,6 +52,7 @@ JUDGE = config["grading"]["judge"]
 LAYOUT = dag.grid_layout(config)
 AGREEMENT_COLUMNS = dag.agreement_columns(config)
 REFERENCE_COLUMNS = dag.reference_columns(config)
+RELEASED = grid.released_adapters(config)
 
 
 wildcard_constraints:

@@ -9,6 +9,8 @@ function of `crossprobe.scores.baselines` with the method's name).
 
 from dataclasses import dataclass
 
+from crossprobe.contract.paths import ALL
+
 # What a column (a source of answers) can offer beyond graded answers; a method that needs one
 # of these has no cell in a column that lacks it.
 SOURCE_PROBABILITIES = "source_probabilities"  # the source model's option scores / answer log-probs
@@ -32,6 +34,11 @@ class Method:
         if self.self_only:
             return model == source
         return self.diagonal or model != source
+
+    def training_set(self, model: str, source: str) -> str:
+        """The column whose training answers the estimator of cell (model, source) learned from
+        ({train_set} of its paths; "all": every column's)."""
+        return ALL if self.pooled else source
 
 
 METHODS = {
