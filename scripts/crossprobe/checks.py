@@ -88,7 +88,7 @@ def check_adapters(config: dict) -> list[str]:
     swept = set(tuned) & set(config["sweep"]["methods"] if config["sweep"]["train_sizes"] else [])
     for model, spec in config["models"].items():
         key = f"models.{model}.lora.adapter"
-        if not lora_params(config, model)["adapter"]:
+        if not spec.get("lora", {}).get("adapter"):
             continue
         if model not in released:
             problems.append(f"{key}: {model} is not in the grid (expected an estimator's)")

@@ -257,6 +257,12 @@ BAD = {
         lambda c: c["models"]["gemma3"].update(lora={"adapter": {"hub": "o/x", "local": "/x"}}),
         "models.gemma3.lora.adapter: gives ['hub', 'local'] (expected exactly one of hub, local)",
     ),
+    "adapter-of-a-model-out-of-the-grid": (
+        lambda c: c["models"].update(
+            judge={**c["models"]["gemma3"], "in_grid": False, "lora": {"adapter": {"hub": "o/x"}}}
+        ),
+        "models.judge.lora.adapter: judge is not in the grid (expected an estimator's)",
+    ),
     "adapter-with-training-seeds": (
         lambda c: c["models"]["gemma3"].update(lora={"adapter": {"hub": "o/x"}, "seeds": [0, 1]}),
         "models.gemma3.lora.seeds: [0, 1] train 2 adapters, but models.gemma3.lora.adapter is "
