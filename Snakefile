@@ -21,6 +21,7 @@
 #   results/{experiment}/activations/{model}/on~{source}/{split}.safetensors    cache_activations
 #   results/{experiment}/probes/{features}/{model}/on~{train_set}/n~{n_train}/seed~{seed}.safetensors
 #   results/{experiment}/lora/{model}/on~{train_set}/n~{n_train}/seed~{seed}/{adapter_model.safetensors,adapter_config.json}
+#       finetune_lora, or prepare_adapter: an adapter trained elsewhere, at on~{model} (its own answers)
 #   results/{experiment}/lora/{model}/on~{train_set}/n~{n_train}/seed~{seed}/scored~{source}/{split}.parquet
 #   results/{experiment}/scores/{method}/on~{source}.parquet         score_column
 #   results/{experiment}/{metrics,contrasts,sweep,curves}/on~{source}.tsv     evaluate_column
@@ -73,7 +74,7 @@ rule all:
         target(paths.REFERENCE_MARKDOWN) if REFERENCE_SCORES else [],
 
 
-# what comes from the hub (weights, datasets, answer sets), fetched where the internet is
+# what comes from the hub (weights, datasets, answer sets, adapters), fetched where the internet is
 rule download:
     input:
         target(paths.MODEL, model=list(config["models"])),
@@ -83,6 +84,7 @@ rule download:
             for s in COLUMNS
             for x in grid.imported_splits(config, s)
         ],
+        dag.released_adapter_files(config),
 
 
 rule answers:

@@ -66,6 +66,7 @@ rule grade_answers:
         **LIGHT_RESOURCES,
     params:
         answer_format=config["data"]["answer_format"],
+        estimator_shots=lambda wc: config["data"]["splits"][wc.split]["estimator_shots"],
         # the judge's identity: changing it re-grades (the verdicts are read as `ancient`)
         judge=(
             {**config["grading"], "weights": config["models"][JUDGE]["weights"]}

@@ -53,6 +53,7 @@ LAYOUT = dag.grid_layout(config)
 AGREEMENT_COLUMNS = dag.agreement_columns(config)
 REFERENCE_COLUMNS = dag.reference_columns(config)
 REFERENCE_SCORES = dag.reference_scores(config)
+RELEASED = grid.released_adapters(config)
 
 
 wildcard_constraints:

@@ -62,3 +62,32 @@ rule import_answers:
         answer_set=lambda wc: dag.answer_set_params(config, wc.source, wc.split),
     script:
         "../scripts/intake/import_answers.py"
+
+
+rule prepare_adapter:
+    input:
+        unpack(lambda wc: dag.local_adapter_files(config, wc.model)),
+        model=paths.MODEL,
+        lib=library("intake/prepare_adapter.py"),
+    output:
+        adapter=paths.ADAPTER,
+        config=paths.ADAPTER_CONFIG,
+    log:
+        paths.log("prepare_adapter", paths.ADAPTER),
+    # an adapter trained elsewhere stands in for the one its estimator would train on its own
+    # answers (crossprobe.contract.grid.unserved); finetune_lora trains every other
+    wildcard_constraints:
+        model=dag.alternatives(RELEASED),
+        train_set=dag.alternatives(RELEASED),
+        n_train=paths.ALL,
+    # where the internet is: hub downloads
+    localrule: True
+    conda:
+        "../envs/models.yaml"
+    resources:
+        **LIGHT_RESOURCES,
+    params:
+        adapter=lambda wc: RELEASED[wc.model],
+        weights=lambda wc: config["models"][wc.model]["weights"],
+    script:
+        "../scripts/intake/prepare_adapter.py"

@@ -13,6 +13,9 @@ rule finetune_lora:
         paths.log("finetune_lora", paths.ADAPTER),
     benchmark:
         paths.benchmark("finetune_lora", paths.ADAPTER)
+    # estimators with an adapter trained elsewhere train none (rule prepare_adapter)
+    wildcard_constraints:
+        model=dag.alternatives(m for m in config["models"] if m not in RELEASED),
     conda:
         "../envs/models.yaml"
     threads: MODEL_THREADS

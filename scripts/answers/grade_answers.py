@@ -11,7 +11,8 @@ from crossprobe.job import finish, start, write_table
 started = start(snakemake)
 answers = pd.read_parquet(snakemake.input.answers)
 questions = pd.read_parquet(snakemake.input.questions)
-graded = grade_answers(answers, questions, snakemake.params.answer_format)
+params = snakemake.params
+graded = grade_answers(answers, questions, params.answer_format, params.estimator_shots)
 if "judged" in snakemake.input.keys():
     verdicts = pd.read_parquet(snakemake.input.judged)
     on_split = verdicts[(verdicts["split"] == snakemake.wildcards.split)]
@@ -23,6 +24,10 @@ write_table(graded, snakemake.output[0])
 logging.info("accuracy %.3f over %d answers", graded["correct"].mean(), len(graded))
 finish(
     snakemake,
-    {"answer_format": snakemake.params.answer_format, "judge": snakemake.params.judge},
+    {
+        "answer_format": params.answer_format,
+        "estimator_shots": params.estimator_shots,
+        "judge": params.judge,
+    },
     started,
 )

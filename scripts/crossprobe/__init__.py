@@ -32,7 +32,7 @@ more memory only.
 import os
 import sys
 
-HUB_RULES = ("prepare_model", "prepare_questions", "import_answers")
+HUB_RULES = ("prepare_model", "prepare_questions", "import_answers", "prepare_adapter")
 
 
 def _as_a_job() -> None:

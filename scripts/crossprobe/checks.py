@@ -13,10 +13,12 @@ from crossprobe.contract.grid import (
     display_names,
     grid_models,
     imported_splits,
+    released_adapters,
 )
 from crossprobe.contract.methods import METHODS
 from crossprobe.contract.splits import SPLITS, TRAIN, earlier, selection_split
 from crossprobe.evaluation.graders import read_reference
+from crossprobe.intake.adapters import check_adapter
 from crossprobe.intake.external import (
     TableError,
     check_columns,
@@ -68,6 +70,52 @@ def check_models(config: dict) -> list[str]:
             f"{section}.{holders[1]}.display_name: {name!r} is also the name of {holders[0]} "
             "(expected a name of its own: the figure's axes would collide)"
         )
+    return problems
+
+
+def check_adapters(config: dict) -> list[str]:
+    """Adapters trained elsewhere (`models.<id>.lora.adapter`): an estimator's own, of its base
+    model (a local one checked here, a hub one where prepare_adapter downloads it), standing in
+    for its one adapter trained on its own answers, and for no training the grid would run."""
+    problems = []
+    if config["lora"]["adapter"]:
+        problems.append(
+            "lora.adapter: set for every estimator, but an adapter is trained on one base "
+            "model (expected models.<id>.lora.adapter)"
+        )
+    released = released_adapters(config)
+    tuned = [m for m in config["methods"] if m in METHODS and METHODS[m].scorer == "lora"]
+    swept = set(tuned) & set(config["sweep"]["methods"] if config["sweep"]["train_sizes"] else [])
+    for model, spec in config["models"].items():
+        key = f"models.{model}.lora.adapter"
+        if not spec.get("lora", {}).get("adapter"):
+            continue
+        if model not in released:
+            problems.append(f"{key}: {model} is not in the grid (expected an estimator's)")
+            continue
+        try:
+            check_adapter(released[model], spec["weights"], key, f"models.{model}.weights")
+        except WeightsError as err:
+            problems.append(str(err))
+        seeds = lora_params(config, model)["seeds"]
+        if len(seeds) > 1:
+            problems.append(
+                f"models.{model}.lora.seeds: {seeds} train {len(seeds)} adapters, but {key} is "
+                f"one trained elsewhere (expected one seed, e.g. models.{model}.lora.seeds: "
+                f"[{seeds[0]}])"
+            )
+        for method in [m for m in tuned if METHODS[m].pooled]:
+            problems.append(
+                f"methods: {method!r} trains {model}'s LoRA + Prompt on every column's answers, "
+                f"but {key} is an adapter trained elsewhere (expected {method} out of methods, "
+                "or no adapter)"
+            )
+        for method in sorted(swept):
+            problems.append(
+                f"sweep.methods: {method!r} trains {model}'s LoRA + Prompt on subsets of "
+                f"answers, but {key} is an adapter trained elsewhere (expected {method} out of "
+                "sweep.methods, or no adapter)"
+            )
     return problems
 
 
@@ -141,7 +189,11 @@ def check_selection(config: dict) -> list[str]:
             "selection.fraction: 0 leaves no answers for probe.mlp.early_stopping (expected "
             "> 0, or probe.mlp.early_stopping: false)"
         )
-    selecting = [m for m in grid_models(config) if lora_params(config, m)["eval_every"]]
+    selecting = [
+        m
+        for m in grid_models(config)
+        if lora_params(config, m)["eval_every"] and m not in released_adapters(config)
+    ]
     if "lora" in scorers and selecting:
         problems.append(
             f"selection.fraction: 0 leaves no answers to select {', '.join(selecting)}'s LoRA "
@@ -223,7 +275,9 @@ def check_grading(config: dict) -> list[str]:
     regularised = [
         m
         for m in grid_models(config)
-        if lora_params(config, m)["js_weight"] > 0 and lora_params(config, m)["js_tokens"] == "gold"
+        if lora_params(config, m)["js_weight"] > 0
+        and lora_params(config, m)["js_tokens"] == "gold"
+        and m not in released_adapters(config)
     ]
     for source in columns(config):
         name = answer_set(config, source)
@@ -314,7 +368,8 @@ def check_config(config: dict) -> None:
     problems = check_format(config)
     if problems:  # every later check reads the format
         raise ConfigError("\n".join(problems))
-    problems = check_models(config) + check_methods(config) + check_tables(config)
+    problems = check_models(config) + check_adapters(config) + check_methods(config)
+    problems += check_tables(config)
     problems += check_grading(config) + check_reference(config)
     problems += check_figure(config) + check_selection(config)
     if not problems:

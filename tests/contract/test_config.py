@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from crossprobe.checks import check_config
-from crossprobe.contract.config import ConfigError, load_schema, validate_config
+from crossprobe.contract.config import ConfigError, load_schema, read_config, validate_config
+from crossprobe.stand_ins import changed_keys
 from helpers import REPO
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -260,6 +261,42 @@ BAD = {
         lambda c: c.update(selection={"fraction": 0}),
         "selection.fraction: 0 leaves no answers to select gemma3, smollm2's LoRA adapter on",
     ),
+    "one-adapter-for-every-estimator": (
+        lambda c: c["lora"].update(adapter={"hub": "org/x-ct"}),
+        "lora.adapter: set for every estimator, but an adapter is trained on one base model "
+        "(expected models.<id>.lora.adapter)",
+    ),
+    "two-adapter-kinds": (
+        lambda c: c["models"]["gemma3"].update(lora={"adapter": {"hub": "o/x", "local": "/x"}}),
+        "models.gemma3.lora.adapter: gives ['hub', 'local'] (expected exactly one of hub, local)",
+    ),
+    "adapter-of-a-model-out-of-the-grid": (
+        lambda c: c["models"].update(
+            judge={**c["models"]["gemma3"], "in_grid": False, "lora": {"adapter": {"hub": "o/x"}}}
+        ),
+        "models.judge.lora.adapter: judge is not in the grid (expected an estimator's)",
+    ),
+    "adapter-with-training-seeds": (
+        lambda c: c["models"]["gemma3"].update(lora={"adapter": {"hub": "o/x"}, "seeds": [0, 1]}),
+        "models.gemma3.lora.seeds: [0, 1] train 2 adapters, but models.gemma3.lora.adapter is "
+        "one trained elsewhere (expected one seed, e.g. models.gemma3.lora.seeds: [0])",
+    ),
+    "adapter-but-a-pooled-lora": (
+        lambda c: (
+            c["models"]["gemma3"].update(lora={"adapter": {"hub": "o/x"}}),
+            c["methods"].append("lora_pooled"),
+        ),
+        "methods: 'lora_pooled' trains gemma3's LoRA + Prompt on every column's answers, but "
+        "models.gemma3.lora.adapter is an adapter trained elsewhere",
+    ),
+    "adapter-but-a-lora-sweep": (
+        lambda c: (
+            c["models"]["gemma3"].update(lora={"adapter": {"hub": "o/x"}}),
+            c["sweep"].update(train_sizes=[45], methods=["probe", "lora"]),
+        ),
+        "sweep.methods: 'lora' trains gemma3's LoRA + Prompt on subsets of answers, but "
+        "models.gemma3.lora.adapter is an adapter trained elsewhere",
+    ),
 }
 
 
@@ -279,6 +316,7 @@ def test_bad_config_is_rejected_naming_the_key(case):
         "unknown-figure-method",
         "reversed-auroc-limits",
         "sweep-larger-than-training",
+        "adapter-but-a-pooled-lora",
     ],
 )
 def test_bad_config_stops_the_dag_before_any_job(tmp_path, case):
@@ -311,12 +349,35 @@ def test_a_local_question_file_is_an_input_of_the_splits_it_feeds(tmp_path):
     assert "questions/test.parquet" in reading[0]
 
 
+def test_a_local_adapter_of_another_base_stops_the_dag_naming_both(tmp_path):
+    """A local adapter is checked while the DAG is built (a hub one where it is downloaded)."""
+    adapter = tmp_path / "ct"
+    adapter.mkdir()
+    config = {"peft_type": "LORA", "base_model_name_or_path": "org/other"}
+    (adapter / "adapter_config.json").write_text(json.dumps(config))
+    (adapter / "adapter_model.safetensors").write_bytes(b"")
+
+    def use_adapter(c):
+        c["models"]["gemma3"].update(
+            weights={"hub": "org/gemma"}, lora={"adapter": {"local": str(adapter)}}
+        )
+
+    message = problems(mutated(use_adapter))
+    assert (
+        f"models.gemma3.lora.adapter: {adapter} was trained on org/other, but "
+        "models.gemma3.weights is org/gemma (expected an adapter trained on org/gemma)"
+    ) in message
+    (adapter / "adapter_model.safetensors").unlink()
+    missing = f"models.gemma3.lora.adapter: {adapter} is not a peft adapter (no adapter_model"
+    assert missing in problems(mutated(use_adapter))
+
+
 def job_counts(stdout: str) -> dict[str, int]:
     table = stdout.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
     return {name: int(count) for name, count in (line.split() for line in table)}
 
 
-@pytest.mark.parametrize("preset", ["paper", "paper-generated"])
+@pytest.mark.parametrize("preset", ["paper", "paper-generated", "paper-released-adapters"])
 def test_a_preset_plans_exactly_its_own_experiment_from_the_repo(preset):
     """A config file is a whole experiment: nothing of config.yaml (SmolLM2, Gemma) leaks in,
     and everything lands under results/<experiment>/."""
@@ -324,12 +385,18 @@ def test_a_preset_plans_exactly_its_own_experiment_from_the_repo(preset):
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
     assert counts["prepare_model"] == 3  # Mistral, LLaMA-2 and the judge
-    # a 2 x 2 grid: a probe per cell and training seed (3), a LoRA adapter per cell (1 seed),
-    # each adapter scored on two splits, and each diagonal one on the other model's answers too
-    # where the preset reads cells both ways (lora_own)
     methods = yaml.safe_load((REPO / "configs" / f"{preset}.yaml").read_text())["methods"]
-    assert counts["fit_probe"] == 4 * 3 and counts["finetune_lora"] == 4
-    assert counts["score_lora"] == 8 + 4 * ("lora_own" in methods)
+    own = 4 * ("lora_own" in methods)  # each diagonal adapter on the other model's answers too
+    if preset == "paper-released-adapters":
+        # no training: the authors' adapter of each estimator, scored on its own answers' two
+        # splits (the cells where it would have been trained on another's answers are n/a)
+        assert counts["prepare_adapter"] == 2 and counts["score_lora"] == 2 * 2 + own
+        assert "finetune_lora" not in counts and "fit_probe" not in counts
+    else:
+        # a 2 x 2 grid: a probe per cell and training seed (3), a LoRA adapter per cell (1
+        # seed), each adapter scored on two splits
+        assert counts["fit_probe"] == 4 * 3 and counts["finetune_lora"] == 4
+        assert counts["score_lora"] == 8 + own and "prepare_adapter" not in counts
     assert counts["judge_answers"] == 2 and counts["evaluate_column"] == 2
     assert "smollm2" not in result.stdout and "gemma3" not in result.stdout
     outputs = [x for x in result.stdout.splitlines() if x.strip().startswith("output:")]
@@ -348,6 +415,44 @@ def documented_plan() -> dict:
         for job, count in zip(jobs.split(","), counts.split(","), strict=True):
             plan[job.strip()] = int(count)
     return plan
+
+
+# Where each preset departs from configs/paper.yaml's recipe, and why; any other difference
+# (validated, defaults filled in) is drift. Ids of models, answer sets and datasets read as "*".
+PRESET_DIFFERENCES = {
+    "paper-generated": {
+        ("experiment",): "its own results tree",
+        # the training and calibration answers are generated and graded here ...
+        ("models", "*", "answers_from"): "not the released sets",
+        ("answer_sets",): "so none are read",
+        ("data", "datasets"): "but from the hub's train splits of five of the paper's datasets",
+        # 1-shot, <= 30 new tokens as the authors generated; read 0-shot as they trained
+        ("data", "splits", "train"): "20,000 of those",
+        ("data", "splits", "calibration"): "2,000 of the shipped validation splits",
+        # the judge is measured against the released sets' GPT-3.5 labels: there are none
+        ("grading", "agreement"): "",
+        # the free baselines need the source's token probabilities and the estimator's own
+        # answers, which only generated calibration and test answers carry
+        ("methods",): "",
+    },
+    "paper-released-adapters": {
+        ("experiment",): "its own results tree: the adapters take the trained ones' place",
+        ("models", "*", "lora"): "the authors' adapters (and nothing else: see below)",
+        # LoRA + Prompt and the untuned query: the Probe would be trained here
+        ("methods",): "",
+    },
+}
+
+
+@pytest.mark.parametrize("preset", sorted(PRESET_DIFFERENCES))
+def test_a_paper_preset_follows_the_paper_recipe_but_where_its_purpose_requires(preset):
+    schema = REPO / "schemas/config.schema.yaml"
+    paper = read_config(REPO / "configs/paper.yaml", schema)
+    other = read_config(REPO / "configs" / f"{preset}.yaml", schema)
+    intended = set(PRESET_DIFFERENCES[preset])
+    assert changed_keys(paper, other, intended) == intended
+    overrides = [spec["lora"] for spec in other["models"].values() if "lora" in spec]
+    assert all(set(lora) == {"adapter"} for lora in overrides)
 
 
 def test_the_paper_preset_needs_the_gold_answers_it_regularises_and_grades_on():

@@ -238,3 +238,28 @@ def test_grading_multiple_choice_and_open():
     assert grade_answers(answers, questions, "open")["correct"].tolist() == [0, 1]
     with pytest.raises(ValueError, match="not in the question table"):
         grade_answers(answers.assign(question_id=["q1", "zz"]), questions, "open")
+
+
+def test_estimators_read_generated_answers_0_shot_where_the_split_says_so():
+    """The paper's code answers its training questions 1-shot and trains its estimators on the
+    0-shot text: with data.splits.<split>.estimator_shots false the graded table's prompt (what
+    every estimator reads) is the question alone; the answers keep what the model answered."""
+    data = {
+        "answer_format": "open",
+        "splits": {
+            "train": {"datasets": ["arc_easy"], "size": 6, "num_fewshot": 1},
+            "calibration": {"datasets": ["sciq"], "size": 2, "num_fewshot": 0},
+            "test": {"datasets": ["sciq"], "size": 2, "num_fewshot": 0},
+        },
+    }
+    questions = prepare_questions(split_params(data, 0, "train"), "train")
+    answers = questions[["question_id", "prompt"]].assign(answer="x", answer_index=-1)
+    assert all(p.count("Question: ") == 2 for p in answers["prompt"])  # asked 1-shot
+    as_answered = grade_answers(answers, questions, "open")
+    assert as_answered["prompt"].tolist() == answers["prompt"].tolist()
+    zero_shot = grade_answers(answers, questions, "open", estimator_shots=False)
+    assert zero_shot["prompt"].tolist() == [
+        f"Question: {q}\nAnswer:" for q in questions["question"]
+    ]
+    assert all(a.endswith(z) for a, z in zip(answers["prompt"], zero_shot["prompt"], strict=True))
+    assert zero_shot["correct"].tolist() == as_answered["correct"].tolist()

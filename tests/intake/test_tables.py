@@ -201,3 +201,29 @@ def test_labelled_answers_stand_in_for_graded_ones(tmp_path):
     with pytest.raises(TableError, match="' Paris' is not a correctness label"):
         answer_records(read_table(wrong, "answer_sets.r"), wrong, "r", "train", "answer_sets.r")
     assert read_table(spec, "k", "validation").empty
+
+
+def test_a_null_released_answer_reads_as_the_empty_answer(tmp_path):
+    """As the paper's code reads its released sets (every null value as ""): a null output is
+    the empty answer, never the text "None"; a null gold answer is no gold answer."""
+    path = tmp_path / "released.parquet"
+    pd.DataFrame(
+        {
+            "context": ["Question: capital?", "Question: sum?"],
+            "target_prompt": ["\nAnswer:", "\nAnswer:"],
+            "target": ["Paris", None],
+            "output": [None, "5"],
+            "query_label": [0, 1],
+        }
+    ).to_parquet(path)
+    columns = {
+        "prompt": "{context}{target_prompt}",
+        "answer": "output",
+        "correct": "query_label",
+        "gold": "target",
+    }
+    spec = {"file": str(path), "columns": columns}
+    graded = answer_records(read_table(spec, "answer_sets.r"), spec, "r", "train", "answer_sets.r")
+    assert graded["answer"].tolist() == ["", "5"] and graded["gold"].tolist() == ["Paris", ""]
+    assert graded["prompt"].tolist() == ["Question: capital?\nAnswer:", "Question: sum?\nAnswer:"]
+    assert graded["correct"].tolist() == [0, 1]

@@ -8,9 +8,22 @@ import pytest
 
 from crossprobe.contract import methods
 from crossprobe.contract.config import lora_params
-from crossprobe.contract.grid import answers_path, cells, columns, generated_splits
+from crossprobe.contract.grid import (
+    answers_path,
+    cells,
+    columns,
+    generated_splits,
+    missing_cells,
+)
 from crossprobe.contract.splits import linked_splits, split_params
-from crossprobe.dag import module_inputs, replicates, score_inputs, wildcard_patterns
+from crossprobe.dag import (
+    module_inputs,
+    released_adapter_files,
+    replicates,
+    score_inputs,
+    scoring,
+    wildcard_patterns,
+)
 from helpers import REPO
 
 SCRIPTS = REPO / "scripts"
@@ -219,6 +232,36 @@ def test_the_other_reading_of_a_cell_reuses_the_estimators_own_and_trains_nothin
     assert probes <= set(score_inputs(config, "probe", "a").values())  # the diagonal cell's
     lora = score_inputs(config, "lora_own", "b")
     assert lora["lora/a/all/3/test"] == "results/exp/lora/a/on~a/n~all/seed~3/scored~b/test.parquet"
+
+
+def test_an_adapter_trained_elsewhere_serves_its_estimators_own_cell_only():
+    """It stands in for the adapter its estimator would train on its own answers: a's LoRA +
+    Prompt judges a's answers with it, and has no cell in another column (said why)."""
+    config = grid_config(models=("a", "b"))
+    config.update(
+        lora={"seeds": [0]},
+        sweep={"train_sizes": [], "methods": [], "seeds": [0]},
+        methods=["lora", "probe"],
+    )
+    config["models"]["a"]["lora"] = {"adapter": {"hub": "org/a-ct"}}
+    assert cells(config, "lora") == [("a", "a"), ("b", "a"), ("b", "b")]
+    assert len(cells(config, "probe")) == 4  # other methods are untouched
+    assert cells(config, "lora_pooled") == [("b", "a"), ("b", "b")]  # a's would be trained
+    assert cells(config, "lora_own") == [("a", "b"), ("b", "a")]  # a's own adapter on b's
+    own = score_inputs(config, "lora", "a")
+    assert own["lora/a/all/0/test"] == "results/exp/lora/a/on~a/n~all/seed~0/scored~a/test.parquet"
+    assert "lora/a/all/0/test" not in score_inputs(config, "lora", "b")
+    assert released_adapter_files(config) == [
+        "results/exp/lora/a/on~a/n~all/seed~0/adapter_model.safetensors"
+    ]
+    missing = missing_cells(config)
+    assert list(missing) == ["lora"] and list(missing["lora"]) == ["b"]
+    assert missing["lora"]["b"] == (
+        "a's LoRA + Prompt is an adapter trained elsewhere on a's own answers "
+        "(models.a.lora.adapter): none is trained on b's"
+    )
+    assert scoring(config, "lora", "a")["adapters_trained_elsewhere"] == {"a": {"hub": "org/a-ct"}}
+    assert "adapters_trained_elsewhere" not in scoring(config, "lora", "b")
 
 
 def test_answer_set_columns_and_answers_from():

@@ -7,9 +7,12 @@ import json
 import datasets
 import pandas as pd
 import pytest
+import yaml
 
+from crossprobe.job import provenance_path
 from crossprobe.stand_ins import RELEASED_FEATURES, RELEASED_SPLITS, SIZES, cpu_preset
 from helpers import (
+    REPO,
     build_sentencepiece_tokenizer,
     build_tiny_model,
     make_workdir,
@@ -139,14 +142,60 @@ def test_the_generated_paper_preset_runs_on_hub_schemas_to_the_figure(weights, t
     workdir, config, built, results = run_preset("paper-generated", weights, tmp_path)
     assert (results / "figures/heatmap.png").stat().st_size > 5_000
     assert (results / "tables/grid.tsv").exists()
-    train = pd.read_parquet(results / "graded/llama2/train.parquet")
     questions = pd.read_parquet(results / "questions/train.parquet")
     assert set(questions["dataset"]) <= set(config["data"]["datasets"])
-    # 1-shot training answers (the paper's), 5-shot MMLU-OE test answers
-    assert all(p.count("Question: ") == 2 for p in train["prompt"])
+    # 1-shot training answers (the paper's), read by the estimators 0-shot (as its code trains);
+    # 5-shot MMLU-OE test questions
+    answered = pd.read_parquet(results / "answers/llama2/train.parquet")
+    assert all(p.count("Question: ") == 2 for p in answered["prompt"])
+    read = pd.read_parquet(results / "graded/llama2/train.parquet").set_index("question_id")
+    asked = questions.set_index("question_id").loc[read.index]
+    assert read["prompt"].tolist() == [f"Question: {q}\nAnswer:" for q in asked["question"]]
     test = pd.read_parquet(results / "questions/test.parquet")
     assert all(p.count("Question: ") == 6 for p in test["prompt"])
     answers = json.loads((results / "answers/llama2/train.parquet.provenance.json").read_text())[
         "params"
     ]
     assert answers["max_new_tokens"] == 30 and answers["answer_format"] == "open"
+
+
+def test_the_released_adapters_preset_scores_the_authors_adapters_without_training(
+    weights, tmp_path
+):
+    workdir, config, built, results = run_preset("paper-released-adapters", weights, tmp_path)
+    assert (results / "figures/heatmap.png").stat().st_size > 5_000
+    assert not (workdir / "logs/paper-released-adapters/finetune_lora").exists()  # no training
+    preset = yaml.safe_load((REPO / "configs/paper-released-adapters.yaml").read_text())
+    for model in ("mistral", "llama2"):
+        # the adapter in the authors' layout, written where the model's adapter trained on its
+        # own answers would be, as peft writes ours; what it is and what was checked on record
+        folder = results / f"lora/{model}/on~{model}/n~all/seed~0"
+        released = json.loads(provenance_path(folder / "adapter_model.safetensors").read_text())[
+            "released"
+        ]
+        assert released["source"] == config["models"][model]["lora"]["adapter"]
+        assert released["base_model"] == preset["models"][model]["weights"]["hub"]
+        # the CPU run's tiny models are local folders: no hub id to compare
+        assert released["base_check"].startswith("not compared: models.")
+        assert all(t["same_as_base"] for t in released["tables_left_out"].values())
+        assert released["stands_in_for"].startswith(f"{model}'s LoRA + Prompt adapter trained")
+        # scored on the query as ours are, the adapter's record carried on
+        scored = json.loads(provenance_path(folder / f"scored~{model}/test.parquet").read_text())
+        assert scored["adapter"]["released"]["sha256"] == released["sha256"]
+        assert scored["rule"] == "score_lora"
+    # LoRA + Prompt has the diagonal only; the off-diagonal cells say why they are n/a
+    grid = pd.read_csv(results / "tables/grid.tsv", sep="\t")
+    lora = grid[grid["method"] == "lora"]
+    assert set(zip(lora["model"], lora["trained_on"], strict=True)) == {
+        ("mistral", "mistral"),
+        ("llama2", "llama2"),
+    }
+    assert len(grid[grid["method"] == "zero_shot"].groupby(["model", "trained_on"])) == 4
+    markdown = (results / "tables/grid.md").read_text()
+    adapter = config["models"]["mistral"]["lora"]["adapter"]["local"]
+    assert "LLaMA-2: n/a (Mistral's LoRA + Prompt is an adapter trained elsewhere on " in markdown
+    assert f"Mistral judging its own answers: an adapter trained elsewhere, {adapter}" in markdown
+    scores = json.loads(provenance_path(results / "scores/lora/on~mistral.parquet").read_text())
+    assert scores["params"]["adapters_trained_elsewhere"] == {
+        "mistral": config["models"]["mistral"]["lora"]["adapter"]
+    }

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from crossprobe.contract.formats import answer_format
+from crossprobe.contract.prompts import build_prompt
 from crossprobe.contract.splits import training_order
 
 # What the paper's judge (GPT-3.5) was told and asked, in the authors' wording; the config's
@@ -50,14 +51,21 @@ def judged(reply: str) -> bool:
     return bool(YES.search(reply))
 
 
-def grade_answers(answers: pd.DataFrame, questions: pd.DataFrame, fmt: str):
+def grade_answers(
+    answers: pd.DataFrame, questions: pd.DataFrame, fmt: str, estimator_shots: bool = True
+):
     """Answers joined with gold answers and a 0/1 `correct` column, graded as answer format
-    `fmt` grades (before any judge)."""
+    `fmt` grades (before any judge). Its `prompt` is what the estimators read before each
+    answer: the prompt the model answered, or with `estimator_shots` false the question alone,
+    0-shot (`data.splits.<split>.estimator_shots`)."""
     gold = questions[["question_id", "gold", "gold_index"]]
     graded = answers.merge(gold, on="question_id", how="left", validate="one_to_one")
     if graded["gold"].isna().any():
         missing = graded.loc[graded["gold"].isna(), "question_id"].head(3).tolist()
         raise ValueError(f"answers for questions that are not in the question table: {missing}")
+    if not estimator_shots:
+        asked = questions.set_index("question_id").loc[graded["question_id"]]
+        graded["prompt"] = [build_prompt(row, [], fmt) for _, row in asked.iterrows()]
     correct = answer_format(fmt).grade(graded)
     return graded.assign(correct=pd.Series(correct, index=graded.index).astype("int64"))
 

@@ -83,19 +83,48 @@ def offers(config: dict) -> dict[str, frozenset]:
     }
 
 
+def released_adapters(config: dict) -> dict[str, dict]:
+    """{estimator: where its adapter comes from} of the grid's models that score LoRA + Prompt
+    with an adapter trained elsewhere (`models.<id>.lora.adapter`, e.g. the authors' released
+    ones) instead of training their own (an estimator's own key: the global one is refused)."""
+    adapters = {m: config["models"][m].get("lora", {}).get("adapter") for m in grid_models(config)}
+    return {m: adapter for m, adapter in adapters.items() if adapter}
+
+
+def unserved(config: dict, method: str, model: str, source: str) -> bool:
+    """Whether cell (model, source) of `method` needs a LoRA adapter that nobody trains: an
+    estimator with a released adapter trains none, and its released adapter stands in only for
+    the one it would train on its own answers (where the method's training set is its own
+    column)."""
+    spec = methods.method(method)
+    return (
+        spec.scorer == "lora"
+        and model in released_adapters(config)
+        and spec.train_set(model, source) != model
+    )
+
+
 def cells(config: dict, method: str, source: str | None = None) -> list[tuple[str, str]]:
     """(estimator, source) cells of `method`'s panel (of one column, if `source` is given)."""
     sources = [source] if source else columns(config)
-    return methods.cells(method, grid_models(config), sources, offers(config))
+    found = methods.cells(method, grid_models(config), sources, offers(config))
+    return [(m, s) for m, s in found if not unserved(config, method, m, s)]
 
 
 def missing_cells(config: dict) -> dict[str, dict[str, str]]:
-    """{method: {column: why it has no cells there}} for the configured methods."""
+    """{method: {column: why it has no cells there, or why some estimators have none}} for the
+    configured methods."""
     provided = offers(config)
+    names = display_names(config)
     missing = {}
     for method in config["methods"]:
         for source in columns(config):
-            reason = methods.missing_reason(method, source, provided)
+            reason = methods.missing_reason(method, source, provided) or "; ".join(
+                f"{names[m]}'s LoRA + Prompt is an adapter trained elsewhere on {names[m]}'s own "
+                f"answers (models.{m}.lora.adapter): none is trained on {names[source]}'s"
+                for m, s in methods.cells(method, grid_models(config), [source], provided)
+                if unserved(config, method, m, s)
+            )
             if reason:
                 missing.setdefault(method, {})[source] = reason
     return missing

@@ -62,7 +62,10 @@ def reads_params(config: dict, wildcards=None) -> dict:
 
 
 def lora_training_params(config: dict, wildcards) -> dict:
-    return without_seeds(lora_params(config, wildcards["model"]))
+    # where an adapter trained elsewhere comes from is no training setting (an estimator with
+    # one trains none): it stays out, so that training jobs do not rerun for it
+    settings = lora_params(config, wildcards["model"])
+    return without_seeds({k: v for k, v in settings.items() if k != "adapter"})
 
 
 SCORING_KEYS = ("max_length", "score_batch_size")  # what of the LoRA settings scoring reads

@@ -109,6 +109,10 @@ def auroc_markdown(grid: pd.DataFrame, layout: dict) -> str:
             lines.append(f"| {names[m]} | " + " | ".join(texts) + " |")
         for source, reason in layout["missing"].get(method, {}).items():
             lines.append(f"\n{names[source]}: n/a ({reason}).")
+        for m, where in layout.get("adapters_trained_elsewhere", {}).get(method, {}).items():
+            lines.append(
+                f"\n{names[m]} judging its own answers: an adapter trained elsewhere, {where}."
+            )
         lines.append("")
     return "\n".join(lines)
 

@@ -28,15 +28,18 @@ def label(value, where: str) -> int:
 
 def answer_records(frame: pd.DataFrame, spec: dict, source: str, split: str, key: str):
     """A graded answers table (the shape `grade_answers` writes) from labelled answers: these
-    answers stand in for a model's generated and graded ones. Answers are cleaned as the paper's
-    code cleans them when it loads such a set (the paper's released answers are already clean, so
-    they pass unchanged); `gold` is the correct answer where the set has one."""
+    answers stand in for a model's generated and graded ones. A null value reads as "" and
+    answers are cleaned, as the paper's code reads such a set (llm/datasets/offline/offline.py:
+    a released answer left empty is the empty answer, not "None"; the released answers are
+    otherwise already clean, so they pass unchanged); `gold` is the correct answer where the set
+    has one."""
     columns = spec["columns"]
     if not columns.get("prompt") and not columns.get("question"):
         raise TableError(f"{key}.columns: neither prompt nor question is mapped (expected one)")
     check_columns(frame, [c for v in columns.values() for c in mapped_columns(v)], spec, key)
     if frame.empty:
         raise TableError(f"{key}.splits.{split}: {table_name(spec)} has no rows for it")
+    frame = frame.astype(object).where(frame.notna(), "")
     rows = []
     for index, row in frame.iterrows():
         if columns.get("prompt"):

@@ -1,5 +1,7 @@
 """Where a model's weights come from (`models.<id>.weights`): a hub repository, a local
 directory, or a GGUF file inside a Python package; and an identity of the weights themselves.
+An adapter trained elsewhere comes from the same places but a package
+(`crossprobe.intake.adapters`).
 
 Torch-free on purpose: the workflow calls `check_weights` while it builds the DAG, so a missing
 package, file or directory fails before any job runs.
@@ -123,10 +125,12 @@ def weight_patterns(files) -> list[str]:
     return list(LOADING_FILES + weights)
 
 
-def hub_snapshot(weights: dict, key: str) -> str:
-    """The local folder of a hub model's files at its pinned revision, downloading only what
-    loading needs (or, with HF_HUB_OFFLINE set, the snapshot already in the cache). Gated,
-    missing and uncached repositories fail with what to do, naming `key`."""
+def hub_snapshot(weights: dict, key: str, patterns=weight_patterns) -> str:
+    """The local folder of a hub repository's files at its pinned revision (`weights`: {hub,
+    revision}, a model's or an adapter's), downloading only the files `patterns(the
+    repository's files)` match, by default what loading a model needs (or, with HF_HUB_OFFLINE
+    set, the snapshot already in the cache). Gated, missing and uncached repositories fail with
+    what to do, naming `key`."""
     from huggingface_hub import HfApi, constants, snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -140,7 +144,7 @@ def hub_snapshot(weights: dict, key: str) -> str:
         if constants.HF_HUB_OFFLINE:
             return snapshot_download(repo, revision=revision, local_files_only=True)
         files = HfApi().list_repo_files(repo, revision=revision)
-        return snapshot_download(repo, revision=revision, allow_patterns=weight_patterns(files))
+        return snapshot_download(repo, revision=revision, allow_patterns=patterns(files))
     except GatedRepoError:
         raise WeightsError(
             f"{key}: {repo} is gated: accept its licence at https://huggingface.co/{repo} with "
@@ -158,5 +162,5 @@ def hub_snapshot(weights: dict, key: str) -> str:
         raise WeightsError(
             f"{key}: {repo}@{revision or 'main'} is not in the local hub cache "
             f"({constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE is set: run `snakemake download` "
-            "where the hub is reachable (same cache), or point the weights at a local folder"
+            f"where the hub is reachable (same cache), or point {key} at a local folder"
         ) from None
