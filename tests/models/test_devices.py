@@ -15,7 +15,7 @@ from crossprobe.models.lm import load_job_model
 job = SimpleNamespace(
     resources={"gpu": int(sys.argv[1])},
     input=SimpleNamespace(model=sys.argv[2]),
-    params=SimpleNamespace(runtime={"device": "auto", "dtype": "auto"}),
+    params=SimpleNamespace(runtime={"device": "auto", "dtype": "auto", "gpus": int(sys.argv[1])}),
 )
 started = time.perf_counter()
 try:

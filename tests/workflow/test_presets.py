@@ -101,7 +101,9 @@ def test_the_paper_preset_runs_on_the_released_sets_to_the_figure(weights, tmp_p
     counts = graders[["both_correct", "set_only", "judge_only", "both_wrong"]].sum(axis=1)
     assert (counts == graders["n"]).all()
     aurocs = pd.read_csv(results / "tables/graders_auroc.tsv", sep="\t")
-    assert set(aurocs["method"]) == {"probe", "lora"} and len(aurocs) == 2 * 4
+    # each method's cells: the grid's four, the own estimators' two off the diagonal
+    assert set(aurocs["method"]) == {"probe", "lora", "probe_own", "lora_own"}
+    assert len(aurocs) == 2 * 4 + 2 * 2
     # LoRA + Prompt trained with the JS regulariser on the gold answers, at the preset's weight
     lora = json.loads(
         (

@@ -30,8 +30,13 @@ METHODS = [
     "agreement_prob",
     "probe_question",
     "probe_pooled",
+    "probe_own",
 ]
-PROBES = ["probe", "probe_question", "probe_pooled"]
+PROBES = ["probe", "probe_question", "probe_pooled", "probe_own"]
+# an answer set's column has no source probabilities nor the estimators' answers to agree with
+IN_ANSWER_SETS = [
+    m for m in METHODS if m not in ("source_confidence", "agreement", "agreement_prob")
+]
 SPLITS = ["train", "calibration", "test"]
 SEEDS = [0, 1]  # tiny_config's probe seeds
 
@@ -499,7 +504,6 @@ def test_adding_an_answer_set_column_computes_only_that_column(workdir):
     }
     write_config(workdir, config)
     models = ["tiny_a", "tiny_b"]
-    in_api = ["probe", "lora", "zero_shot", "probe_question", "probe_pooled"]
     expected = (
         {f"{R}/imported/api/{s}.parquet" for s in SPLITS}
         | reads(models, ["api"], SPLITS)
@@ -508,7 +512,7 @@ def test_adding_an_answer_set_column_computes_only_that_column(workdir):
         | probes(models, ["api"], seeds=[0], features=("answer",), n=8)
         | adapters(models, ["api"])
         | lora_scores(models, ["api"])
-        | column_tables(["api"], in_api)
+        | column_tables(["api"], IN_ANSWER_SETS)
         # the pooled probes learn from every column: they gain the new one's answers
         | pooled(models, seeds=[0, 1, 2])
         | column_tables(models, ["probe_pooled"])
@@ -545,7 +549,7 @@ def test_adding_a_model_computes_only_its_row_and_column(workdir, tiny_models):
         # the old columns gain a row: their tables are rewritten, except source confidence
         # (the source judging itself), which no other row touches
         | column_tables(old, [m for m in METHODS if m != "source_confidence"])
-        | column_tables(["api"], ["probe", "lora", "zero_shot", "probe_question", "probe_pooled"])
+        | column_tables(["api"], IN_ANSWER_SETS)
         | outputs(sweep=True)
     )
     assert built == expected
