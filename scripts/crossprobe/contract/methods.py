@@ -27,6 +27,8 @@ class Method:
     needs: frozenset = frozenset()
     features: str = "answer"  # probes: the estimator's read at the answer, or at the question
     pooled: bool = False  # trained once on every column's training answers, scored per column
+    # refitted with each recipe of probe.variants beside its own (the recipe sensitivity)
+    recipes: bool = False
 
     def has_cell(self, model: str, source: str) -> bool:
         if self.self_only:
@@ -37,7 +39,7 @@ class Method:
 METHODS = {
     m.name: m
     for m in (
-        Method("probe", "Probe", scorer="probe", trained=True),
+        Method("probe", "Probe", scorer="probe", trained=True, recipes=True),
         # the control: can the estimator tell correct answers from the question alone?
         Method(
             "probe_question",
