@@ -11,7 +11,8 @@
 # Results path scheme (scripts/crossprobe/contract/paths.py; docs/outputs.md says what each holds;
 # tests/contract/test_paths.py checks this list against paths.py). {model} = estimator, {source}
 # = whose answers it judges, "Trained On"; {split} = train, calibration, test; {train_set} a
-# column or "all" (pooled), {n_train} "all" or a sweep size; {features} = answer or question:
+# column or "all" (pooled), {n_train} "all" or a sweep size; {recipe} "grid" (probe.mlp) or a
+# probe.variants name; {features} = answer or question:
 #   results/{experiment}/models/{model}/model.json                   prepare_model
 #   results/{experiment}/questions/{split}.parquet                   prepare_questions
 #   results/{experiment}/answers/{model}/{split}.parquet             generate_answers
@@ -19,18 +20,18 @@
 #   results/{experiment}/graded/{source}/{split}.parquet             grade_answers
 #   results/{experiment}/imported/{source}/{split}.parquet           import_answers (answer sets)
 #   results/{experiment}/activations/{model}/on~{source}/{split}.safetensors    cache_activations
-#   results/{experiment}/probes/{features}/{model}/on~{train_set}/n~{n_train}/seed~{seed}.safetensors
+#   results/{experiment}/probes/{features}/{model}/on~{train_set}/n~{n_train}/recipe~{recipe}.safetensors
 #   results/{experiment}/lora/{model}/on~{train_set}/n~{n_train}/seed~{seed}/{adapter_model.safetensors,adapter_config.json}
 #       finetune_lora, or prepare_adapter: an adapter trained elsewhere, at on~{model} (its own answers)
 #   results/{experiment}/lora/{model}/on~{train_set}/n~{n_train}/seed~{seed}/scored~{source}/{split}.parquet
 #   results/{experiment}/scores/{method}/on~{source}.parquet         score_column
-#   results/{experiment}/{metrics,contrasts,sweep,curves}/on~{source}.tsv     evaluate_column
-#   results/{experiment}/tables/{grid,contrasts,sweep,curves}.tsv    aggregate
+#   results/{experiment}/{metrics,contrasts,sweep,recipes,curves}/on~{source}.tsv   evaluate_column
+#   results/{experiment}/tables/{grid,contrasts,sweep,recipes,curves}.tsv   aggregate
 #   results/{experiment}/tables/{grid,findings}.md                   aggregate
 #   results/{experiment}/tables/{graders.tsv,graders_auroc.tsv,graders.md,graders_reference.tsv}
 #   results/{experiment}/tables/{reference_cells.tsv,reference_cells_subjects.tsv,reference_cells.md}
 #   results/{experiment}/figures/{heatmap,heatmap_all}.{png,pdf}     plot_heatmap
-#   results/{experiment}/figures/{contrasts,sweep}.png               plot_contrasts, plot_sweep
+#   results/{experiment}/figures/{contrasts,sweep,recipes}.png       plot_contrasts, plot_sweep, plot_recipes
 #   results/{experiment}/figures/{reliability,risk_coverage}/{method}.png     plot_curves
 # Every output has a <output>.provenance.json beside it; logs and benchmarks mirror results
 # under logs/{experiment}/<rule>/ and benchmarks/{experiment}/<rule>/ (paths.log, paths.benchmark).
@@ -68,6 +69,7 @@ rule all:
         target(paths.RELIABILITY, method=METHODS),
         target(paths.RISK_COVERAGE, method=METHODS),
         target(paths.SWEEP_FIGURE) if config["sweep"]["train_sizes"] else [],
+        target(paths.RECIPES_FIGURE) if config["probe"]["variants"] else [],
         target(paths.GRADERS_TABLE) + target(paths.GRADERS_AUROC)
         if AGREEMENT_COLUMNS or REFERENCE_COLUMNS
         else [],

@@ -14,6 +14,7 @@ rule evaluate_column:
         metrics=paths.METRICS,
         contrasts=paths.CONTRASTS,
         sweep=paths.SWEEP,
+        recipes=paths.RECIPES,
         curves=paths.CURVES,
     log:
         paths.log("evaluate_column", paths.METRICS),
@@ -35,6 +36,7 @@ rule aggregate:
         metrics=target(paths.METRICS, source=COLUMNS),
         contrasts=target(paths.CONTRASTS, source=COLUMNS),
         sweep=target(paths.SWEEP, source=COLUMNS),
+        recipes=target(paths.RECIPES, source=COLUMNS),
         curves=target(paths.CURVES, source=COLUMNS),
         lib=library("evaluation/aggregate.py"),
     output:
@@ -50,6 +52,9 @@ rule aggregate:
         ),
         sweep=report(
             paths.SWEEP_TABLE, caption="../report/sweep.rst", category="Tables"
+        ),
+        recipes=report(
+            paths.RECIPES_TABLE, caption="../report/recipes.rst", category="Tables"
         ),
         curves=report(
             paths.CURVES_TABLE, caption="../report/curves.rst", category="Tables"

@@ -75,6 +75,29 @@ rule plot_sweep:
         "../scripts/figures/plot_sweep.py"
 
 
+rule plot_recipes:
+    input:
+        recipes=paths.RECIPES_TABLE,
+        lib=library("figures/plot_recipes.py"),
+    output:
+        report(
+            paths.RECIPES_FIGURE,
+            caption="../report/recipes_figure.rst",
+            category="Figures",
+        ),
+    log:
+        paths.log("plot_recipes", paths.RECIPES_FIGURE),
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        **LIGHT_RESOURCES,
+    params:
+        layout=LAYOUT,
+    script:
+        "../scripts/figures/plot_recipes.py"
+
+
 rule plot_curves:
     input:
         curves=paths.CURVES_TABLE,

@@ -22,6 +22,8 @@ rule cache_activations:
         "../scripts/reads/cache_activations.py"
 
 
+# one job per estimator fits all its runs (seeds x training resamples) at once: a job's start
+# costs more than a run of the grid's recipe
 rule fit_probe:
     input:
         reads=training_reads,
@@ -36,9 +38,11 @@ rule fit_probe:
     threads: 1
     resources:
         mem_mb=growing(2000),
-        runtime=LIGHT_RESOURCES["runtime"],
+        # the presets' grid jobs train 33 runs of 10,000 steps on 4,096-wide features on one
+        # core: up to ~100 minutes (docs/paper.md)
+        runtime=growing(120),
     params:
-        probe=model_tasks.without_seeds(config["probe"]),
+        probe=lambda wc: dag.probe_params(config, wc.n_train, wc.recipe),
         training=training,
     script:
         "../scripts/reads/fit_probe.py"

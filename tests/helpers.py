@@ -219,9 +219,20 @@ LABELS = [1, 0, 1, 0, 1, 0, 1, 0]
 RESUMED = {**LORA, "dropout": 0.1, "batch_size": 3, "max_steps": 6, "lr": 5e-3, "warmup_steps": 2}
 
 
-def column_tables(n=200, seed=0, noise=(1.0, 1.0), seeds=(0,), subjects=2) -> dict:
+def column_tables(
+    n=200,
+    seed=0,
+    noise=(1.0, 1.0),
+    seeds=(0,),
+    subjects=2,
+    resamples=0,
+    training_sd=0.0,
+    training_shift=0.0,
+) -> dict:
     """Score tables of one column ({method: table}): two estimators (a, b) of one method, with
-    replicates, on n calibration and n test answers."""
+    replicates (each seed, fitted on the training answers and on `resamples` resamples of them:
+    each resample scales the signal by 1 + `training_shift` + N(0, `training_sd`)), on n
+    calibration and n test answers."""
     import numpy as np
     import pandas as pd
 
@@ -229,24 +240,32 @@ def column_tables(n=200, seed=0, noise=(1.0, 1.0), seeds=(0,), subjects=2) -> di
 
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, 2 * n)
+    strength = np.r_[1.0, 1 + training_shift + rng.normal(0, training_sd, resamples)]
     frames = []
     for model, sd in zip(("a", "b"), noise, strict=True):
-        for s in seeds:
-            z = (2 * y - 1) + rng.normal(0, sd, 2 * n)
-            raw = pd.DataFrame(
-                {
-                    "split": ["calibration"] * n + ["test"] * n,
-                    "question_id": [f"q{i}" for i in range(2 * n)],
-                    "subject": [f"s{i % subjects}" for i in range(2 * n)],
-                    "correct": y,
-                    "logodds_raw": z,
-                }
-            )
-            frames.append(
-                scores_table(raw).assign(
-                    method="probe", model=model, trained_on="a", n_train="all", seed=s
+        for resample, signal in enumerate(strength):
+            for s in seeds:
+                z = signal * (2 * y - 1) + rng.normal(0, sd, 2 * n)
+                raw = pd.DataFrame(
+                    {
+                        "split": ["calibration"] * n + ["test"] * n,
+                        "question_id": [f"q{i}" for i in range(2 * n)],
+                        "subject": [f"s{i % subjects}" for i in range(2 * n)],
+                        "correct": y,
+                        "logodds_raw": z,
+                    }
                 )
-            )
+                frames.append(
+                    scores_table(raw).assign(
+                        method="probe",
+                        model=model,
+                        trained_on="a",
+                        n_train="all",
+                        recipe="grid",
+                        seed=s,
+                        resample=resample,
+                    )
+                )
     return {"probe": pd.concat(frames, ignore_index=True)}
 
 

@@ -16,6 +16,7 @@ from crossprobe.contract.grid import (
     released_adapters,
 )
 from crossprobe.contract.methods import METHODS
+from crossprobe.contract.paths import GRID_RECIPE
 from crossprobe.contract.splits import SPLITS, TRAIN, earlier, selection_split
 from crossprobe.evaluation.graders import read_reference
 from crossprobe.intake.adapters import check_adapter
@@ -171,6 +172,44 @@ def check_figure(config: dict) -> list[str]:
     return problems
 
 
+def mlp_recipes(probe: dict) -> list[tuple[str, dict]]:
+    """(config key, recipe) of every MLP recipe: the grid's and each variant's."""
+    variants = [(f"probe.variants[{i}].mlp", v["mlp"]) for i, v in enumerate(probe["variants"])]
+    return [("probe.mlp", probe["mlp"]), *variants]
+
+
+def check_probe(config: dict) -> list[str]:
+    """Each recipe's warm-up inside its step budget; the variants named once each, never as the
+    grid's own recipe, of an MLP probe, and refitting a configured method."""
+    probe, problems = config["probe"], []
+    for key, recipe in mlp_recipes(probe):
+        if recipe["warmup_steps"] >= recipe["max_steps"]:
+            problems.append(
+                f"{key}.warmup_steps: {recipe['warmup_steps']} is not below max_steps "
+                f"{recipe['max_steps']} (expected a warm-up shorter than the step budget)"
+            )
+    names = [v["name"] for v in probe["variants"]]
+    for i, name in enumerate(names):
+        if name == GRID_RECIPE or name in names[:i]:
+            what = "the grid's own recipe" if name == GRID_RECIPE else "an earlier variant"
+            problems.append(
+                f"probe.variants[{i}].name: {name!r} names {what} (expected a name of its own)"
+            )
+    if names and probe["kind"] != "mlp":
+        problems.append(
+            f"probe.variants: MLP recipes, but probe.kind is {probe['kind']!r} (expected "
+            "probe.kind: mlp, or no variants)"
+        )
+    refitted = [m for m in config["methods"] if m in METHODS and METHODS[m].recipes]
+    if names and not refitted:
+        known = ", ".join(m for m, spec in METHODS.items() if spec.recipes)
+        problems.append(
+            f"probe.variants: no method of methods is fitted with them (expected {known} in "
+            "methods, or no variants)"
+        )
+    return problems
+
+
 def check_selection(config: dict) -> list[str]:
     """Where no training answers are held out (selection.fraction 0: every trained estimator
     keeps its last state, as the paper's code does), nothing may select on them."""
@@ -184,11 +223,14 @@ def check_selection(config: dict) -> list[str]:
             "selection.fraction: 0 leaves no answers to pick the logistic probe's C on "
             "(expected > 0, or probe.kind: mlp)"
         )
-    if "probe" in scorers and probe["kind"] == "mlp" and probe["mlp"]["early_stopping"]:
-        problems.append(
-            "selection.fraction: 0 leaves no answers for probe.mlp.early_stopping (expected "
-            "> 0, or probe.mlp.early_stopping: false)"
-        )
+    if "probe" in scorers:
+        for key, recipe in mlp_recipes(probe):
+            fitted = key != "probe.mlp" or probe["kind"] == "mlp"
+            if fitted and recipe["early_stopping"]:
+                problems.append(
+                    f"selection.fraction: 0 leaves no answers for {key}.early_stopping "
+                    f"(expected > 0, or {key}.early_stopping: false)"
+                )
     selecting = [
         m
         for m in grid_models(config)
@@ -371,7 +413,7 @@ def check_config(config: dict) -> None:
     problems = check_models(config) + check_adapters(config) + check_methods(config)
     problems += check_tables(config)
     problems += check_grading(config) + check_reference(config)
-    problems += check_figure(config) + check_selection(config)
+    problems += check_figure(config) + check_probe(config) + check_selection(config)
     if not problems:
         try:
             check_data_params(config["data"])

@@ -141,18 +141,57 @@ def grid_layout(config: dict) -> dict:
     return layout
 
 
-def replicates(config: dict, method: str, model: str) -> list[tuple[str, int | None]]:
-    """(n_train, seed) of every estimator behind one cell of `method`: the grid's (all training
-    answers, each training seed of its scorer kind), then the sweep's (each size, each sweep
-    seed); untrained methods have one, (all, None)."""
+def training_runs(
+    config: dict, scorer: str, model: str, n_train: str, recipe: str
+) -> list[tuple[int, int]]:
+    """(seed, resample) of every fit behind one trained estimator of scorer kind `scorer`: each
+    training seed (the scorer's own, or `sweep.seeds` for a swept size) on its training answers
+    (resample 0) and on each bootstrap resample of them (`crossprobe.contract.splits`)."""
+    kind = SCORERS[scorer]
+    seeds = kind.seeds(config, model) if n_train == paths.ALL else config["sweep"]["seeds"]
+    return [(s, b) for b in range(kind.resamples(config, recipe) + 1) for s in seeds]
+
+
+def estimators(config: dict, method: str) -> list[tuple[str, str]]:
+    """(n_train, recipe) of every estimator behind one cell of trained `method`: the grid's (all
+    training answers, its own recipe), each swept size's, and each recipe variant's."""
+    spec = methods.method(method)
+    found = [(paths.ALL, paths.GRID_RECIPE)]
+    if method in config["sweep"]["methods"] and spec.learns_from == methods.ON_COLUMN:
+        sizes = sorted(config["sweep"]["train_sizes"])
+        found += [(str(n), paths.GRID_RECIPE) for n in sizes]
+    if spec.recipes:
+        found += [(paths.ALL, name) for name in variant_recipes(config)]
+    return found
+
+
+def replicates(config: dict, method: str, model: str) -> list[tuple[str, str, int | None, int]]:
+    """(n_train, recipe, seed, resample) of every fit behind one cell of `method`: each of its
+    estimators' training runs; untrained methods have one, (all, grid, None, 0)."""
     spec = methods.method(method)
     if not spec.trained:
-        return [(paths.ALL, None)]
-    grid = [(paths.ALL, seed) for seed in SCORERS[spec.scorer].seeds(config, model)]
-    if method not in config["sweep"]["methods"] or spec.learns_from != methods.ON_COLUMN:
-        return grid
-    sizes = sorted(config["sweep"]["train_sizes"])
-    return grid + [(str(n), seed) for n in sizes for seed in config["sweep"]["seeds"]]
+        return [(paths.ALL, paths.GRID_RECIPE, None, 0)]
+    return [
+        (n, recipe, seed, resample)
+        for n, recipe in estimators(config, method)
+        for seed, resample in training_runs(config, spec.scorer, model, n, recipe)
+    ]
+
+
+def variant_recipes(config: dict) -> dict[str, dict]:
+    """{name: MLP recipe} of the probe's recipe variants (`probe.variants`), in config order."""
+    return {v["name"]: v["mlp"] for v in config["probe"]["variants"]}
+
+
+def probe_params(config: dict, n_train: str, recipe: str) -> dict:
+    """What one fit_probe job fits: the head (its kind and that kind's settings: the grid's, or
+    a variant's MLP recipe) and its training runs, (seed, resample) each."""
+    probe = config["probe"]
+    if recipe == paths.GRID_RECIPE:
+        head = {"kind": probe["kind"], probe["kind"]: probe[probe["kind"]]}
+    else:
+        head = {"kind": "mlp", "mlp": variant_recipes(config)[recipe]}
+    return head | {"runs": training_runs(config, "probe", "", n_train, recipe)}
 
 
 def score_inputs(config: dict, method: str, source: str) -> dict[str, str]:
@@ -277,5 +316,6 @@ def wildcard_patterns(config: dict) -> dict[str, str]:
         "method": alternatives(m for m in config["methods"] if m in methods.METHODS),
         "features": alternatives(sorted({m.features for m in methods.METHODS.values()})),
         "n_train": r"all|\d+",
+        "recipe": alternatives([paths.GRID_RECIPE, *variant_recipes(config)]),
         "seed": r"\d+",
     }

@@ -135,6 +135,8 @@ CPU_CHANGES = {
     ("lora", "warmup_steps"),
     ("lora", "log_every"),
     ("probe", "mlp", "max_steps"),
+    ("probe", "mlp", "warmup_steps"),
+    ("probe", "variants"),  # their step budgets
     ("resources", "gpu"),
     ("resources", "model_threads"),
     ("resources", "model_mem_mb"),
@@ -166,7 +168,9 @@ def cpu_preset(name: str, root: Path, weights: dict) -> dict:
     for split, spec in config["data"]["splits"].items():
         spec["size"] = SIZES[split]
     config["lora"].update(max_steps=2, warmup_steps=0, log_every=1)
-    config["probe"]["mlp"]["max_steps"] = 20
+    config["probe"]["mlp"].update(max_steps=20, warmup_steps=2)
+    for variant in config["probe"]["variants"]:
+        variant.setdefault("mlp", {}).update(max_steps=20, warmup_steps=0)
     config["resources"] = {"gpu": 0, "model_threads": 1, "model_mem_mb": 2000, "model_runtime": 10}
     changed = changed_keys(preset, config, CPU_CHANGES)
     assert changed <= CPU_CHANGES, changed - CPU_CHANGES

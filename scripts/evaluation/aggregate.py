@@ -1,5 +1,5 @@
-"""Snakemake adapter: the tidy tables of every column (grid, contrasts, sweep, curves) and the
-markdown summary."""
+"""Snakemake adapter: the tidy tables of every column (grid, contrasts, sweep, recipes, curves)
+and the markdown summary."""
 
 import logging
 
@@ -18,7 +18,7 @@ from crossprobe.job import atomic, finish, start, write_tsv
 started = start(snakemake)
 layout = snakemake.params.layout
 tables = {}
-for name in ("metrics", "contrasts", "sweep", "curves"):
+for name in ("metrics", "contrasts", "sweep", "recipes", "curves"):
     parts = [pd.read_csv(p, sep="\t") for p in snakemake.input[name]]
     tables[name] = pd.concat([p for p in parts if len(p)] or parts, ignore_index=True)
 for name, table in tables.items():

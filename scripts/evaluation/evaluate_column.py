@@ -1,5 +1,5 @@
-"""Snakemake adapter: metrics, paired contrasts, sweep points and curves of every cell of one
-column, from one shared bootstrap."""
+"""Snakemake adapter: metrics, paired contrasts, sweep points, recipe variants and curves of
+every cell of one column, from one shared bootstrap."""
 
 import logging
 

@@ -257,6 +257,39 @@ BAD = {
         lambda c: c.update(selection={"fraction": 0}),
         "selection.fraction: 0 leaves no answers for probe.mlp.early_stopping",
     ),
+    "warm-up-past-the-budget": (
+        lambda c: c["probe"]["variants"][1]["mlp"].update(warmup_steps=10000),
+        "probe.variants[1].mlp.warmup_steps: 10000 is not below max_steps 10000 (expected a "
+        "warm-up shorter than the step budget)",
+    ),
+    "variant-named-as-the-grid": (
+        lambda c: c["probe"]["variants"][0].update(name="grid"),
+        "probe.variants[0].name: 'grid' names the grid's own recipe (expected a name of its own)",
+    ),
+    "variant-named-twice": (
+        lambda c: c["probe"]["variants"][1].update(name="paper_readme"),
+        "probe.variants[1].name: 'paper_readme' names an earlier variant",
+    ),
+    "variants-of-a-logistic-probe": (
+        lambda c: c["probe"].update(kind="logistic"),
+        "probe.variants: MLP recipes, but probe.kind is 'logistic' (expected probe.kind: mlp, "
+        "or no variants)",
+    ),
+    "variants-without-the-probe": (
+        lambda c: c.update(methods=["lora", "probe_question"]),
+        "probe.variants: no method of methods is fitted with them (expected probe in methods",
+    ),
+    "unknown-recipe-key": (
+        lambda c: c["probe"]["variants"][0]["mlp"].update(warmup=5),
+        "probe.variants.0.mlp.warmup: unknown key (expected one of",
+    ),
+    "no-hold-out-but-a-variant-stops-early": (
+        lambda c: (
+            c.update(selection={"fraction": 0})
+            or c["probe"]["variants"].append({"name": "stopping", "mlp": {}})
+        ),
+        "selection.fraction: 0 leaves no answers for probe.variants[2].mlp.early_stopping",
+    ),
     "no-hold-out-but-lora-selection": (
         lambda c: c.update(selection={"fraction": 0}),
         "selection.fraction: 0 leaves no answers to select gemma3, smollm2's LoRA adapter on",
@@ -393,9 +426,10 @@ def test_a_preset_plans_exactly_its_own_experiment_from_the_repo(preset):
         assert counts["prepare_adapter"] == 2 and counts["score_lora"] == 2 * 2 + own
         assert "finetune_lora" not in counts and "fit_probe" not in counts
     else:
-        # a 2 x 2 grid: a probe per cell and training seed (3), a LoRA adapter per cell (1
+        # a 2 x 2 grid: a probe job per cell (its 3 seeds, each on the training answers and on
+        # 10 resamples of them) and per cell and recipe variant (2), a LoRA adapter per cell (1
         # seed), each adapter scored on two splits
-        assert counts["fit_probe"] == 4 * 3 and counts["finetune_lora"] == 4
+        assert counts["fit_probe"] == 4 + 4 * 2 and counts["finetune_lora"] == 4
         assert counts["score_lora"] == 8 + own and "prepare_adapter" not in counts
     assert counts["judge_answers"] == 2 and counts["evaluate_column"] == 2
     assert "smollm2" not in result.stdout and "gemma3" not in result.stdout
@@ -440,6 +474,7 @@ PRESET_DIFFERENCES = {
         ("models", "*", "lora"): "the authors' adapters (and nothing else: see below)",
         # LoRA + Prompt and the untuned query: the Probe would be trained here
         ("methods",): "",
+        ("probe", "variants"): "so no recipe variants of it are fitted either",
     },
 }
 

@@ -175,6 +175,98 @@ def test_training_seeds_are_averaged_and_widen_the_interval():
     assert kept["value"] == row["value"] and resampled > kept["ci_high"] - kept["ci_low"]
 
 
+def auroc_row(metrics: pd.DataFrame, model: str = "a") -> pd.Series:
+    return metrics[(metrics["model"] == model) & (metrics["metric"] == "auroc")].iloc[0]
+
+
+def test_training_resamples_are_drawn_like_seeds_and_widen_the_interval():
+    """Fits on bootstrap resamples of the training answers: each draw of the test answers takes
+    one training resample and resamples the seeds fitted on it, so where the training set
+    matters the interval widens over the seeds alone; the value stays the mean over the seeds
+    fitted on the answers themselves, and the SD over resamples is reported beside it."""
+    tables = column_tables(seeds=(0, 1, 2), resamples=20, training_sd=0.4)
+    at_split = {m: t[t["resample"] == 0] for m, t in tables.items()}
+    seeds_only = auroc_row(evaluate_column(at_split, "a", EVALUATION_PARAMS, 100)["metrics"])
+    row = auroc_row(evaluate_column(tables, "a", EVALUATION_PARAMS, 100)["metrics"])
+    assert (row["resamples"], seeds_only["resamples"], row["seeds"]) == (20, 0, 3)
+    assert row["value"] == seeds_only["value"] and row["seed_sd"] == seeds_only["seed_sd"]
+    test = tables["probe"][(tables["probe"]["model"] == "a") & (tables["probe"]["split"] == "test")]
+    per_resample = [
+        np.mean([roc_auc_score(r["correct"], r["logodds"]) for _, r in fits.groupby("seed")])
+        for resample, fits in test.groupby("resample")
+        if resample > 0
+    ]
+    assert row["training_sd"] == pytest.approx(np.std(per_resample, ddof=1))
+    assert np.isnan(seeds_only["training_sd"])
+    width = row["ci_high"] - row["ci_low"]
+    assert width > 1.5 * (seeds_only["ci_high"] - seeds_only["ci_low"])
+
+
+def test_resampled_fits_give_the_spread_not_the_centre_and_stay_paired():
+    """Fits on training resamples that all sit lower than those on the answers themselves (a
+    bootstrap resample repeats answers) are shifted back: the interval still holds the value.
+    Two cells with the same fits (one seed each) take the same training resample in every
+    draw: their difference is 0 on every draw."""
+    tables = column_tables(seeds=(0, 1), resamples=10, training_sd=0.05, training_shift=-0.6)
+    row = auroc_row(evaluate_column(tables, "a", EVALUATION_PARAMS, 100)["metrics"])
+    assert row["ci_low"] < row["value"] < row["ci_high"]
+    middle = (row["ci_low"] + row["ci_high"]) / 2
+    assert abs(middle - row["value"]) < 0.25 * (row["ci_high"] - row["ci_low"])
+    probe = column_tables(seeds=(0,), resamples=10, training_sd=0.3)["probe"]
+    same = pd.concat([probe[probe["model"] == "a"], probe[probe["model"] == "a"].assign(model="b")])
+    contrasts = evaluate_column({"probe": same}, "a", EVALUATION_PARAMS, 100)["contrasts"]
+    within = contrasts[
+        (contrasts["comparison"] == "within_column") & (contrasts["metric"] == "auroc")
+    ]
+    assert (within[["difference", "ci_low", "ci_high"]] == 0).all().all()
+
+
+def test_recipe_variants_are_reported_beside_the_grids_recipe_on_its_split():
+    """A recipe variant (fitted on the training answers themselves) is in the recipes table
+    beside the grid's recipe on the same answers (its fits on them alone, no training
+    resamples), with their paired difference; the grid and the contrasts are the grid's
+    recipe's alone."""
+    probe = column_tables(seeds=(0, 1), resamples=5, training_sd=0.3)["probe"]
+    rng = np.random.default_rng(9)
+    weaker = []
+    for (model, seed), fits in probe[probe["resample"] == 0].groupby(["model", "seed"]):
+        raw = fits[["split", "question_id", "subject", "correct", "logodds_raw"]]
+        raw = raw.assign(logodds_raw=raw["logodds_raw"] + rng.normal(0, 3, len(raw)))
+        weaker.append(
+            scores_table(raw).assign(
+                method="probe",
+                model=model,
+                trained_on="a",
+                n_train="all",
+                recipe="weaker",
+                seed=seed,
+                resample=0,
+            )
+        )
+    tables = {"probe": pd.concat([probe, *weaker], ignore_index=True)}
+    result = evaluate_column(tables, "a", EVALUATION_PARAMS, 100)
+    grid = auroc_row(result["metrics"])
+    assert grid["resamples"] == 5 and set(result["metrics"]["model"]) == {"a", "b"}
+    recipes = result["recipes"]
+    recipes = recipes[(recipes["model"] == "a") & (recipes["metric"] == "auroc")]
+    own, variant = (recipes[recipes["recipe"] == r].iloc[0] for r in ("grid", "weaker"))
+    assert own["value"] == grid["value"] and own["resamples"] == variant["resamples"] == 0
+    assert np.isnan(own["difference"])
+    assert variant["difference"] == pytest.approx(variant["value"] - own["value"])
+    assert variant["difference_high"] < 0  # the noisier recipe is separated below
+    assert set(result["recipes"]["metric"]) == {"auroc", "auroc_subject_mean"}
+
+
+def test_a_draws_training_resample_is_shared_by_estimators_with_as_many():
+    from crossprobe.evaluation.column import training_picks
+
+    uniforms = np.random.default_rng(0).random(999)
+    picks = training_picks(uniforms, 10)
+    assert picks[0] == 0 and set(picks[1:]) == set(range(1, 11))
+    assert (training_picks(uniforms, 10) == picks).all()
+    assert (training_picks(uniforms, 0) == 0).all() and len(training_picks(uniforms, 0)) == 1000
+
+
 def test_single_class_subjects_are_counted_and_left_out():
     tables = column_tables(subjects=2)
     # subject s1 all correct in the test split
@@ -285,7 +377,7 @@ def test_a_non_finite_log_odds_stops_score_column_naming_method_cell_split_and_c
     plan = {
         "method": "source_confidence",
         "source": "m",
-        "replicates": {"m": [("all", None)]},
+        "replicates": {"m": [("all", "grid", None, 0)]},
         "files": files,
     }
     with pytest.raises(ValueError) as error:
@@ -372,7 +464,7 @@ def test_ece_and_brier_intervals_carry_the_temperature_fit():
     table = scores_table(raw)
     test, calibration = (table[table["split"] == s] for s in ("test", "calibration"))
     test_counts, calibration_counts = question_draws(1000, 300, rng), question_draws(120, 300, rng)
-    p = calibrated(test, calibration, calibration_counts)
+    p = calibrated(test, calibration, calibration_counts, np.arange(301))
     assert (p[0] == test["p_correct"].to_numpy()).all()  # the sample: its table's own
     y_test, z_test = test["correct"].to_numpy(), test["logodds_raw"].to_numpy()
     z_cal, y_cal = calibration["logodds_raw"].to_numpy(), calibration["correct"].to_numpy()

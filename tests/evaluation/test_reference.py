@@ -99,9 +99,10 @@ def test_every_matched_run_is_shipped_for_the_cells_answers(shipped):
 
 
 def synthetic_scores(rng, method, model, source, seeds, subjects) -> pd.DataFrame:
-    """A score table of one cell: calibration and test rows per seed, and a sweep replicate."""
+    """A score table of one cell: calibration and test rows per seed, a sweep replicate and a
+    replicate fitted on a training resample (neither is the grid's estimator)."""
     frames = []
-    for n_train, seed in [("all", s) for s in seeds] + [("50", 0)]:
+    for n_train, seed, resample in [("all", s, 0) for s in seeds] + [("50", 0, 0), ("all", 0, 1)]:
         for split in ("calibration", "test"):
             for subject, size in subjects.items():
                 correct = rng.integers(0, 2, size) if subject != "one_class" else np.ones(size)
@@ -112,7 +113,9 @@ def synthetic_scores(rng, method, model, source, seeds, subjects) -> pd.DataFram
                             "model": model,
                             "trained_on": source,
                             "n_train": n_train,
+                            "recipe": "grid",
                             "seed": seed,
+                            "resample": resample,
                             "split": split,
                             "subject": subject,
                             "correct": correct.astype(int),
@@ -132,7 +135,9 @@ def test_per_subject_auroc_is_the_mean_over_seeds_of_each_seeds_auroc():
     subjects = {"a": 30, "b": 20, "one_class": 8}
     scores = synthetic_scores(rng, "lora", "mistral", "mistral", [0, 1, 2], subjects)
     ours = per_subject_auroc(scores).set_index("subject")
-    test = scores[(scores["split"] == "test") & (scores["n_train"] == "all")]
+    test = scores[
+        (scores["split"] == "test") & (scores["n_train"] == "all") & (scores["resample"] == 0)
+    ]
     for subject in ("a", "b"):
         rows = test[test["subject"] == subject]
         expected = np.mean(

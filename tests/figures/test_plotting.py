@@ -34,6 +34,7 @@ def fake_grid(models, methods, sources=None, seed=0):
                         "seed_sd": 0.01 if method == "probe" else np.nan,
                         "n": 100,
                         "seeds": 3 if method.startswith("probe") else 1,
+                        "resamples": 10 if method.startswith("probe") else 0,
                     }
                 )
     return pd.DataFrame(rows)
@@ -279,8 +280,12 @@ def test_findings_say_no_more_than_the_tables():
         "itself in each column (A, B) and the comparisons between methods in each cell (A on A)."
         in text
     )
-    assert "Intervals are conditional on the training split" in text
-    assert "LoRA + Prompt: one training seed; its intervals resample the test answers only" in text
+    assert "each training seed was also fitted on 10 bootstrap resamples of the training" in text
+    assert "contrasts between them, carry training-set variability" in text
+    assert (
+        "LoRA + Prompt: its intervals are conditional on its one training seed and the one "
+        "split of training answers." in text
+    )
     assert "no difference shown between Probe and Question-only probe: +0.020" in text
     assert "as good as" not in text and "better than" not in text
     assert "- A on A: highest point estimate " in text and "; no method is separated" in text
@@ -420,3 +425,33 @@ def test_the_reliability_diagram_draws_each_bins_interval_and_the_ece_beside_its
     import matplotlib.pyplot as plt
 
     plt.close(drawn)
+
+
+def test_the_recipe_figure_has_a_row_per_recipe_in_each_cell(tmp_path):
+    """Per cell, the grid's recipe and each variant with its interval, in the table's order
+    (the grid's on top), the grid's value marked."""
+    from crossprobe.figures.plotting import recipes_figure
+
+    rows = []
+    for model in ("a", "b"):
+        for source in ("a", "b"):
+            for recipe, value in (("grid", 0.6), ("paper_readme", 0.55), ("paper_c3", 0.58)):
+                rows.append(
+                    {
+                        "method": "probe",
+                        "model": model,
+                        "trained_on": source,
+                        "recipe": recipe,
+                        "metric": "auroc",
+                        "value": value,
+                        "ci_low": value - 0.04,
+                        "ci_high": value + 0.04,
+                    }
+                )
+    recipes = pd.DataFrame(rows)
+    figure = recipes_figure(recipes, layout(["a", "b"], ["probe"]))
+    assert list(figure.data["Recipe"].cat.categories) == ["paper_c3", "paper_readme", "grid"]
+    assert len(figure.data) == 12
+    png = tmp_path / "recipes.png"
+    save_figure(figure, png)
+    assert png.stat().st_size > 10_000

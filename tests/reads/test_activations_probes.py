@@ -14,7 +14,7 @@ from crossprobe.models.store import FeatureStore
 from crossprobe.models.tokens import encode
 from crossprobe.reads.activations import cache_activations
 from crossprobe.reads.features import labelled_features, save_reads
-from crossprobe.reads.probes import fit_probe, probe_logodds
+from crossprobe.reads.probes import fit_probes, probe_logodds
 
 PROBE = {
     "kind": "mlp",
@@ -24,6 +24,7 @@ PROBE = {
         "weight_decay": 1e-2,
         "batch_size": 64,
         "max_steps": 300,
+        "warmup_steps": 0,
         "schedule": "cosine",
         "init": "default",
         "standardise": True,
@@ -46,6 +47,12 @@ CLASSIFIER_TUNE = {  # experiments/classifier_tune.py through transformers.Train
     "grad_clip": 1.0,
     "early_stopping": False,
 }
+APPENDIX_C3 = {  # the paper's App. C.3 step budget: a warm-up, then the schedule
+    **CLASSIFIER_TUNE,
+    "batch_size": 32,
+    "max_steps": 100,
+    "warmup_steps": 10,
+}
 EMBEDDING_ONLY = {  # experiments/train_embedding_only.py
     **PROBE["mlp"],
     "lr": 1e-3,
@@ -55,6 +62,11 @@ EMBEDDING_ONLY = {  # experiments/train_embedding_only.py
     "standardise": False,
     "early_stopping": False,
 }
+
+
+def fit_probe(x, y, x_sel, y_sel, params, seed):
+    """One probe: a single run of `fit_probes` on every row of (x, y)."""
+    return fit_probes(x, y, x_sel, y_sel, params, [(seed, np.arange(len(y)))])[0]
 
 
 def separable(n=400, d=16, seed=0):
@@ -207,27 +219,35 @@ def test_question_only_features_never_include_answer_tokens(tiny_models, tmp_pat
 
 
 def test_xavier_normal_init_is_the_paper_heads_and_differs_from_pytorchs():
+    """The paper's head (llm/models/peft/classifier_head.py) redraws each layer's weights
+    Xavier-normal and leaves its biases as PyTorch drew them."""
     from crossprobe.reads.probes import mlp
 
     torch.manual_seed(0)
     xavier = mlp(1024, [256, 128, 64], "xavier_normal")
+    torch.manual_seed(0)
     default = mlp(1024, [256, 128, 64], "default")
     for a, b in zip(xavier, default, strict=True):
         if isinstance(a, torch.nn.Linear):
             fan_out, fan_in = a.weight.shape
             expected = (2 / (fan_in + fan_out)) ** 0.5  # Xavier-normal's SD
             assert a.weight.std().item() == pytest.approx(expected, rel=0.1)
-            assert (a.bias == 0).all()
             assert b.weight.std().item() == pytest.approx((1 / (3 * fan_in)) ** 0.5, rel=0.1)
+            assert torch.equal(a.bias, b.bias)  # PyTorch's: uniform within 1 / sqrt(fan_in)
+            assert a.bias.abs().max() <= fan_in**-0.5 and (a.bias != 0).all()
 
 
 @pytest.mark.parametrize(
-    "recipe", [CLASSIFIER_TUNE, EMBEDDING_ONLY], ids=["classifier_tune", "embedding_only"]
+    "recipe",
+    [CLASSIFIER_TUNE, EMBEDDING_ONLY, APPENDIX_C3],
+    ids=["classifier_tune", "embedding_only", "appendix_c3"],
 )
 def test_each_reference_recipe_reaches_the_optimiser_and_the_probe(recipe, monkeypatch, caplog):
-    """Every optimiser step of the recipe is taken (no early stop), at its learning rate on a
-    cosine schedule and its weight decay, with gradients clipped where it clips; the features
-    are not standardised, and the last state is the probe."""
+    """Every optimiser step of the recipe is taken (no early stop), at its learning rate on its
+    warm-up and cosine schedule and its weight decay, with gradients clipped where it clips;
+    the features are not standardised, and the last state is the probe."""
+    from crossprobe.reads.probes import lr_factor
+
     seen = []
     step = torch.optim.AdamW.step
 
@@ -244,7 +264,11 @@ def test_each_reference_recipe_reaches_the_optimiser_and_the_probe(recipe, monke
     params = {**PROBE, "mlp": recipe}
     probe = fit_probe(x[:300], y[:300], x[300:], y[300:], params, seed=0)
     assert len(seen) == recipe["max_steps"]  # no early stop
-    assert seen[0][1] == pytest.approx(recipe["lr"]) and seen[-1][1] < 0.01 * recipe["lr"]
+    rates = [rate for _, rate, _ in seen]
+    assert rates == pytest.approx([recipe["lr"] * lr_factor(i, recipe) for i in range(len(seen))])
+    peak = recipe["warmup_steps"]
+    assert rates[peak] == pytest.approx(recipe["lr"]) and rates[-1] < 0.01 * recipe["lr"]
+    assert rates[0] == (0 if peak else recipe["lr"])
     assert {wd for _, _, wd in seen} == {recipe["weight_decay"]}
     norms = [n for n, _, _ in seen]
     if recipe["grad_clip"]:
@@ -253,3 +277,87 @@ def test_each_reference_recipe_reaches_the_optimiser_and_the_probe(recipe, monke
         assert max(norms) > 1.0  # features at scale 50: the clipped recipe's cap would bind
     assert (probe["mean"] == 0).all() and (probe["scale"] == 1).all()
     assert "the last state kept" in caplog.text
+
+
+def test_the_warm_up_and_schedules_are_the_paper_trainers():
+    """A linear warm-up from 0, then cosine to 0 over the rest of the budget or constant:
+    transformers' schedules with warm-up (the paper's Trainer; our LoRA runs the first)."""
+    from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
+
+    from crossprobe.reads.probes import lr_factor
+
+    for warmup, steps in ((0, 50), (10, 100), (1000, 10000)):
+        for schedule, reference in (
+            ("cosine", get_cosine_schedule_with_warmup),
+            ("constant", get_constant_schedule_with_warmup),
+        ):
+            optimiser = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+            if schedule == "cosine":
+                theirs = reference(optimiser, warmup, steps)
+            else:
+                theirs = reference(optimiser, warmup)
+            recipe = {"warmup_steps": warmup, "max_steps": steps, "schedule": schedule}
+            for step in range(steps):
+                assert lr_factor(step, recipe) == pytest.approx(theirs.lr_lambdas[0](step))
+
+
+def training_tables() -> dict:
+    """Graded training answers of two columns (40 and 30 questions)."""
+    rng = np.random.default_rng(3)
+    return {
+        column: pd.DataFrame(
+            {"question_id": [f"{column}-q{i}" for i in range(n)], "correct": rng.integers(0, 2, n)}
+        )
+        for column, n in (("c1", 40), ("c2", 30))
+    }
+
+
+def test_a_training_resample_is_the_seeded_bootstrap_of_the_training_answers():
+    """Resample 0 is the training answers themselves; resample b draws as many of each column's
+    (in their seeded order) with replacement, seeded by the seed, b and the column; the
+    selection hold-out is never resampled; a pooled estimator's resample is the union of its
+    columns'; a sweep subset resamples itself."""
+    import zlib
+
+    from crossprobe.contract.splits import training_split
+
+    tables, training = training_tables(), {"fraction": 0.1, "seed": 7}
+    itself, held = training_split(tables, training, "all")
+    drawn, held_too = training_split(tables, training, "all", 2)
+    assert held_too.equals(held)
+    for column, table in tables.items():
+        ids = itself.loc[itself["source"] == column, "question_id"].to_numpy()
+        assert len(ids) == len(table) - len(held[held["source"] == column])
+        rng = np.random.default_rng([7, 2, zlib.crc32(column.encode())])
+        bootstrap = ids[rng.integers(0, len(ids), size=len(ids))]
+        assert list(drawn.loc[drawn["source"] == column, "question_id"]) == list(bootstrap)
+    assert drawn["question_id"].nunique() < len(drawn) == len(itself)  # it repeats answers
+    assert not drawn.equals(training_split(tables, training, "all", 3)[0])
+    pooled = pd.concat(
+        [training_split({c: t}, training, "all", 2)[0] for c, t in tables.items()],
+        ignore_index=True,
+    )
+    assert drawn.equals(pooled)
+    subset = training_split(tables, training, "8", 2)[0]
+    first = training_split(tables, training, "8")[0]
+    assert set(subset["question_id"]) <= set(first["question_id"]) and len(subset) == 16
+
+
+def test_every_run_of_an_estimator_fits_as_it_would_alone_and_a_resample_refits():
+    """Stacked runs (seeds x training rows) give each run the probe it gets trained alone, each
+    stopping early at its own step; a refit on a bootstrap resample of the training answers is
+    another probe."""
+    x, y = separable(seed=4)
+    rng = np.random.default_rng(0)
+    rows = {0: np.arange(300), 1: rng.integers(0, 300, 300)}
+    runs = [(0, rows[0]), (1, rows[0]), (0, rows[1])]
+    params = {**PROBE, "mlp": {**PROBE["mlp"], "eval_every": 5, "patience": 2}}
+    together = fit_probes(x, y, x[300:350], y[300:350], params, runs)
+    for run, probe in zip(runs, together, strict=True):
+        alone = fit_probes(x, y, x[300:350], y[300:350], params, [run])[0]
+        assert probe_logodds(probe, x[350:]) == pytest.approx(
+            probe_logodds(alone, x[350:]), abs=1e-4
+        )
+    assert probe_logodds(together[2], x) != pytest.approx(probe_logodds(together[0], x), abs=0.1)
+    resampled_mean = x[rows[1]].mean(axis=0)
+    assert together[2]["mean"] == pytest.approx(resampled_mean, rel=1e-5)  # its own standardiser

@@ -18,6 +18,7 @@ from crossprobe.contract.grid import (
 from crossprobe.contract.splits import linked_splits, split_params
 from crossprobe.dag import (
     module_inputs,
+    probe_params,
     released_adapter_files,
     replicates,
     score_inputs,
@@ -148,6 +149,7 @@ def grid_config(models=("a", "b", "c"), answer_format="mc_cloze", answer_sets=No
         "models": {m: {"in_grid": True} for m in models},
         "answer_sets": answer_sets or {},
         "data": {"answer_format": answer_format},
+        "probe": {"kind": "mlp", "seeds": [0], "resamples": 0, "variants": []},
     }
     config["models"]["j"] = {"in_grid": False}
     return config
@@ -187,24 +189,51 @@ def test_a_method_added_to_the_registry_alone_gets_cells_inputs_and_a_title(regi
 
 
 def test_score_inputs_by_scorer_with_every_replicate():
+    """A replicate is (n_train, recipe, seed, training resample); a probe file holds every
+    replicate of one estimator (n_train, recipe), and its fit_probe job fits exactly those."""
     config = grid_config(models=("a", "b"))
     config.update(
-        probe={"seeds": [0, 1]},
+        probe={
+            "kind": "mlp",
+            "mlp": {"lr": 0.1},
+            "seeds": [0, 1],
+            "resamples": 1,
+            "variants": [{"name": "c3", "mlp": {"lr": 0.2}}],
+        },
         lora={"seeds": [3]},
         sweep={"train_sizes": [10], "methods": ["probe"], "seeds": [0]},
+        methods=["probe"],
     )
-    assert replicates(config, "probe", "a") == [("all", 0), ("all", 1), ("10", 0)]
-    assert replicates(config, "probe_pooled", "a") == [("all", 0), ("all", 1)]  # not swept
-    assert replicates(config, "zero_shot", "a") == [("all", None)]
+    grid = [("all", "grid", seed, resample) for resample in (0, 1) for seed in (0, 1)]
+    swept = [("10", "grid", 0, 0), ("10", "grid", 0, 1)]
+    variant = [("all", "c3", 0, 0), ("all", "c3", 1, 0)]  # on the training answers only
+    assert replicates(config, "probe", "a") == grid + swept + variant
+    assert replicates(config, "probe_pooled", "a") == grid  # neither swept nor varied
+    assert replicates(config, "lora", "a") == [("all", "grid", 3, 0)]  # no training resamples
+    assert replicates(config, "zero_shot", "a") == [("all", "grid", None, 0)]
+    assert probe_params(config, "all", "grid") == {
+        "kind": "mlp",
+        "mlp": {"lr": 0.1},
+        "runs": [(s, b) for _, _, s, b in grid],
+    }
+    assert probe_params(config, "10", "grid")["runs"] == [(0, 0), (0, 1)]
+    assert probe_params(config, "all", "c3") == {
+        "kind": "mlp",
+        "mlp": {"lr": 0.2},
+        "runs": [(0, 0), (1, 0)],
+    }
+    assert wildcard_patterns(config)["recipe"] == "grid|c3"
     probe = score_inputs(config, "probe", "b")
-    assert probe["probe/a/all/1"] == "results/exp/probes/answer/a/on~b/n~all/seed~1.safetensors"
-    assert probe["probe/a/10/0"] == "results/exp/probes/answer/a/on~b/n~10/seed~0.safetensors"
+    probes = "results/exp/probes/answer/a"
+    assert probe["probe/a/all/grid"] == f"{probes}/on~b/n~all/recipe~grid.safetensors"
+    assert probe["probe/a/10/grid"] == f"{probes}/on~b/n~10/recipe~grid.safetensors"
+    assert probe["probe/a/all/c3"] == f"{probes}/on~b/n~all/recipe~c3.safetensors"
     assert probe["reads/a/test"] == "results/exp/activations/a/on~b/test.safetensors"
     assert "reads/a/train" not in probe  # only the scored splits are scored
     question = score_inputs(config, "probe_question", "b")
-    assert question["probe/a/all/0"].startswith("results/exp/probes/question/a/on~b/")
+    assert question["probe/a/all/grid"].startswith("results/exp/probes/question/a/on~b/")
     pooled = score_inputs(config, "probe_pooled", "b")
-    assert pooled["probe/a/all/0"] == "results/exp/probes/answer/a/on~all/n~all/seed~0.safetensors"
+    assert pooled["probe/a/all/grid"] == f"{probes}/on~all/n~all/recipe~grid.safetensors"
     lora = score_inputs(config, "lora", "b")
     assert lora["lora/a/all/3/test"] == "results/exp/lora/a/on~b/n~all/seed~3/scored~b/test.parquet"
     agreement = score_inputs(config, "agreement", "b")
@@ -382,7 +411,7 @@ def test_a_scorer_kind_added_in_one_place_serves_the_dag_and_the_job(monkeypatch
         def files(self, method, at, replicates):
             return {}
 
-        def raw(self, method, column, model, split, n_train, seed):
+        def raw(self, method, column, model, split, replicate):
             return column.graded[split]["answer_logprob"].to_numpy()
 
     monkeypatch.setitem(scorers.SCORERS, "confidence", Confidence())

@@ -121,10 +121,18 @@ def test_the_paper_preset_runs_on_the_released_sets_to_the_figure(weights, tmp_p
     assert (lora["params"]["batch_size"], lora["params"]["grad_accum"]) == (32, 1)
     probe = json.loads(
         (
-            results / "probes/answer/mistral/on~llama2/n~all/seed~0.safetensors.provenance.json"
+            results
+            / "probes/answer/mistral/on~llama2/n~all/recipe~grid.safetensors.provenance.json"
         ).read_text()
-    )["params"]["mlp"]
-    assert probe["init"] == "xavier_normal" and not probe["early_stopping"]
+    )["params"]
+    assert probe["mlp"]["init"] == "xavier_normal" and not probe["mlp"]["early_stopping"]
+    # the App. C.3 recipe (its step budget cut for the CPU) with a warm-up; every seed on the
+    # training answers and on each of their bootstrap resamples, in one job
+    assert probe["mlp"]["batch_size"] == 32 and probe["mlp"]["warmup_steps"] == 2
+    assert sorted(map(tuple, probe["runs"])) == [(s, b) for s in range(3) for b in range(11)]
+    recipes = pd.read_csv(results / "tables/recipes.tsv", sep="\t")
+    assert set(recipes["recipe"]) == {"grid", "paper_readme", "crossprobe_default"}
+    assert (results / "figures/recipes.png").stat().st_size > 5_000
     # the judge measured on the test set itself, per subject, against GPT-3.5's grades of the
     # paper's answers (configs/reference/)
     reference = pd.read_csv(results / "tables/graders_reference.tsv", sep="\t")

@@ -41,16 +41,19 @@ SPLITS = ["train", "calibration", "test"]
 SEEDS = [0, 1]  # tiny_config's probe seeds
 
 
-def outputs(methods=METHODS, sweep=False) -> set[str]:
+def outputs(methods=METHODS, sweep=False, recipes=False) -> set[str]:
     """What aggregate and the figures write."""
-    tables = ("grid.tsv", "grid.md", "findings.md", "contrasts.tsv", "sweep.tsv", "curves.tsv")
+    tables = ("grid.md", "findings.md") + tuple(
+        f"{n}.tsv" for n in ("grid", "contrasts", "sweep", "recipes", "curves")
+    )
     files = {f"{R}/tables/{n}" for n in tables}
     figures = ("heatmap.png", "heatmap.pdf", "heatmap_all.png", "heatmap_all.pdf", "contrasts.png")
     files |= {f"{R}/figures/{n}" for n in figures}
     files |= {
         f"{R}/figures/{kind}/{m}.png" for kind in ("reliability", "risk_coverage") for m in methods
     }
-    return files | ({f"{R}/figures/sweep.png"} if sweep else set())
+    files |= {f"{R}/figures/sweep.png"} if sweep else set()
+    return files | ({f"{R}/figures/recipes.png"} if recipes else set())
 
 
 GRID_OUTPUTS = outputs()
@@ -90,19 +93,19 @@ def trained(model, train_set, n="all", seed=0) -> str:
     return f"{model}/on~{train_set}/n~{n}/seed~{seed}"
 
 
-def probes(models, sources, seeds=SEEDS, features=("answer", "question"), n="all") -> set[str]:
-    """The probes (answer features: the Probe; question features: the control) of cells."""
+def probes(models, sources, features=("answer", "question"), n="all", recipe="grid") -> set[str]:
+    """The probe files (answer features: the Probe; question features: the control) of cells,
+    each with every seed and training resample of its estimator."""
     return {
-        f"{R}/probes/{f}/{trained(m, s, n, seed)}.safetensors"
+        f"{R}/probes/{f}/{m}/on~{s}/n~{n}/recipe~{recipe}.safetensors"
         for f in features
         for m in models
         for s in sources
-        for seed in seeds
     }
 
 
-def pooled(models, seeds=SEEDS) -> set[str]:
-    return probes(models, ["all"], seeds, features=("answer",))
+def pooled(models) -> set[str]:
+    return probes(models, ["all"], features=("answer",))
 
 
 def adapters(models, sources, seeds=(0,)) -> set[str]:
@@ -127,7 +130,7 @@ def lora_scores(models, sources, splits=("calibration", "test"), seeds=(0,)) -> 
 
 def column_outputs(sources) -> set[str]:
     """What evaluate_column writes for each column."""
-    kinds = ("metrics", "contrasts", "sweep", "curves")
+    kinds = ("metrics", "contrasts", "sweep", "recipes", "curves")
     return {f"{R}/{k}/on~{s}.tsv" for k in kinds for s in sources}
 
 
@@ -175,6 +178,8 @@ def test_full_tiny_grid(workdir):
     assert list(scores.columns) == cell + SCORE_COLUMNS
     assert set(scores["split"]) == {"calibration", "test"} and set(scores["model"]) == set(models)
     assert set(scores["seed"]) == set(SEEDS)
+    # each seed on the training answers themselves and on 10 bootstrap resamples of them
+    assert set(scores["resample"]) == set(range(11)) and set(scores["recipe"]) == {"grid"}
     confidence = pd.read_parquet(workdir / f"{R}/scores/source_confidence/on~tiny_b.parquet")
     assert set(confidence["model"]) == {"tiny_b"}  # the source judging itself: one per column
     grid = pd.read_csv(workdir / f"{R}/tables/grid.tsv", sep="\t")
@@ -185,10 +190,12 @@ def test_full_tiny_grid(workdir):
         "metric",
         "value",
         "seed_sd",
+        "training_sd",
         "ci_low",
         "ci_high",
         "n",
         "seeds",
+        "resamples",
         "draws_dropped",
     ]
     assert set(grid["method"]) == set(METHODS)
@@ -198,6 +205,11 @@ def test_full_tiny_grid(workdir):
     assert len(auroc[auroc["method"] == "source_confidence"]) == 2
     assert set(auroc.loc[auroc["method"] == "probe", "seeds"]) == {2}
     assert auroc.loc[auroc["method"] == "probe", "seed_sd"].notna().all()
+    # every probe's interval carries its training resamples; LoRA's, trained once, none
+    probes_only = auroc["method"].str.startswith("probe")
+    assert set(auroc.loc[probes_only, "resamples"]) == {10}
+    assert auroc.loc[probes_only, "training_sd"].notna().all()
+    assert set(auroc.loc[auroc["method"] == "lora", "resamples"]) == {0}
     assert {"aurc", "auroc_subject_mean", "subjects_single_class"} <= set(grid["metric"])
     contrasts = pd.read_csv(workdir / f"{R}/tables/contrasts.tsv", sep="\t")
     within = contrasts[contrasts["comparison"] == "within_column"]
@@ -218,16 +230,21 @@ def test_full_tiny_grid(workdir):
     provenance = json.loads((adapter.parent / (adapter.name + ".provenance.json")).read_text())
     assert provenance["rule"] == "finetune_lora"
     assert not (adapter.parent / "provenance.json").exists()
-    # the pooled probe learned from exactly the union of the columns' training answers
+    # the pooled probe learned from exactly the union of the columns' training answers; each
+    # training resample drew as many of them, repeating some
     fits = [
         json.loads(
             Path(
-                f"{workdir}/{R}/probes/answer/{trained('tiny_a', s)}.safetensors.provenance.json"
+                f"{workdir}/{R}/probes/answer/tiny_a/on~{s}/n~all/recipe~grid.safetensors"
+                ".provenance.json"
             ).read_text()
-        )["training_answers"]
+        )
         for s in ("tiny_a", "tiny_b", "all")
     ]
-    assert fits[2] == {**fits[0], **fits[1]} == {"tiny_a": 21, "tiny_b": 21}
+    answers = [fit["training_answers"] for fit in fits]
+    assert answers[2] == {**answers[0], **answers[1]} == {"tiny_a": 21, "tiny_b": 21}
+    distinct = fits[0]["distinct_answers"]
+    assert distinct["0"] == 21 and all(5 < distinct[str(b)] < 21 for b in range(1, 11))
 
 
 def test_every_contrast_family_is_one_key_and_its_verdicts_agree_with_its_intervals(workdir):
@@ -362,15 +379,15 @@ def test_probe_setting_reruns_probes_only(workdir):
     assert run_workflow(workdir) == expected
 
 
-def test_adding_a_training_seed_adds_only_that_seeds_jobs(workdir):
+def test_adding_a_training_seed_refits_the_probes_only(workdir):
     config = config_of(workdir)
     config["probe"]["seeds"] = [0, 1, 2]
     write_config(workdir, config)
     models = ["tiny_a", "tiny_b"]
     expected = (
-        probes(models, models, seeds=[2])
-        | pooled(models, seeds=[2])
-        | column_tables(models, PROBES)  # light: the column's tables gain the seed
+        probes(models, models)  # one job fits every seed of an estimator
+        | pooled(models)
+        | column_tables(models, PROBES)
         | GRID_OUTPUTS
     )
     assert run_workflow(workdir) == expected
@@ -383,17 +400,50 @@ def test_a_training_size_sweep_adds_only_each_sizes_jobs(workdir):
     config["sweep"] = {"train_sizes": [8]}
     write_config(workdir, config)
     models = ["tiny_a", "tiny_b"]
-    swept = probes(models, models, seeds=[0], features=("answer",), n=8)
+    swept = probes(models, models, features=("answer",), n=8)
     sweep_outputs = column_tables(models, ["probe"]) | outputs(sweep=True)
     assert run_workflow(workdir) == swept | sweep_outputs
     config["sweep"]["train_sizes"] = [4, 8]
     write_config(workdir, config)
-    assert run_workflow(workdir) == probes(models, models, [0], ("answer",), 4) | sweep_outputs
+    assert run_workflow(workdir) == probes(models, models, ("answer",), 4) | sweep_outputs
     sweep = pd.read_csv(workdir / f"{R}/tables/sweep.tsv", sep="\t")
     probe = sweep[(sweep["metric"] == "auroc") & (sweep["model"] == "tiny_a")]
     # each column: the two subsets and the grid's estimator (all 21 answers left after the hold-out)
     assert sorted(probe.loc[probe["trained_on"] == "tiny_b", "n_train"]) == [4, 8, 21]
     assert (workdir / f"{R}/figures/sweep.png").stat().st_size > 10_000
+
+
+def test_a_recipe_variant_adds_only_its_jobs_and_sits_beside_the_probe(workdir):
+    """A named recipe (probe.variants) is one fit_probe job per Probe cell, its seeds fitted on
+    the training answers themselves; the recipes table and figure put it beside the grid's
+    recipe, on those answers too, with their paired difference."""
+    config = config_of(workdir)
+    warm = {"max_steps": 30, "warmup_steps": 10, "init": "xavier_normal", "early_stopping": False}
+    config["probe"]["variants"] = [{"name": "warm", "mlp": warm}]
+    write_config(workdir, config)
+    models = ["tiny_a", "tiny_b"]
+    expected = (
+        probes(models, models, ("answer",), recipe="warm")
+        | column_tables(models, ["probe"])
+        | outputs(sweep=True, recipes=True)
+    )
+    assert run_workflow(workdir) == expected
+    fit = json.loads(
+        (
+            workdir / f"{R}/probes/answer/tiny_a/on~tiny_b/n~all/recipe~warm.safetensors"
+            ".provenance.json"
+        ).read_text()
+    )["params"]
+    assert fit["mlp"]["warmup_steps"] == 10 and fit["runs"] == [[0, 0], [1, 0], [2, 0]]
+    recipes = pd.read_csv(workdir / f"{R}/tables/recipes.tsv", sep="\t")
+    auroc = recipes[recipes["metric"] == "auroc"].set_index(["recipe", "model", "trained_on"])
+    cells = {(m, s) for m in models for s in models}
+    assert set(auroc.index) == {(r, m, s) for r in ("grid", "warm") for m, s in cells}
+    assert (auroc["resamples"] == 0).all() and (auroc["seeds"] == 3).all()
+    moved = auroc.loc["warm", "value"] - auroc.loc["grid", "value"]
+    assert auroc.loc["warm", "difference"].to_numpy() == pytest.approx(moved.to_numpy())
+    assert auroc.loc["grid", "difference"].isna().all()
+    assert (workdir / f"{R}/figures/recipes.png").stat().st_size > 10_000
 
 
 def test_one_models_lora_setting_reruns_its_lora_row_only(workdir):
@@ -405,7 +455,7 @@ def test_one_models_lora_setting_reruns_its_lora_row_only(workdir):
         adapters(["tiny_a"], models)
         | lora_scores(["tiny_a"], models)
         | column_tables(models, ["lora"])
-        | outputs(sweep=True)
+        | outputs(sweep=True, recipes=True)
     )
     assert run_workflow(workdir) == expected
 
@@ -413,7 +463,9 @@ def test_one_models_lora_setting_reruns_its_lora_row_only(workdir):
 def test_editing_a_library_module_reruns_the_rules_that_import_it(workdir):
     module = workdir / "scripts/crossprobe/evaluation/metrics.py"
     module.write_text(module.read_text() + "\n# edited\n")
-    assert run_workflow(workdir) == column_outputs(["tiny_a", "tiny_b"]) | outputs(sweep=True)
+    assert run_workflow(workdir) == column_outputs(["tiny_a", "tiny_b"]) | outputs(
+        sweep=True, recipes=True
+    )
 
 
 def test_the_headline_is_a_display_choice_and_reruns_only_what_draws(workdir):
@@ -421,7 +473,7 @@ def test_the_headline_is_a_display_choice_and_reruns_only_what_draws(workdir):
     config["evaluation"]["headline"] = "per_subject_mean"
     write_config(workdir, config)
     # aggregate (the tables and grid.md) and the figures; no column's bootstrap, no score
-    assert run_workflow(workdir) == outputs(sweep=True)
+    assert run_workflow(workdir) == outputs(sweep=True, recipes=True)
     markdown = (workdir / f"{R}/tables/grid.md").read_text()
     assert "AUROC, mean over subjects" in markdown and "subjects (those with at least" in markdown
 
@@ -436,7 +488,7 @@ def test_split_files_rebuilt(splits, models=("tiny_a", "tiny_b")) -> set:
         | reads(models, models, splits)
         | lora_scores(models, models, scored)
         | column_tables(models)
-        | outputs(sweep=True)
+        | outputs(sweep=True, recipes=True)
     )
 
 
@@ -507,16 +559,17 @@ def test_adding_an_answer_set_column_computes_only_that_column(workdir):
     expected = (
         {f"{R}/imported/api/{s}.parquet" for s in SPLITS}
         | reads(models, ["api"], SPLITS)
-        | probes(models, ["api"], seeds=[0, 1, 2])
-        | probes(models, ["api"], seeds=[0], features=("answer",), n=4)
-        | probes(models, ["api"], seeds=[0], features=("answer",), n=8)
+        | probes(models, ["api"])
+        | probes(models, ["api"], features=("answer",), n=4)
+        | probes(models, ["api"], features=("answer",), n=8)
+        | probes(models, ["api"], features=("answer",), recipe="warm")
         | adapters(models, ["api"])
         | lora_scores(models, ["api"])
         | column_tables(["api"], IN_ANSWER_SETS)
         # the pooled probes learn from every column: they gain the new one's answers
-        | pooled(models, seeds=[0, 1, 2])
+        | pooled(models)
         | column_tables(models, ["probe_pooled"])
-        | outputs(sweep=True)
+        | outputs(sweep=True, recipes=True)
     )
     assert run_workflow(workdir) == expected
     markdown = (workdir / f"{R}/tables/grid.md").read_text()
@@ -535,22 +588,22 @@ def test_adding_a_model_computes_only_its_row_and_column(workdir, tiny_models):
     old = ["tiny_a", "tiny_b"]
     models = old + ["tiny_c"]
     new_cells = [(m, s) for m in models for s in models + ["api"] if "tiny_c" in (m, s)]
-    seeds = [0, 1, 2]
     expected = (
         split_files(["tiny_c"], SPLITS) - {f"{R}/questions/{s}.parquet" for s in SPLITS}
         | {f"{R}/models/tiny_c/model.json"}
         | {f for m, s in new_cells for f in reads([m], [s], SPLITS)}
-        | {f for m, s in new_cells for f in probes([m], [s], seeds)}
-        | {f for m, s in new_cells for n in (4, 8) for f in probes([m], [s], [0], ("answer",), n)}
+        | {f for m, s in new_cells for f in probes([m], [s])}
+        | {f for m, s in new_cells for n in (4, 8) for f in probes([m], [s], ("answer",), n)}
+        | {f for m, s in new_cells for f in probes([m], [s], ("answer",), recipe="warm")}
         | {f for m, s in new_cells for f in adapters([m], [s])}
         | {f for m, s in new_cells for f in lora_scores([m], [s])}
-        | pooled(models, seeds)  # every pooled probe gains the new column's answers
+        | pooled(models)  # every pooled probe gains the new column's answers
         | column_tables(["tiny_c"])
         # the old columns gain a row: their tables are rewritten, except source confidence
         # (the source judging itself), which no other row touches
         | column_tables(old, [m for m in METHODS if m != "source_confidence"])
         | column_tables(["api"], IN_ANSWER_SETS)
-        | outputs(sweep=True)
+        | outputs(sweep=True, recipes=True)
     )
     assert built == expected
     grid = pd.read_csv(workdir / f"{R}/tables/grid.tsv", sep="\t")

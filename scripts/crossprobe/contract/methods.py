@@ -35,6 +35,8 @@ class Method:
     needs: frozenset = frozenset()
     features: str = "answer"  # probes: the estimator's read at the answer, or at the question
     learns_from: str = ON_COLUMN  # trained methods: whose training answers (see ON_COLUMN)
+    # refitted with each recipe of probe.variants beside its own (the recipe sensitivity)
+    recipes: bool = False
 
     @property
     def pooled(self) -> bool:
@@ -54,7 +56,7 @@ class Method:
 METHODS = {
     m.name: m
     for m in (
-        Method("probe", "Probe", scorer="probe", trained=True),
+        Method("probe", "Probe", scorer="probe", trained=True, recipes=True),
         # the control: can the estimator tell correct answers from the question alone?
         Method(
             "probe_question",

@@ -5,7 +5,10 @@ adapters alike. Every experiment (config key `experiment`) has its own tree.
 grid, "Trained On"); {split}: train, calibration or test; {method}: a method of the registry;
 {train_set}: the column a trained estimator learned from, or "all" (pooled over every column);
 {n_train}: "all" its training answers, or a sweep size; {seed}: its training seed; {features}:
-what a probe reads, "answer" or "question".
+what a probe reads, "answer" or "question"; {recipe}: a probe's training recipe, "grid" (the
+grid's own, `probe.mlp`) or the name of one of `probe.variants`. A probe file holds every fit of
+one estimator: each training seed, on its training answers and on each bootstrap resample of
+them.
 """
 
 RESULTS = "results/{experiment}"
@@ -18,8 +21,9 @@ JUDGED = RESULTS + "/judged/{source}.parquet"  # a judge's verdicts on one colum
 JUDGE_STORE = RESULTS + "/judged/store"
 READS = RESULTS + "/activations/{model}/on~{source}/{split}.safetensors"
 STORE = RESULTS + "/activations/{model}/store"
-TRAINED = "{model}/on~{train_set}/n~{n_train}/seed~{seed}"
-PROBE = RESULTS + "/probes/{features}/" + TRAINED + ".safetensors"
+ESTIMATOR = "{model}/on~{train_set}/n~{n_train}"
+TRAINED = ESTIMATOR + "/seed~{seed}"
+PROBE = RESULTS + "/probes/{features}/" + ESTIMATOR + "/recipe~{recipe}.safetensors"
 ADAPTER_DIR = RESULTS + "/lora/" + TRAINED
 ADAPTER = ADAPTER_DIR + "/adapter_model.safetensors"
 ADAPTER_CONFIG = ADAPTER_DIR + "/adapter_config.json"
@@ -28,12 +32,14 @@ SCORES = RESULTS + "/scores/{method}/on~{source}.parquet"
 METRICS = RESULTS + "/metrics/on~{source}.tsv"
 CONTRASTS = RESULTS + "/contrasts/on~{source}.tsv"
 SWEEP = RESULTS + "/sweep/on~{source}.tsv"
+RECIPES = RESULTS + "/recipes/on~{source}.tsv"
 CURVES = RESULTS + "/curves/on~{source}.tsv"
 GRID = RESULTS + "/tables/grid.tsv"
 GRID_MARKDOWN = RESULTS + "/tables/grid.md"
 FINDINGS = RESULTS + "/tables/findings.md"  # sentences written from grid.tsv and contrasts.tsv
 CONTRASTS_TABLE = RESULTS + "/tables/contrasts.tsv"
 SWEEP_TABLE = RESULTS + "/tables/sweep.tsv"
+RECIPES_TABLE = RESULTS + "/tables/recipes.tsv"
 CURVES_TABLE = RESULTS + "/tables/curves.tsv"
 GRADERS_TABLE = RESULTS + "/tables/graders.tsv"  # the judge against an answer set's labels
 GRADERS_AUROC = RESULTS + "/tables/graders_auroc.tsv"
@@ -48,10 +54,12 @@ HEATMAP_ALL = RESULTS + "/figures/heatmap_all.png"  # every method; heatmap.* th
 HEATMAP_ALL_PDF = RESULTS + "/figures/heatmap_all.pdf"
 CONTRASTS_FIGURE = RESULTS + "/figures/contrasts.png"
 SWEEP_FIGURE = RESULTS + "/figures/sweep.png"
+RECIPES_FIGURE = RESULTS + "/figures/recipes.png"
 RELIABILITY = RESULTS + "/figures/reliability/{method}.png"
 RISK_COVERAGE = RESULTS + "/figures/risk_coverage/{method}.png"
 
 ALL = "all"  # {train_set} of pooled estimators, {n_train} of the full training set
+GRID_RECIPE = "grid"  # {recipe} of the grid's probes: probe.mlp (or the logistic head)
 
 
 def wildcard_part(template: str) -> str:

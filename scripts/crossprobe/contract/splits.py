@@ -3,7 +3,8 @@ config decides each split's questions. Torch-free; rules, adapters and tests all
 
 - train: trained estimators (probes, LoRA) learn on the Trained On column's answers here; a seeded
   hold-out of them (`selection.fraction`) picks their checkpoint (early stopping, the best LoRA
-  adapter) and is never trained on;
+  adapter) and is never trained on; probes are also refitted on bootstrap resamples of the rest
+  (`probe.resamples`), which the evaluation resamples to carry training-set variability;
 - calibration: one temperature per cell is fitted here, and nothing else;
 - test: every metric is computed here, and nothing else is.
 Every method's P(correct) is computed on the SCORED splits only.
@@ -11,6 +12,7 @@ Every method's P(correct) is computed on the SCORED splits only.
 
 import hashlib
 import math
+import zlib
 
 import numpy as np
 
@@ -97,24 +99,41 @@ def selection_split(
     return fit, order[len(order) - held :]
 
 
-def training_answers(tables: dict, fraction: float, seed: int, size: int | None = None):
+def bootstrap_rows(n: int, seed: int, resample: int, column: str) -> np.ndarray:
+    """Positions among a column's `n` training answers (in their seeded order) that training
+    resample `resample` learns from: 0, the answers themselves, each once; 1, 2, ... a bootstrap
+    resample, n drawn with replacement, seeded by the seed, the resample and the column (the same
+    for every estimator and method that learns from the column, so their fits on one resample
+    are paired)."""
+    if resample == 0:
+        return np.arange(n)
+    rng = np.random.default_rng([seed, resample, zlib.crc32(column.encode())])
+    return rng.integers(0, n, size=n)
+
+
+def training_answers(
+    tables: dict, fraction: float, seed: int, size: int | None = None, resample: int = 0
+):
     """(training answers, held-out answers) of a trained estimator, from {column: its graded
-    training answers}: per column the seeded split above, each row marked with its `source`
-    column and its `row` in that column's table. A pooled estimator's answers are exactly the
-    union of the per-column ones."""
+    training answers}: per column the seeded split above (its training answers drawn again as
+    training resample `resample`, `bootstrap_rows`; the hold-out never is), each row marked with
+    its `source` column and its `row` in that column's table. A pooled estimator's answers are
+    exactly the union of the per-column ones, on every resample."""
     import pandas as pd
 
     train, held = [], []
     for source, table in tables.items():
         rows, selection = selection_split(table["question_id"], fraction, seed, size)
+        rows = rows[bootstrap_rows(len(rows), seed, resample, source)]
         train.append(table.iloc[rows].assign(source=source, row=rows))
         held.append(table.iloc[selection].assign(source=source, row=selection))
     return pd.concat(train, ignore_index=True), pd.concat(held, ignore_index=True)
 
 
-def training_split(tables: dict, training: dict, n_train: str):
+def training_split(tables: dict, training: dict, n_train: str, resample: int = 0):
     """(training answers, held-out answers) of one trained estimator: `tables` {column: its
     graded training answers}, `training` the estimator's training params (the share held out,
-    the seed), `n_train` its wildcard (all, or a sweep size)."""
+    the seed), `n_train` its wildcard (all, or a sweep size), `resample` the training resample
+    (0: the answers themselves)."""
     size = None if n_train == ALL else int(n_train)
-    return training_answers(tables, training["fraction"], training["seed"], size)
+    return training_answers(tables, training["fraction"], training["seed"], size, resample)

@@ -9,7 +9,15 @@ includes seed variance, and its value is the mean over seeds (with their SD besi
 resample also refits every replicate's temperature on a resample of the column's calibration
 answers (shared too), so the intervals of the metrics of P(correct) (ECE, Brier, the reliability
 bins) carry the error of that fit; AUROC and AURC rank the log-odds, which it does not reorder.
-Every interval holds the training answers fixed: it is conditional on their one split.
+
+A probe is also fitted on bootstrap resamples of its training answers (`probe.resamples`): each
+resample of the test answers takes one of them (the same for every cell of the column with as
+many, so contrasts stay paired) and resamples the seeds fitted on it, so the interval carries
+training-set variability. The resampled fits sit lower than the fits on the answers themselves (a
+bootstrap resample repeats answers and leaves about a third out); their mean distance from them,
+on the sample of test answers, is taken off, so they give the spread and not the centre. Where an
+estimator has no training resamples (LoRA + Prompt, a recipe variant) its interval holds the
+training answers fixed: it is conditional on their one split.
 """
 
 import zlib
@@ -19,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from crossprobe.contract.headlines import CONTRASTED
-from crossprobe.contract.paths import ALL
+from crossprobe.contract.paths import ALL, GRID_RECIPE
 from crossprobe.contract.splits import CALIBRATION, TEST
 from crossprobe.evaluation.family import adjust
 from crossprobe.evaluation.metrics import (
@@ -27,16 +35,19 @@ from crossprobe.evaluation.metrics import (
     class_counts,
     kept_answers,
     metric_draws,
+    ranking_draws,
     risk_coverage,
 )
 from crossprobe.logodds import sigmoid
-from crossprobe.scores.calibration import fit_temperatures
+from crossprobe.scores.calibration import fit_temperatures, grid_rows
 
 SPLITS = (TEST, CALIBRATION)  # a replicate's rows, as `aligned` returns them
 CELL = ["method", "model", "trained_on"]
-ESTIMATE = ["metric", "value", "seed_sd", "ci_low", "ci_high", "n", "seeds", "draws_dropped"]
+ESTIMATE = ["metric", "value", "seed_sd", "training_sd", "ci_low", "ci_high", "n", "seeds"]
+ESTIMATE += ["resamples", "draws_dropped"]
 GRID_COLUMNS = CELL + ESTIMATE
 SWEEP_COLUMNS = CELL + ["n_train"] + ESTIMATE
+RECIPE_COLUMNS = CELL + ["recipe"] + ESTIMATE + ["difference", "difference_low", "difference_high"]
 CONTRAST_COLUMNS = ["comparison", "method", "model", "column", "a", "b"]
 CONTRAST_COLUMNS += ["metric", "difference", "ci_low", "ci_high", "n"]
 CONTRAST_COLUMNS += ["family", "family_size", "p_value", "p_holm", "p_adjusted"]
@@ -76,28 +87,89 @@ def seed_draws(replicates: int, draws: int, rng) -> np.ndarray:
     return picks
 
 
+def training_picks(uniforms: np.ndarray, resamples: int) -> np.ndarray:
+    """(draws + 1,) the training resample each draw takes of an estimator fitted on
+    `resamples` of them: row 0 the training answers themselves (0), then one of 1..resamples
+    per draw, read off the column's shared `uniforms` (so estimators with as many take the same
+    one: their contrasts stay paired); 0 throughout where there are none."""
+    if not resamples:
+        return np.zeros(len(uniforms) + 1, dtype=np.int64)
+    return np.r_[0, 1 + np.minimum((uniforms * resamples).astype(np.int64), resamples - 1)]
+
+
 @dataclass
 class Resamples:
     """A column's shared draws, row 0 of each the sample itself: counts of the test answers
     (`test`; `within_subjects`: within each subject's right and wrong answers) and of the
-    calibration answers, and uniforms (draws x test answers) that draw the labels of a
-    perfectly calibrated scorer."""
+    calibration answers, uniforms (draws x test answers) that draw the labels of a perfectly
+    calibrated scorer, and uniforms (draws) that pick each draw's training resample."""
 
     test: np.ndarray
     within_subjects: np.ndarray
     calibration: np.ndarray
     uniforms: np.ndarray
+    training: np.ndarray
 
 
-def calibrated(test: pd.DataFrame, calibration: pd.DataFrame, counts: np.ndarray) -> np.ndarray:
-    """(draws + 1) x test answers P(correct) of one replicate: row 0 its own (the temperature
-    of its scores table), then with the temperature refitted on each resample of the
-    calibration answers (`counts`, rows 1 on)."""
+def calibrated(
+    test: pd.DataFrame, calibration: pd.DataFrame, counts: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """(rows) x test answers P(correct) of one replicate at the draws `rows` (sorted): row 0 its
+    own (the temperature of its scores table), a later row with the temperature refitted on
+    that resample of the calibration answers (`counts`)."""
+    refit = rows[rows > 0]
     temperatures = fit_temperatures(
-        calibration["logodds_raw"].to_numpy(), calibration["correct"].to_numpy(), counts[1:]
+        calibration["logodds_raw"].to_numpy(), calibration["correct"].to_numpy(), counts[refit]
     )
     refitted = sigmoid(test["logodds_raw"].to_numpy()[None, :] / temperatures[:, None])
+    if len(refit) == len(rows):
+        return refitted
     return np.vstack([test["p_correct"].to_numpy()[None, :], refitted])
+
+
+def replicate_draws(
+    test, calibration, resamples: Resamples, rows, params: dict, ranking: bool = False
+) -> dict:
+    """Every metric of one replicate at the draws `rows` (sorted, from 0: the sample itself),
+    or with `ranking` those of how it ranks the answers only (AUROC). The labels of a perfectly
+    calibrated scorer (`ece_if_calibrated`) are each later row's own; the sample's value is
+    their mean over those rows, or over every draw where only the sample is asked."""
+    if ranking:
+        return ranking_draws(
+            test["correct"].to_numpy(),
+            test["logodds"].to_numpy(),
+            test["subject"].to_numpy(),
+            resamples.test[rows],
+            params["min_class_answers"],
+            resamples.within_subjects[rows],
+        )
+    taken = rows[rows > 0]
+    labels = taken if len(taken) else np.arange(1, len(resamples.test))
+    values = metric_draws(
+        test["correct"].to_numpy(),
+        test["logodds"].to_numpy(),
+        calibrated(test, calibration, resamples.calibration, rows),
+        sigmoid(test["logodds_raw"].to_numpy()),
+        test["subject"].to_numpy(),
+        resamples.test[rows],
+        params["ece_bins"],
+        params["min_class_answers"],
+        resamples.within_subjects[rows],
+        resamples.uniforms[labels - 1],
+    )
+    values["ece_if_calibrated"] = values["ece_if_calibrated"][: len(rows)]
+    return values
+
+
+def centre_shift(values: np.ndarray) -> float:
+    """How far an estimator's fits on training resamples sit from its fits on the training
+    answers themselves, on the sample of test answers: `values` (resamples + 1) x seeds x draws
+    (resample 0 the answers themselves), each resample's mean over seeds, then their mean over
+    resamples less resample 0's; 0 without resamples."""
+    if len(values) == 1:
+        return 0.0
+    sample = np.nanmean(values[:, :, 0], axis=1)
+    return float(np.nanmean(sample[1:]) - sample[0])
 
 
 def interval(values: np.ndarray, ci: float) -> tuple[float, float]:
@@ -111,52 +183,66 @@ def interval(values: np.ndarray, ci: float) -> tuple[float, float]:
 
 
 class Entry:
-    """One estimator's scores in the column, for one training size: its replicates' metrics on
-    every resample, and each metric's statistic per resample (mean over the resampled seeds)."""
+    """One estimator's scores in the column (one training size and recipe): its replicates'
+    metrics on the draws that take them, and each metric's statistic per draw: the mean over
+    the resampled seeds fitted on the training resample the draw takes (less `centre_shift`)."""
 
-    def __init__(self, replicates: list, resamples: Resamples, picks, params: dict, support):
-        """`replicates`: (test rows, calibration rows) per training seed, in the column's
-        order of answers."""
-        self.seeds, self.support = len(replicates), support
-        per = [
-            metric_draws(
-                test["correct"].to_numpy(),
-                test["logodds"].to_numpy(),
-                calibrated(test, calibration, resamples.calibration),
-                sigmoid(test["logodds_raw"].to_numpy()),
-                test["subject"].to_numpy(),
-                resamples.test,
-                params["ece_bins"],
-                params["min_class_answers"],
-                resamples.within_subjects,
-                resamples.uniforms,
-            )
-            for test, calibration in replicates
-        ]
-        self.values = {m: np.stack([p[m] for p in per]) for m in per[0]}  # seeds x draws
-        draws = np.arange(resamples.test.shape[0])
-        self.stat = {
-            m: np.nanmean(v[picks, draws[:, None]], axis=1) for m, v in self.values.items()
-        }
+    def __init__(
+        self,
+        replicates: dict,
+        resamples: Resamples,
+        picks,
+        params: dict,
+        support,
+        ranking: bool = False,
+    ):
+        """`replicates`: {(seed, training resample): (test rows, calibration rows)}, in the
+        column's order of answers; `picks`: the seeds each draw takes (`seed_draws`);
+        `ranking`: the AUROC metrics only (all a sweep point or a recipe variant reports)."""
+        seeds = sorted({seed for seed, _ in replicates})
+        self.seeds, self.resamples = len(seeds), max(b for _, b in replicates)
+        self.support = support
+        draws = len(resamples.test)
+        which = training_picks(resamples.training, self.resamples)
+        self.values = {}  # metric: (resamples + 1) x seeds x draws, NaN where not taken
+        for (seed, resample), (test, calibration) in replicates.items():
+            rows = np.flatnonzero(which == resample)
+            if resample:
+                rows = np.r_[0, rows]  # on the sample of test answers too: `centre_shift`
+            drawn = replicate_draws(test, calibration, resamples, rows, params, ranking)
+            for metric, got in drawn.items():
+                shape = (self.resamples + 1, self.seeds, draws)
+                self.values.setdefault(metric, np.full(shape, np.nan))
+                self.values[metric][resample, seeds.index(seed), rows] = got
+        index = np.arange(draws)[:, None]
+        self.stat = {}
+        for metric, values in self.values.items():
+            stat = np.nanmean(values[which[:, None], picks, index], axis=1)
+            stat[1:] -= centre_shift(values)
+            self.stat[metric] = stat
 
     def rows(self, ci: float, n: int) -> list[dict]:
-        """One row per metric: value (mean over seeds), seed SD, interval; and the per-subject
-        mean's support: the column's subjects, those with a single class and those with both
-        but too few of one (both left out)."""
+        """One row per metric: value (mean over seeds), seed SD, the SD over training
+        resamples (of the mean over seeds, on the sample of test answers), interval; and the
+        per-subject mean's support: the column's subjects, those with a single class and those
+        with both but too few of one (both left out)."""
         out = []
         for metric, stat in self.stat.items():
             low, high = interval(stat, ci)
-            sample = self.values[metric][:, 0]
-            sd = float(np.std(sample, ddof=1)) if self.seeds > 1 else np.nan
+            values = self.values[metric][:, :, 0]
+            seed_sd = float(np.std(values[0], ddof=1)) if self.seeds > 1 else np.nan
+            resampled = np.nanmean(values[1:], axis=1) if self.resamples > 1 else []
             out.append(
                 {
                     "metric": metric,
                     "value": float(stat[0]),
-                    "seed_sd": sd,
+                    "seed_sd": seed_sd,
+                    "training_sd": float(np.std(resampled, ddof=1)) if len(resampled) else np.nan,
                     "ci_low": low,
                     "ci_high": high,
                     "n": n,
                     "seeds": self.seeds,
+                    "resamples": self.resamples,
                     # resamples where the metric is undefined (one class drawn), left out
                     "draws_dropped": int(np.isnan(stat[1:]).sum()),
                 }
@@ -167,10 +253,12 @@ class Entry:
                     "metric": metric,
                     "value": float(count),
                     "seed_sd": np.nan,
+                    "training_sd": np.nan,
                     "ci_low": np.nan,
                     "ci_high": np.nan,
                     "n": n,
                     "seeds": self.seeds,
+                    "resamples": self.resamples,
                     "draws_dropped": 0,
                 }
             )
@@ -192,8 +280,9 @@ def contrast(a: Entry, b: Entry, metric: str, ci: float) -> dict:
 
 
 def evaluate_column(tables: dict, source: str, params: dict, full_size: int) -> dict:
-    """{"metrics", "contrasts", "sweep", "curves"} tables of column `source` from {method:
-    scores table}; `full_size` is how many training answers an estimator of the full grid saw."""
+    """{"metrics", "contrasts", "sweep", "recipes", "curves"} tables of column `source` from
+    {method: scores table}; `full_size` is how many training answers an estimator of the full
+    grid saw."""
     first = next(iter(tables.values()))
     # every cell scores these same answers
     order = {s: np.sort(first.loc[first["split"] == s, "question_id"].unique()) for s in SPLITS}
@@ -208,8 +297,8 @@ def evaluate_column(tables: dict, source: str, params: dict, full_size: int) -> 
     n, draws = len(order[TEST]), params["bootstrap"]
     key = [params["seed"], zlib.crc32(source.encode())]
     rng = np.random.default_rng(key)
-    # resamples of the test answers; within subjects and classes, of the calibration answers
-    # and the uniforms, each from a stream of its own
+    # resamples of the test answers; within subjects and classes, of the calibration answers,
+    # the uniforms and the training resamples, each from a stream of its own
     strata = answers["subject"].astype(str) + "/" + answers["correct"].astype(str)
     resamples = Resamples(
         test=question_draws(n, draws, rng),
@@ -220,24 +309,38 @@ def evaluate_column(tables: dict, source: str, params: dict, full_size: int) -> 
             len(order[CALIBRATION]), draws, np.random.default_rng(key + [2])
         ),
         uniforms=np.random.default_rng(key + [3]).random((draws, n)),
+        training=np.random.default_rng(key + [4]).random(draws),
     )
-    entries = {}
+    entries, at_split = {}, {}
     for method, table in tables.items():
-        scored = table[table["split"] == TEST]
-        for (model, n_train), cell in scored.groupby(["model", "n_train"], sort=False):
-            replicates = [
-                aligned(tables[method], order, model, n_train, seed)
-                for seed in np.sort(cell["seed"].unique())
-            ]
-            picks = seed_draws(len(replicates), draws, rng)
-            entries[method, model, n_train] = Entry(replicates, resamples, picks, params, support)
+        varied = set(table.loc[table["recipe"] != GRID_RECIPE, "model"])
+        fits = table.groupby(["model", "n_train", "recipe"], sort=False)
+        for (model, n_train, recipe), estimator in fits:
+            replicates = {
+                (seed, resample): aligned(rows, order)
+                for (seed, resample), rows in sorted(estimator.groupby(["seed", "resample"]))
+            }
+            picks = seed_draws(len({seed for seed, _ in replicates}), draws, rng)
+            own = n_train == ALL and recipe == GRID_RECIPE
+            entry = Entry(replicates, resamples, picks, params, support, ranking=not own)
+            entries[method, model, n_train, recipe] = entry
+            if own and model in varied:
+                # the recipe variants are fitted on the training answers themselves: compare
+                # them with the grid's recipe there
+                fixed = {r: v for r, v in replicates.items() if r[1] == 0}
+                at_split[method, model] = (
+                    entry
+                    if len(fixed) == len(replicates)
+                    else Entry(fixed, resamples, picks, params, support, ranking=True)
+                )
     ci = params["ci"]
+    grid = {(m, e): v for (m, e, t, r), v in entries.items() if t == ALL and r == GRID_RECIPE}
     metrics = [
         {"method": m, "model": e, "trained_on": source, **row}
-        for (m, e, n_train), entry in entries.items()
-        if n_train == ALL
+        for (m, e), entry in grid.items()
         for row in entry.rows(ci, n)
     ]
+    swept = {m for m, _, t, _ in entries if t != ALL}
     sweep = [
         {
             "method": m,
@@ -246,43 +349,73 @@ def evaluate_column(tables: dict, source: str, params: dict, full_size: int) -> 
             "n_train": full_size if n_train == ALL else int(n_train),
             **row,
         }
-        for (m, e, n_train), entry in entries.items()
-        if any(k[0] == m and k[2] != ALL for k in entries)
+        for (m, e, n_train, recipe), entry in entries.items()
+        if m in swept and recipe == GRID_RECIPE
         for row in entry.rows(ci, n)
         if row["metric"] in CONTRASTED
     ]
     return {
         "metrics": pd.DataFrame(metrics, columns=GRID_COLUMNS),
         "contrasts": pd.DataFrame(
-            adjust(contrasts(entries, source, list(tables), ci, n), ci), columns=CONTRAST_COLUMNS
+            adjust(contrasts(grid, source, list(tables), ci, n), ci), columns=CONTRAST_COLUMNS
         ),
         "sweep": pd.DataFrame(sweep, columns=SWEEP_COLUMNS),
+        "recipes": pd.DataFrame(
+            recipe_rows(entries, at_split, source, ci, n), columns=RECIPE_COLUMNS
+        ),
         "curves": pd.DataFrame(
             curves(tables, source, order, resamples, params), columns=CURVE_COLUMNS
         ),
     }
 
 
-def aligned(table: pd.DataFrame, order: dict, model: str, n_train, seed) -> tuple:
-    """One replicate's (test rows, calibration rows) of a scores table, each in the column's
-    order of answers (that of the shared resamples)."""
-    rows = table[
-        (table["model"] == model) & (table["n_train"] == n_train) & (table["seed"] == seed)
-    ]
+def recipe_rows(entries: dict, at_split: dict, source: str, ci: float, n: int) -> list[dict]:
+    """Per cell of a method with recipe variants: the grid's recipe and each variant, on the one
+    split of training answers (no training resamples), with each variant's paired difference
+    from the grid's recipe."""
+    rows = []
+    for (method, model), reference in at_split.items():
+        for (m, e, n_train, recipe), entry in entries.items():
+            if (m, e, n_train) != (method, model, ALL):
+                continue
+            own = recipe == GRID_RECIPE
+            for row in (reference if own else entry).rows(ci, n):
+                if row["metric"] not in CONTRASTED:
+                    continue
+                moved = {"difference": np.nan, "ci_low": np.nan, "ci_high": np.nan}
+                if not own:
+                    moved = contrast(entry, reference, row["metric"], ci)
+                rows.append(
+                    {
+                        "method": method,
+                        "model": model,
+                        "trained_on": source,
+                        "recipe": recipe,
+                        **row,
+                        "difference": moved["difference"],
+                        "difference_low": moved["ci_low"],
+                        "difference_high": moved["ci_high"],
+                    }
+                )
+    return rows
+
+
+def aligned(rows: pd.DataFrame, order: dict) -> tuple:
+    """One replicate's rows of a scores table as (test rows, calibration rows), each in the
+    column's order of answers (that of the shared resamples)."""
     return tuple(
         rows[rows["split"] == s].set_index("question_id").loc[order[s]].reset_index()
         for s in SPLITS
     )
 
 
-def contrasts(entries: dict, source: str, methods: list, ci: float, n: int) -> list[dict]:
-    """Paired differences: (a) within the column, each estimator against the source judging
-    itself, per method (the paper's claim); (b) within each cell, each method against each
-    other."""
+def contrasts(grid: dict, source: str, methods: list, ci: float, n: int) -> list[dict]:
+    """Paired differences of the grid's estimators ({(method, model): entry}): (a) within the
+    column, each estimator against the source judging itself, per method (the paper's claim);
+    (b) within each cell, each method against each other."""
     rows = []
-    grid = {k: v for k, v in entries.items() if k[2] == ALL}
-    for (method, model, _), entry in grid.items():
-        itself = grid.get((method, source, ALL))
+    for (method, model), entry in grid.items():
+        itself = grid.get((method, source))
         if itself is None or model == source:
             continue
         for metric in CONTRASTED:
@@ -300,7 +433,7 @@ def contrasts(entries: dict, source: str, methods: list, ci: float, n: int) -> l
             )
     models = list(dict.fromkeys(k[1] for k in grid))
     for model in models:
-        present = [m for m in methods if (m, model, ALL) in grid]
+        present = [m for m in methods if (m, model) in grid]
         for i, a in enumerate(present):
             for b in present[i + 1 :]:
                 for metric in CONTRASTED:
@@ -312,7 +445,7 @@ def contrasts(entries: dict, source: str, methods: list, ci: float, n: int) -> l
                             "column": source,
                             "a": a,
                             "b": b,
-                            **contrast(grid[a, model, ALL], grid[b, model, ALL], metric, ci),
+                            **contrast(grid[a, model], grid[b, model], metric, ci),
                             "n": n,
                         }
                     )
@@ -349,16 +482,20 @@ def curves(tables: dict, source: str, order: dict, resamples: Resamples, params:
     rows = []
     points = 50
     coverages = np.linspace(0, 1, points + 1)[1:]
+    everywhere = np.arange(len(resamples.calibration))
     for method, table in tables.items():
-        test = table[(table["split"] == "test") & (table["n_train"] == ALL)]
-        for model, cell in test.groupby("model", sort=False):
-            first, calibration = aligned(table, order, model, ALL, cell["seed"].min())
+        grid = grid_rows(table)
+        for model, cell in grid[grid["split"] == TEST].groupby("model", sort=False):
+            seed = cell["seed"].min()
+            first, calibration = aligned(
+                grid[(grid["model"] == model) & (grid["seed"] == seed)], order
+            )
             y = first["correct"].to_numpy()
             for kind, p in (
                 ("before temperature scaling", sigmoid(first["logodds_raw"].to_numpy())),
                 (
                     "after temperature scaling",
-                    calibrated(first, calibration, resamples.calibration),
+                    calibrated(first, calibration, resamples.calibration, everywhere),
                 ),
             ):
                 for row in reliability_bins(y, p, resamples.test, params["ece_bins"], params["ci"]):

@@ -31,8 +31,8 @@ import pandas as pd
 from crossprobe.contract.methods import title
 from crossprobe.evaluation.markdown import (
     NO_VALUE,
-    SPLIT_NOTE,
-    seed_note,
+    conditional_note,
+    interval_note,
     thin_headlines,
     winners,
 )
@@ -153,6 +153,7 @@ def findings_markdown(grid: pd.DataFrame, contrasts: pd.DataFrame, layout: dict)
             for method, model in ((method_a, model_a), (method_b, model_b))
         )
 
+    methods = list(dict.fromkeys(grid["method"]))
     families = on_metric["family"].nunique()  # the page's three sections read them all
     lines = [
         f"# Findings ({layout['headline_label']})",
@@ -166,9 +167,9 @@ def findings_markdown(grid: pd.DataFrame, contrasts: pd.DataFrame, layout: dict)
         f"±{margin:.3f} (evaluation.equivalence_margin) only where the family's simultaneous "
         "95% interval lies inside it (the two one-sided tests, family-wise at most 5%).",
         "",
-        SPLIT_NOTE,
+        interval_note(grid, methods),
     ]
-    note = seed_note(grid, list(dict.fromkeys(grid["method"])))
+    note = conditional_note(grid, methods)
     lines += ["", note] if note else []
     lines += ["", "## Judging another model vs. judging itself", ""]
     within = on_metric[on_metric["comparison"] == "within_column"]

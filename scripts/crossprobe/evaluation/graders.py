@@ -16,9 +16,9 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from crossprobe.contract.paths import ALL
 from crossprobe.evaluation.column import interval, question_draws
 from crossprobe.evaluation.metrics import auroc
+from crossprobe.scores.calibration import grid_rows
 
 AGREEMENT_COLUMNS = ["trained_on", "split", "n", "agreement", "agreement_low", "agreement_high"]
 AGREEMENT_COLUMNS += ["kappa", "kappa_low", "kappa_high"]
@@ -131,7 +131,7 @@ def method_aurocs(scores: pd.DataFrame, judged: pd.DataFrame, method: str, sourc
     split = rows["split"].iloc[0]
     verdict = rows.set_index("question_id")["verdict"]
     out = []
-    grid = scores[scores["n_train"].astype(str) == ALL]
+    grid = grid_rows(scores)
     for model, cell in grid.groupby("model", sort=False):
         per_seed = []
         for _, replicate in cell.groupby("seed", sort=True):

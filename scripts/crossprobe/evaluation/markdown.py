@@ -8,20 +8,43 @@ import pandas as pd
 from crossprobe.contract.headlines import PER_SUBJECT
 from crossprobe.contract.methods import METHODS, title
 
-# what no interval carries, said where the intervals are read (grid.md, findings.md)
-SPLIT_NOTE = (
-    "Intervals are conditional on the training split: they resample the test answers (with "
-    "the temperature refitted on resampled calibration answers, for the metrics of "
-    "P(correct)) and a cell's training seeds where it has several (a seed varies a probe's "
-    "initialisation only), but every estimator learned from one split of training answers. "
-    "How a cell would move with another split is in no interval, and a contrast between "
-    "methods trained differently (the Probe against the question-only probe or a free "
-    "baseline) does not cancel it."
-)
-
 
 def trained(method: str) -> bool:
     return method in METHODS and METHODS[method].trained
+
+
+def resamples(grid: pd.DataFrame, method: str) -> int:
+    """The bootstrap resamples of the training answers behind every cell of `method` (0 where
+    any cell has none: its intervals hold the training answers fixed)."""
+    cells = grid[grid["method"] == method]
+    return int(cells["resamples"].min()) if len(cells) else 0
+
+
+def listed(titles: list[str]) -> str:
+    return ", ".join(titles[:-1]) + (" and " if len(titles) > 1 else "") + titles[-1]
+
+
+def interval_note(grid: pd.DataFrame, methods: list[str]) -> str:
+    """What the intervals resample, said where they are read (grid.md, findings.md): the test
+    answers, the seeds, and for the methods refitted on training resamples those too."""
+    text = (
+        "Intervals resample the test answers (with the temperature refitted on resampled "
+        "calibration answers, for the metrics of P(correct)) and a cell's training seeds where "
+        "it has several (a seed varies a probe's initialisation only)."
+    )
+    carry = [m for m in methods if trained(m) and resamples(grid, m)]
+    if carry:
+        counts = sorted({resamples(grid, m) for m in carry})
+        carried = "their intervals, and the contrasts between them, carry"
+        text += (
+            f" {listed([title(m) for m in carry])}: each training seed was also fitted on "
+            f"{listed([str(k) for k in counts])} bootstrap resamples of the training answers, "
+            "and each draw takes one of them (the same for every cell of the column), so "
+            f"{'its intervals carry' if len(carry) == 1 else carried} training-set variability; "
+            "a contrast with a method whose interval is conditional on the training answers "
+            "carries only its own side's."
+        )
+    return text
 
 
 def cell_text(row) -> str:
@@ -70,14 +93,22 @@ def one_seed(grid: pd.DataFrame, method: str) -> bool:
     return trained(method) and len(cells) > 0 and bool((cells["seeds"] == 1).all())
 
 
-def seed_note(grid: pd.DataFrame, methods: list[str]) -> str:
-    """What the intervals of one-seed methods do not carry, in a sentence ("" if none)."""
-    single = [title(m) for m in methods if one_seed(grid, m)]
-    if not single:
-        return ""
-    return (
-        f"{', '.join(single)}: one training seed; {'its' if len(single) == 1 else 'their'} "
-        "intervals resample the test answers only and are conditional on that seed."
+def conditional_note(grid: pd.DataFrame, methods: list[str]) -> str:
+    """What the intervals of trained methods are conditional on, a sentence per kind ("" if
+    nothing): their one training seed, and the one split of training answers where they were
+    not refitted on resamples of it."""
+    kinds: dict[tuple, list[str]] = {}
+    for method in methods:
+        if not trained(method) or grid[grid["method"] == method].empty:
+            continue
+        fixed = ["one training seed"] if one_seed(grid, method) else []
+        fixed += [] if resamples(grid, method) else ["one split of training answers"]
+        if fixed:
+            kinds.setdefault(tuple(fixed), []).append(title(method))
+    return " ".join(
+        f"{listed(titles)}: {'its' if len(titles) == 1 else 'their'} intervals are "
+        f"conditional on {'its' if len(titles) == 1 else 'their'} {' and the '.join(fixed)}."
+        for fixed, titles in kinds.items()
     )
 
 
@@ -87,9 +118,13 @@ def auroc_markdown(grid: pd.DataFrame, layout: dict) -> str:
     auroc = grid[grid["metric"] == layout["headline"]]
     names, columns = layout["names"], layout["columns"]
     support = subject_support(grid, layout)
+    methods = layout["methods"]
+    notes = " ".join(
+        t for t in (interval_note(grid, methods), conditional_note(grid, methods)) if t
+    )
     lines = ([support, ""] if support else []) + [
         "Each interval is that cell's own (compare cells with the paired contrasts below, not "
-        f"by overlapping intervals). {SPLIT_NOTE}",
+        f"by overlapping intervals). {notes}",
         "",
     ]
     for method in layout["methods"]:
@@ -137,7 +172,8 @@ def contrasts_markdown(contrasts: pd.DataFrame, layout: dict) -> str:
     ]
     lines = [
         f"**Judging another model vs. judging itself** ({layout['headline_label']}; paired "
-        "bootstrap over the column's test answers and the training seeds; simultaneous 95% "
+        "bootstrap over the column's test answers, the training seeds and, where a method has "
+        "them, the training resamples; simultaneous 95% "
         "intervals over the column's comparisons and their max-t adjusted p)",
         "",
         "| Method | Trained On | Model | Model − Trained On itself | p (adjusted) | separated |",

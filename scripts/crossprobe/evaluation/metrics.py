@@ -172,6 +172,22 @@ def risk_coverage(y, z, coverages) -> np.ndarray:
     return (errors_before[group] + inside * errors[group] / size[group]) / k
 
 
+def ranking_draws(
+    y, z, subjects, weights, min_class_answers: int = 1, subject_weights=None
+) -> dict[str, np.ndarray]:
+    """The metrics of how one scored replicate ranks the answers, one value per row of
+    `weights` (the per-subject mean's per row of `subject_weights`, resamples within subjects,
+    when given): AUROC pooled and its mean over subjects (with the subjects it used)."""
+    y = np.asarray(y)
+    by_subject = weights if subject_weights is None else subject_weights
+    subject_mean, used = weighted_subject_auroc(y, z, subjects, by_subject, min_class_answers)
+    return {
+        "auroc": weighted_auroc(y, z, weights),
+        "auroc_subject_mean": subject_mean,
+        "subjects_used": used.astype(np.float64),
+    }
+
+
 def metric_draws(
     y,
     z,
@@ -185,29 +201,29 @@ def metric_draws(
     uniforms=None,
 ) -> dict[str, np.ndarray]:
     """Every metric of one scored replicate, one value per row of `weights` (the per-subject
-    mean's per row of `subject_weights`, resamples within subjects, when given). `p` is
-    P(correct) per answer, or per draw and answer; `uniforms` (draws x answers), when given,
-    draw the labels of `ece_if_calibrated` against the sample's P(correct)."""
+    mean's per row of `subject_weights`, resamples within subjects, when given): those of
+    `ranking_draws`, and those of P(correct). `p` is P(correct) per answer, or per draw and
+    answer; `uniforms` (draws x answers), when given, draw the labels of `ece_if_calibrated`
+    against the sample's P(correct)."""
     y = np.asarray(y)
     p = np.asarray(p, dtype=np.float64)
-    by_subject = weights if subject_weights is None else subject_weights
-    subject_mean, used = weighted_subject_auroc(y, z, subjects, by_subject, min_class_answers)
     calibrated = {}
     if uniforms is not None:
         calibrated["ece_if_calibrated"] = calibrated_ece(np.atleast_2d(p)[0], uniforms, bins)
-    return {
-        "auroc": weighted_auroc(y, z, weights),
-        "auroc_subject_mean": subject_mean,
-        "subjects_used": used.astype(np.float64),
-        "ece": weighted_calibration_error(p, y, weights, bins),
-        "ece_toplabel": weighted_calibration_error(
-            np.maximum(p, 1 - p), (p >= 0.5) == y, weights, bins
-        ),
-        "ece_uncalibrated": weighted_calibration_error(p_raw, y, weights, bins),
-        "brier": weighted_mean((p - y) ** 2, weights),
-        "aurc": weighted_aurc(y, z, weights),
-        "accuracy": weighted_mean(y, weights),
-    } | calibrated
+    return (
+        ranking_draws(y, z, subjects, weights, min_class_answers, subject_weights)
+        | {
+            "ece": weighted_calibration_error(p, y, weights, bins),
+            "ece_toplabel": weighted_calibration_error(
+                np.maximum(p, 1 - p), (p >= 0.5) == y, weights, bins
+            ),
+            "ece_uncalibrated": weighted_calibration_error(p_raw, y, weights, bins),
+            "brier": weighted_mean((p - y) ** 2, weights),
+            "aurc": weighted_aurc(y, z, weights),
+            "accuracy": weighted_mean(y, weights),
+        }
+        | calibrated
+    )
 
 
 def auroc(y, z) -> float:

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from crossprobe.contract.methods import title
-from crossprobe.contract.paths import ALL
 from crossprobe.evaluation.metrics import auroc
+from crossprobe.scores.calibration import grid_rows
 
 # The reference runs (notebooks/results/eval-mmlu_oe-<run>/<model>.csv at the shipped commit)
 # that match each of our (method, diagonal) cells, the plainest first. What decides it there:
@@ -78,7 +78,8 @@ def per_subject_auroc(scores: pd.DataFrame) -> pd.DataFrame:
     """Per cell of a score table and test subject: the test answers, the training seeds and the
     mean over them of each seed's AUROC of the log-odds (NaN where the subject's answers are of
     one class), estimators trained on all their training answers."""
-    test = scores[(scores["split"] == "test") & (scores["n_train"].astype(str) == ALL)]
+    test = grid_rows(scores)
+    test = test[test["split"] == "test"]
     cell = ["method", "model", "trained_on", "subject"]
     per_seed = pd.DataFrame(
         [

@@ -1,5 +1,6 @@
 """The figures: the AUROC heatmaps as in the paper's Fig. 5 (centre), the paired contrasts, the
-training-size sweep, and per method the reliability diagrams and risk-coverage curves.
+training-size sweep, the recipe variants, and per method the reliability diagrams and
+risk-coverage curves.
 
 Heatmaps: y axis "Model" (the estimator), x axis "Trained On" (whose answers it judges); each tile
 shows the headline AUROC and its interval. Every panel shares one fixed colour scale, diverging at
@@ -42,7 +43,8 @@ from plotnine import (
 )
 
 from crossprobe.contract.methods import METHODS, title
-from crossprobe.evaluation.markdown import seed_note, subject_support
+from crossprobe.contract.paths import GRID_RECIPE
+from crossprobe.evaluation.markdown import conditional_note, subject_support
 from crossprobe.job import atomic
 
 FACETS_PER_ROW = 3
@@ -101,7 +103,8 @@ def heatmap(grid: pd.DataFrame, layout: dict, methods: list[str]):
     down = -(-len(methods) // across)
     width = across * (TILE_INCHES[0] * len(columns) + 0.4) + 3.0  # + row labels and colour bar
     height = down * (TILE_INCHES[1] * len(layout["rows"]) + 1.3) + 0.6
-    support = " ".join(t for t in (subject_support(grid, layout), seed_note(grid, methods)) if t)
+    notes = (subject_support(grid, layout), conditional_note(grid, methods))
+    support = " ".join(t for t in notes if t)
     return (
         ggplot(cells, aes(x="Trained On", y="Model"))
         + geom_tile(aes(fill="value"), color="white", size=0.8)
@@ -205,6 +208,38 @@ def sweep_figure(sweep: pd.DataFrame, grid: pd.DataFrame, layout: dict):
         + theme_minimal()
         + theme(
             figure_size=(4 + 3.5 * data["Trained_On"].nunique(), 1.5 + 3 * data["Method"].nunique())
+        )
+    )
+
+
+def recipes_figure(recipes: pd.DataFrame, layout: dict):
+    """Per cell (rows: Model, columns: Trained On), the headline AUROC of the grid's recipe and
+    of each variant with its interval (all on the one split of training answers), a dashed
+    line at the grid's recipe: how far the recipe moves a cell."""
+    data = cells_frame(recipes[recipes["metric"] == layout["headline"]], layout)
+    order = list(dict.fromkeys(data["recipe"]))
+    data["Recipe"] = pd.Categorical(data["recipe"], list(reversed(order)), ordered=True)
+    data["Method"] = data["method"].map(title)
+    grid = data[data["recipe"] == GRID_RECIPE]
+    return (
+        ggplot(data, aes(x="value", y="Recipe", color="Method"))
+        + geom_vline(grid, aes(xintercept="value", color="Method"), linetype="dashed")
+        + geom_vline(xintercept=0.5, color="#bbbbbb")
+        + geom_errorbarh(aes(xmin="ci_low", xmax="ci_high"), height=0.25)
+        + geom_point(size=2)
+        + facet_grid(rows="Model", cols="Trained_On")
+        + labs(
+            x=layout["headline_label"],
+            y="",
+            title="How far does the Probe's training recipe move a cell?",
+            caption="On the one split of training answers; dashed: the grid's recipe",
+        )
+        + theme_minimal()
+        + theme(
+            figure_size=(
+                3 + 3.5 * max(1, data["Trained_On"].nunique()),
+                1.2 + (0.4 * len(order) + 0.6) * max(1, data["Model"].nunique()),
+            )
         )
     )
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
 
+from crossprobe.contract.paths import ALL, GRID_RECIPE
 from crossprobe.logodds import nll, sigmoid
 
 TEMPERATURES = (0.01, 100.0)  # the range a temperature is fitted in
@@ -42,6 +43,8 @@ def fit_temperatures(z, y, weights, steps: int = 50) -> np.ndarray:
     return np.exp(-(low + high) / 2)
 
 
+# what names one fit behind a cell in a scores table (`crossprobe.dag.replicates`)
+REPLICATE = ["n_train", "recipe", "seed", "resample"]
 SCORE_COLUMNS = [
     "split",
     "question_id",
@@ -79,3 +82,14 @@ def raw_scores(graded: dict, logodds: dict) -> pd.DataFrame:
         for split, frame in graded.items()
     ]
     return pd.concat(frames, ignore_index=True)
+
+
+def grid_rows(scores: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a scores table that the grid's estimators wrote: on all their training
+    answers themselves (not a bootstrap resample of them), with the grid's recipe; one
+    replicate per training seed."""
+    return scores[
+        (scores["n_train"].astype(str) == ALL)
+        & (scores["recipe"] == GRID_RECIPE)
+        & (scores["resample"] == 0)
+    ]

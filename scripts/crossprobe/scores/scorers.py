@@ -17,7 +17,7 @@ from crossprobe.contract.config import lora_params
 from crossprobe.contract.methods import ESTIMATOR_ANSWERS, Method
 from crossprobe.contract.splits import SCORED
 from crossprobe.reads.features import aligned, load_reads
-from crossprobe.reads.probes import load_probe, probe_logodds
+from crossprobe.reads.probes import load_probes, probe_logodds
 from crossprobe.scores import baselines
 
 
@@ -35,7 +35,7 @@ class ColumnFiles:
         self.graded = {s: pd.read_parquet(files[file_key("answers", source, s)]) for s in SCORED}
         self.reads = lru_cache(self._reads)
         self.table = lru_cache(lambda key: pd.read_parquet(self.files[key]))
-        self.probe = lru_cache(lambda key: load_probe(self.files[key]))
+        self.probes = lru_cache(lambda key: load_probes(self.files[key]))
 
     def _reads(self, model: str, split: str) -> dict:
         """The estimator's cached reads of the split, in the graded table's row order."""
@@ -46,7 +46,8 @@ class ColumnFiles:
 
 class Scorer:
     """A scorer kind. `at` holds the path wildcards of one cell (experiment, source, model,
-    train_set); `replicates` are its (n_train, seed) pairs."""
+    train_set); a replicate is one fit behind it, (n_train, recipe, seed, resample)
+    (`crossprobe.dag.replicates`)."""
 
     name: str
     seeds_from: str | None = None  # the config section whose `seeds` a trained scorer uses
@@ -56,10 +57,15 @@ class Scorer:
         section = lora_params(config, model) if self.seeds_from == "lora" else config["probe"]
         return list(section["seeds"])
 
+    def resamples(self, config: dict, recipe: str) -> int:
+        """Bootstrap resamples of the training answers each seed of an estimator with `recipe`
+        is refitted on, besides the answers themselves (0: none)."""
+        return 0
+
     def files(self, method: Method, at: dict, replicates) -> dict[str, str]:
         raise NotImplementedError
 
-    def raw(self, method: Method, column: ColumnFiles, model, split, n_train, seed) -> np.ndarray:
+    def raw(self, method: Method, column: ColumnFiles, model, split, replicate) -> np.ndarray:
         raise NotImplementedError
 
 
@@ -68,21 +74,27 @@ def reads_files(at: dict) -> dict[str, str]:
 
 
 class ProbeScorer(Scorer):
-    """A probe (per replicate) applied to the estimator's cached features."""
+    """A probe (per replicate) applied to the estimator's cached features: one file per
+    estimator holds the fits of all its replicates."""
 
     name, seeds_from = "probe", "probe"
 
+    def resamples(self, config, recipe):
+        # the variants are a sensitivity to the recipe on the one split of training answers
+        return config["probe"]["resamples"] if recipe == paths.GRID_RECIPE else 0
+
     def files(self, method, at, replicates):
         probes = {
-            file_key("probe", at["model"], n, seed): paths.PROBE.format(
-                **at, n_train=n, seed=seed, features=method.features
+            file_key("probe", at["model"], n, recipe): paths.PROBE.format(
+                **at, n_train=n, recipe=recipe, features=method.features
             )
-            for n, seed in replicates
+            for n, recipe, _, _ in replicates
         }
         return reads_files(at) | probes
 
-    def raw(self, method, column, model, split, n_train, seed):
-        probe = column.probe(file_key("probe", model, n_train, seed))
+    def raw(self, method, column, model, split, replicate):
+        n_train, recipe, seed, resample = replicate
+        probe = column.probes(file_key("probe", model, n_train, recipe))[seed, resample]
         return probe_logodds(probe, column.reads(model, split)[f"{method.features}_features"])
 
 
@@ -94,7 +106,7 @@ class QueryScorer(Scorer):
     def files(self, method, at, replicates):
         return reads_files(at)
 
-    def raw(self, method, column, model, split, n_train, seed):
+    def raw(self, method, column, model, split, replicate):
         logits = column.reads(model, split)["query_logits"].astype(np.float64)
         return logits[:, 1] - logits[:, 0]
 
@@ -109,11 +121,12 @@ class LoraScorer(Scorer):
             file_key("lora", at["model"], n, seed, s): paths.LORA_SCORES.format(
                 **at, n_train=n, seed=seed, split=s
             )
-            for n, seed in replicates
+            for n, _, seed, _ in replicates
             for s in SCORED
         }
 
-    def raw(self, method, column, model, split, n_train, seed):
+    def raw(self, method, column, model, split, replicate):
+        n_train, _, seed, _ = replicate
         key = file_key("lora", model, n_train, seed, split)
         table = column.table(key)
         return aligned(
@@ -136,7 +149,7 @@ class BaselineScorer(Scorer):
             file_key("own", at["model"], s): paths.GRADED.format(**own, split=s) for s in SCORED
         }
 
-    def raw(self, method, column, model, split, n_train, seed):
+    def raw(self, method, column, model, split, replicate):
         own = file_key("own", model, split)
         estimator = column.table(own) if own in column.files else None
         return getattr(baselines, method.name)(column.graded[split], estimator)
