@@ -40,6 +40,7 @@ def column():
         within_subjects=stratified_draws(strata.to_numpy(), 999, np.random.default_rng(2)),
         calibration=np.ones((1000, 1)),
         uniforms=np.zeros((1000, N)),
+        training=np.zeros(1000),
     )
     return mine, itself, agreed, resamples
 

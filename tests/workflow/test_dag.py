@@ -247,15 +247,18 @@ def test_the_other_reading_of_a_cell_reuses_the_estimators_own_and_trains_nothin
     answers (or the adapter's scores of them)."""
     config = grid_config(models=("a", "b"))
     config.update(
-        probe={"seeds": [0, 1]},
+        probe={"seeds": [0, 1], "resamples": 1, "variants": []},
         lora={"seeds": [3]},
         sweep={"train_sizes": [10], "methods": ["probe", "probe_own"], "seeds": [0]},
     )
     assert cells(config, "probe_own") == [("a", "b"), ("b", "a")]
     assert cells(config, "lora_own", "b") == [("a", "b")]
-    assert replicates(config, "probe_own", "a") == [("all", 0), ("all", 1)]  # not swept
+    # every training run of the diagonal's estimator (seeds, each on the answers and a
+    # resample of them), not swept
+    runs = [("all", "grid", seed, resample) for resample in (0, 1) for seed in (0, 1)]
+    assert replicates(config, "probe_own", "a") == runs
     own = score_inputs(config, "probe_own", "b")
-    assert own["probe/a/all/1"] == "results/exp/probes/answer/a/on~a/n~all/seed~1.safetensors"
+    assert own["probe/a/all/grid"] == "results/exp/probes/answer/a/on~a/n~all/recipe~grid.safetensors"
     assert own["reads/a/test"] == "results/exp/activations/a/on~b/test.safetensors"
     probes = {path for key, path in own.items() if key.startswith("probe/")}
     assert probes <= set(score_inputs(config, "probe", "a").values())  # the diagonal cell's
