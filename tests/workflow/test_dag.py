@@ -258,7 +258,8 @@ def test_the_other_reading_of_a_cell_reuses_the_estimators_own_and_trains_nothin
     runs = [("all", "grid", seed, resample) for resample in (0, 1) for seed in (0, 1)]
     assert replicates(config, "probe_own", "a") == runs
     own = score_inputs(config, "probe_own", "b")
-    assert own["probe/a/all/grid"] == "results/exp/probes/answer/a/on~a/n~all/recipe~grid.safetensors"
+    diagonal = "results/exp/probes/answer/a/on~a/n~all/recipe~grid.safetensors"
+    assert own["probe/a/all/grid"] == diagonal
     assert own["reads/a/test"] == "results/exp/activations/a/on~b/test.safetensors"
     probes = {path for key, path in own.items() if key.startswith("probe/")}
     assert probes <= set(score_inputs(config, "probe", "a").values())  # the diagonal cell's
