@@ -25,9 +25,9 @@
 #       finetune_lora, or prepare_adapter: an adapter trained elsewhere, at on~{model} (its own answers)
 #   results/{experiment}/lora/{model}/on~{train_set}/n~{n_train}/seed~{seed}/scored~{source}/{split}.parquet
 #   results/{experiment}/scores/{method}/on~{source}.parquet         score_column
-#   results/{experiment}/{metrics,contrasts,sweep,recipes,curves}/on~{source}.tsv   evaluate_column
-#   results/{experiment}/tables/{grid,contrasts,sweep,recipes,curves}.tsv   aggregate
-#   results/{experiment}/tables/{grid,findings}.md                   aggregate
+#   results/{experiment}/{metrics,contrasts,sweep,recipes,curves,consensus}/on~{source}.tsv   evaluate_column
+#   results/{experiment}/tables/{grid,contrasts,sweep,recipes,curves,consensus}.tsv   aggregate
+#   results/{experiment}/tables/{grid,findings,consensus}.md         aggregate
 #   results/{experiment}/tables/{graders.tsv,graders_auroc.tsv,graders.md,graders_reference.tsv}
 #   results/{experiment}/tables/{reference_cells.tsv,reference_cells_subjects.tsv,reference_cells.md}
 #   results/{experiment}/figures/{heatmap,heatmap_all}.{png,pdf}     plot_heatmap

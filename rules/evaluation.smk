@@ -9,6 +9,7 @@ rule evaluate_column:
             for m in dag.column_methods(config, wc.source)
         ],
         train=answers_of(TRAIN),
+        answers=lambda wc: list(dag.consensus_answers(config, wc.source).values()),
         lib=library("evaluation/evaluate_column.py"),
     output:
         metrics=paths.METRICS,
@@ -16,6 +17,7 @@ rule evaluate_column:
         sweep=paths.SWEEP,
         recipes=paths.RECIPES,
         curves=paths.CURVES,
+        consensus=paths.CONSENSUS,
     log:
         paths.log("evaluate_column", paths.METRICS),
     localrule: True
@@ -27,6 +29,7 @@ rule evaluate_column:
         methods=lambda wc: dag.column_methods(config, wc.source),
         evaluation=dag.evaluation_params(config),
         training=lambda wc: dag.training_params(config, wc.source),
+        answers=lambda wc: list(dag.consensus_answers(config, wc.source)),
     script:
         "../scripts/evaluation/evaluate_column.py"
 
@@ -38,6 +41,7 @@ rule aggregate:
         sweep=target(paths.SWEEP, source=COLUMNS),
         recipes=target(paths.RECIPES, source=COLUMNS),
         curves=target(paths.CURVES, source=COLUMNS),
+        consensus=target(paths.CONSENSUS, source=COLUMNS),
         lib=library("evaluation/aggregate.py"),
     output:
         grid=report(paths.GRID, caption="../report/grid.rst", category="Tables"),
@@ -58,6 +62,14 @@ rule aggregate:
         ),
         curves=report(
             paths.CURVES_TABLE, caption="../report/curves.rst", category="Tables"
+        ),
+        consensus=report(
+            paths.CONSENSUS_TABLE, caption="../report/consensus.rst", category="Tables"
+        ),
+        consensus_markdown=report(
+            paths.CONSENSUS_MARKDOWN,
+            caption="../report/consensus.rst",
+            category="Tables",
         ),
     log:
         paths.log("aggregate", paths.GRID),

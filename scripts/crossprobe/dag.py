@@ -19,11 +19,12 @@ from crossprobe.contract.grid import (
     generated_splits,
     grid_models,
     missing_cells,
+    offers,
     released_adapters,
     training_sets,
 )
 from crossprobe.contract.headlines import HEADLINES
-from crossprobe.contract.splits import SCORED, SPLITS
+from crossprobe.contract.splits import SCORED, SPLITS, TEST
 from crossprobe.intake.adapters import adapter_name
 from crossprobe.intake.weights import local_files
 from crossprobe.scores.scorers import SCORERS, file_key
@@ -228,6 +229,21 @@ def scoring(config: dict, method: str, source: str) -> dict:
 def column_methods(config: dict, source: str) -> list[str]:
     """The configured methods with at least one cell in column `source`."""
     return [m for m in config["methods"] if cells(config, m, source)]
+
+
+def consensus_answers(config: dict, source: str) -> dict[str, str]:
+    """{model: its graded test answers} of column `source` and of every other estimator that
+    answered the column's questions itself (the agreement baseline's capability): what splits
+    the column's test answers by whether estimator and source agree. Empty where none did."""
+    provided = offers(config)
+    if methods.ESTIMATOR_ANSWERS not in provided.get(source, frozenset()):
+        return {}
+    others = [
+        m
+        for m in grid_models(config)
+        if m != source and methods.ESTIMATOR_ANSWERS in provided.get(m, frozenset())
+    ]
+    return {m: answers_path(config, m, TEST) for m in [source, *others]} if others else {}
 
 
 def graded_tables(config: dict) -> list[str]:

@@ -1,5 +1,5 @@
-"""Snakemake adapter: metrics, paired contrasts, sweep points, recipe variants and curves of
-every cell of one column, from one shared bootstrap."""
+"""Snakemake adapter: metrics, paired contrasts, sweep points, recipe variants, curves and the
+split by agreement of every cell of one column, from one shared bootstrap."""
 
 import logging
 
@@ -19,7 +19,11 @@ tables = {
 }
 train = pd.read_parquet(snakemake.input.train)
 full_size = len(selection_split(train["question_id"], training["fraction"], training["seed"])[0])
-results = evaluate_column(tables, source, params, full_size)
+answers = {
+    model: pd.read_parquet(path)
+    for model, path in zip(snakemake.params.answers, snakemake.input.answers, strict=True)
+}
+results = evaluate_column(tables, source, params, full_size, answers)
 for name, table in results.items():
     write_tsv(table, snakemake.output[name])
 metrics = results["metrics"].set_index(["method", "model", "metric"])

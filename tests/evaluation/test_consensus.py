@@ -8,8 +8,15 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from crossprobe.evaluation.column import Resamples, question_draws, stratified_draws
+from crossprobe.contract.methods import diagonal_method
+from crossprobe.evaluation.column import (
+    Resamples,
+    evaluate_column,
+    question_draws,
+    stratified_draws,
+)
 from crossprobe.evaluation.consensus import agreed_answers, consensus_table, split_rows
+from helpers import EVALUATION_PARAMS, column_tables
 
 N = 400
 
@@ -81,3 +88,40 @@ def test_agreement_is_the_agreement_baselines_comparison():
     estimator = source.assign(answer_index=[0, 2, 2]).iloc[::-1]
     agreed = agreed_answers(source, {"x": estimator}, ["q1", "q2", "q3"])
     assert agreed["x"].tolist() == [True, False, True]
+
+
+def test_an_own_reading_is_set_against_the_diagonal_of_the_method_it_reuses():
+    assert diagonal_method("probe_own") == "probe"
+    assert diagonal_method("lora_own") == "lora"
+    assert diagonal_method("probe_question") == "probe_question"
+
+
+def test_evaluate_column_splits_every_off_diagonal_cell_by_agreement():
+    """Column a: b's Probe and b's own reading beside a's Probe judging itself, on the answers
+    where b answered as a did and where not; the training resamples are left out (the
+    intervals hold the training answers fixed), so the split is the same with or without them."""
+    tables = column_tables(resamples=2, training_sd=0.3)
+    tables["probe_own"] = tables["probe"][tables["probe"]["model"] == "b"]
+    test_ids = [f"q{i}" for i in range(200, 400)]
+    mine = pd.DataFrame({"question_id": test_ids, "answer_index": 0, "answer": "x"})
+    differs = np.arange(200) % 3 == 0
+    theirs = mine.assign(answer_index=np.where(differs, 1, 0))
+    answers = {"a": mine, "b": theirs}
+    split = evaluate_column(tables, "a", EVALUATION_PARAMS, 100, answers)["consensus"]
+    assert set(zip(split["method"], split["model"], strict=True)) == {
+        ("probe", "b"),
+        ("probe_own", "b"),
+    }
+    table = split.set_index(["method", "subset", "metric"])
+    assert table.loc[("probe", "disagree", "auroc"), "n"] == differs.sum()
+    assert table.loc[("probe", "agree", "auroc"), "n"] == (~differs).sum()
+    for subset in ("agree", "disagree"):
+        # the own reading's source judging itself is the Probe's diagonal
+        own, probe = (table.loc[(m, subset, "auroc")] for m in ("probe_own", "probe"))
+        assert own["itself"] == probe["itself"]
+        assert own["itself_low"] == probe["itself_low"]
+    at_split = {m: t[t["resample"] == 0] for m, t in tables.items()}
+    fixed = evaluate_column(at_split, "a", EVALUATION_PARAMS, 100, answers)["consensus"]
+    pd.testing.assert_frame_equal(split, fixed)
+    # without the estimators' answers there is nothing to split by
+    assert evaluate_column(tables, "a", EVALUATION_PARAMS, 100)["consensus"].empty

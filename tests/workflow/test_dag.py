@@ -17,6 +17,7 @@ from crossprobe.contract.grid import (
 )
 from crossprobe.contract.splits import linked_splits, split_params
 from crossprobe.dag import (
+    consensus_answers,
     module_inputs,
     probe_params,
     released_adapter_files,
@@ -313,6 +314,16 @@ def test_answer_set_columns_and_answers_from():
     assert cells(config, "source_confidence") == [("a", "a")]
     assert cells(config, "agreement") == []  # b's own answers to a's questions do not exist
     assert len(cells(config, "probe")) == 6
+    # nor can a column's answers be split by whether b agreed with them
+    assert consensus_answers(config, "a") == consensus_answers(config, "api") == {}
+
+
+def test_a_columns_answers_are_split_by_the_estimators_that_answered_its_questions():
+    config = grid_config()
+    assert consensus_answers(config, "b") == {
+        m: f"results/exp/graded/{m}/test.parquet" for m in ("b", "a", "c")
+    }
+    assert consensus_answers(grid_config(models=("a",)), "a") == {}  # no other estimator
 
 
 def test_a_split_depends_on_itself_and_the_earlier_splits_it_shares_data_with():

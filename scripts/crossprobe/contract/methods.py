@@ -130,6 +130,20 @@ def method(name: str) -> Method:
         raise ValueError(f"unknown method {name!r} (known: {', '.join(METHODS)})") from None
 
 
+def diagonal_method(name: str) -> str:
+    """The method whose diagonal cell is `name`'s estimator judging its own answers: its own,
+    or, for an estimator's own reading (no diagonal of its own), the method trained on the
+    column whose diagonal estimator it reuses."""
+    m = method(name)
+    if m.learns_from != ON_OWN:
+        return name
+    return next(
+        o.name
+        for o in METHODS.values()
+        if o.learns_from == ON_COLUMN and (o.scorer, o.features) == (m.scorer, m.features)
+    )
+
+
 def title(name: str) -> str:
     return METHODS[name].title if name in METHODS else name
 

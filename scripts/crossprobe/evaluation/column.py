@@ -29,6 +29,7 @@ import pandas as pd
 from crossprobe.contract.headlines import CONTRASTED
 from crossprobe.contract.paths import ALL, GRID_RECIPE
 from crossprobe.contract.splits import CALIBRATION, TEST
+from crossprobe.evaluation.consensus import consensus_rows, consensus_table
 from crossprobe.evaluation.family import adjust
 from crossprobe.evaluation.metrics import (
     bin_sums,
@@ -279,10 +280,14 @@ def contrast(a: Entry, b: Entry, metric: str, ci: float) -> dict:
     }
 
 
-def evaluate_column(tables: dict, source: str, params: dict, full_size: int) -> dict:
-    """{"metrics", "contrasts", "sweep", "recipes", "curves"} tables of column `source` from
-    {method: scores table}; `full_size` is how many training answers an estimator of the full
-    grid saw."""
+def evaluate_column(
+    tables: dict, source: str, params: dict, full_size: int, answered: dict | None = None
+) -> dict:
+    """{"metrics", "contrasts", "sweep", "recipes", "curves", "consensus"} tables of column
+    `source` from {method: scores table}; `full_size` is how many training answers an estimator
+    of the full grid saw; `answered`: {model: graded test answers} of the column and of the
+    estimators that answered its questions too (`dag.consensus_answers`), for the split by
+    agreement (`evaluation.consensus`; none without them)."""
     first = next(iter(tables.values()))
     # every cell scores these same answers
     order = {s: np.sort(first.loc[first["split"] == s, "question_id"].unique()) for s in SPLITS}
@@ -311,7 +316,7 @@ def evaluate_column(tables: dict, source: str, params: dict, full_size: int) -> 
         uniforms=np.random.default_rng(key + [3]).random((draws, n)),
         training=np.random.default_rng(key + [4]).random(draws),
     )
-    entries, at_split = {}, {}
+    entries, at_split, judged = {}, {}, {}  # judged: a cell's test rows per seed, as fitted
     for method, table in tables.items():
         varied = set(table.loc[table["recipe"] != GRID_RECIPE, "model"])
         fits = table.groupby(["model", "n_train", "recipe"], sort=False)
@@ -324,6 +329,8 @@ def evaluate_column(tables: dict, source: str, params: dict, full_size: int) -> 
             own = n_train == ALL and recipe == GRID_RECIPE
             entry = Entry(replicates, resamples, picks, params, support, ranking=not own)
             entries[method, model, n_train, recipe] = entry
+            if own:
+                judged[method, model] = [t for (_, b), (t, _) in replicates.items() if b == 0]
             if own and model in varied:
                 # the recipe variants are fitted on the training answers themselves: compare
                 # them with the grid's recipe there
@@ -365,6 +372,10 @@ def evaluate_column(tables: dict, source: str, params: dict, full_size: int) -> 
         ),
         "curves": pd.DataFrame(
             curves(tables, source, order, resamples, params), columns=CURVE_COLUMNS
+        ),
+        "consensus": consensus_table(
+            consensus_rows(judged, source, answered or {}, order[TEST], resamples, params),
+            source,
         ),
     }
 

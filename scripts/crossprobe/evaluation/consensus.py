@@ -10,12 +10,14 @@ an estimator's own reading, of the method whose estimator it reuses), and the pa
 "the source judging itself - X judging it", each with its percentile interval from the column's
 shared resamples (a resample's answers restricted to the subset, so the subset's size varies as
 it would), training seeds averaged. Scores are reused: nothing is retrained. The intervals are
-per cell, not adjusted over the cells of a family.
+per cell, not adjusted over the cells of a family, and hold each estimator's training answers
+fixed (its fits on them, not on their bootstrap resamples): they are conditional on the split.
 """
 
 import numpy as np
 import pandas as pd
 
+from crossprobe.contract.methods import diagonal_method
 from crossprobe.evaluation.metrics import weighted_auroc, weighted_subject_auroc
 
 SUBSETS = ("agree", "disagree")
@@ -80,6 +82,24 @@ def split_rows(cells: dict, itself: dict, agreed: dict, resamples, params: dict)
                     }
                 )
     return rows
+
+
+def consensus_rows(
+    judged: dict, source: str, answers: dict, order, resamples, params: dict
+) -> list[dict]:
+    """The split of column `source` from its cells' test rows per seed (`judged`: {(method,
+    model): ...}, each estimator's fits on its training answers themselves) and the graded test
+    answers of the column and of the estimators that answered its questions (`answers`)."""
+    if source not in answers:
+        return []
+    own = {m: a for m, a in answers.items() if m != source}
+    cells = {(m, x): rows for (m, x), rows in judged.items() if x != source}
+    itself = {
+        m: judged[diagonal_method(m), source]
+        for m, _ in cells
+        if (diagonal_method(m), source) in judged
+    }
+    return split_rows(cells, itself, agreed_answers(answers[source], own, order), resamples, params)
 
 
 def agreed_answers(column: pd.DataFrame, own: dict, order) -> dict:

@@ -254,3 +254,40 @@ def winners_markdown(grid: pd.DataFrame, contrasts: pd.DataFrame, layout: dict) 
             f"{listed(others[others['separated']]) or '—'} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def consensus_markdown(consensus: pd.DataFrame, layout: dict) -> str:
+    """Each off-diagonal cell on the test answers where its estimator gave the source's answer
+    and where it did not: the cell's headline, the source judging itself, their difference."""
+    names = layout["names"]
+    rows = consensus[consensus["metric"] == layout["headline"]]
+    lines = [
+        f"**Where the estimator and the source agree, and where not** "
+        f"({layout['headline_label']}; the column's test answers split by whether the estimator "
+        "gave the source's answer; percentile 95% intervals per cell, over the column's "
+        "resampled test answers and training seeds, conditional on the training split)",
+        "",
+    ]
+    if rows.empty:
+        return "\n".join(lines + ["No column's test answers were answered by another estimator."])
+    lines += [
+        "| Method | Trained On | Model | answers | n | Model judging | Trained On itself "
+        "| itself − Model |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows.itertuples(index=False):
+        row = row._asdict()
+        lines.append(
+            f"| {title(row['method'])} | {names[row['trained_on']]} | {names[row['model']]} | "
+            f"{'agreed' if row['subset'] == 'agree' else 'differed'} | {row['n']} | "
+            f"{interval_text(row, 'value', 'ci_low', 'ci_high')} | "
+            f"{interval_text(row, 'itself', 'itself_low', 'itself_high')} | "
+            f"{interval_text(row, 'difference', 'difference_low', 'difference_high', '+')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def interval_text(row: dict, value: str, low: str, high: str, sign: str = "") -> str:
+    if pd.isna(row[value]):
+        return "n/a"
+    return f"{row[value]:{sign}.3f} [{row[low]:{sign}.3f}, {row[high]:{sign}.3f}]"
