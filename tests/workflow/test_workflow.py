@@ -43,8 +43,8 @@ SEEDS = [0, 1]  # tiny_config's probe seeds
 
 def outputs(methods=METHODS, sweep=False, recipes=False) -> set[str]:
     """What aggregate and the figures write."""
-    tables = ("grid.md", "findings.md") + tuple(
-        f"{n}.tsv" for n in ("grid", "contrasts", "sweep", "recipes", "curves")
+    tables = ("grid.md", "findings.md", "consensus.md") + tuple(
+        f"{n}.tsv" for n in ("grid", "contrasts", "sweep", "recipes", "curves", "consensus")
     )
     files = {f"{R}/tables/{n}" for n in tables}
     figures = ("heatmap.png", "heatmap.pdf", "heatmap_all.png", "heatmap_all.pdf", "contrasts.png")
@@ -130,7 +130,7 @@ def lora_scores(models, sources, splits=("calibration", "test"), seeds=(0,)) -> 
 
 def column_outputs(sources) -> set[str]:
     """What evaluate_column writes for each column."""
-    kinds = ("metrics", "contrasts", "sweep", "recipes", "curves")
+    kinds = ("metrics", "contrasts", "sweep", "recipes", "curves", "consensus")
     return {f"{R}/{k}/on~{s}.tsv" for k in kinds for s in sources}
 
 
@@ -221,6 +221,14 @@ def test_full_tiny_grid(workdir):
     findings = (workdir / f"{R}/tables/findings.md").read_text()
     assert "## Judging another model vs. judging itself" in findings
     assert set(contrasts["separated"]) <= {True, False} and contrasts["p_holm"].notna().any()
+    # each off-diagonal cell's test answers, split by whether its estimator answered alike
+    split = pd.read_csv(workdir / f"{R}/tables/consensus.tsv", sep="\t")
+    pooled_auroc = split[split["metric"] == "auroc"]
+    sizes = pooled_auroc.groupby(["method", "model", "trained_on"])["n"].sum()
+    test_answers = len(pd.read_parquet(workdir / f"{R}/graded/tiny_b/test.parquet"))
+    assert (sizes == test_answers).all() and len(sizes) >= 2
+    assert {"probe", "probe_own", "lora"} <= set(pooled_auroc["method"])
+    assert "agreed" in (workdir / f"{R}/tables/consensus.md").read_text()
     log = (workdir / "logs/default/generate_answers/tiny_a/test.log").read_text()
     assert "accuracy" in log and "tokens/s" in log
     log = workdir / f"logs/default/finetune_lora/{trained('tiny_a', 'tiny_b')}.log"
