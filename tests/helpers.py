@@ -124,6 +124,7 @@ def tiny_config(models: dict, names=("tiny_a", "tiny_b")) -> dict:
         "probe": {
             "kind": "mlp",
             "seeds": [0, 1],
+            "resamples": 10,
             "mlp": {"max_steps": 20, "eval_every": 5, "patience": 2},
         },
         "lora": {"max_steps": 2, "batch_size": 4, "max_length": 256, "log_every": 1},
