@@ -13,7 +13,7 @@ import json, sys, time
 from types import SimpleNamespace
 from crossprobe.models.lm import load_job_model
 job = SimpleNamespace(
-    resources={"gpu": int(sys.argv[1])},
+    resources={"gpu": 0},  # as a hyphenated GPU type asks (slurm_extra): the guard reads params
     input=SimpleNamespace(model=sys.argv[2]),
     params=SimpleNamespace(runtime={"device": "auto", "dtype": "auto", "gpus": int(sys.argv[1])}),
 )
