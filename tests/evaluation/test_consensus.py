@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from crossprobe.contract.methods import diagonal_method
+from crossprobe.contract.methods import METHODS, ON_OWN, Method, diagonal_method
 from crossprobe.evaluation.column import (
     Resamples,
     evaluate_column,
@@ -16,6 +16,7 @@ from crossprobe.evaluation.column import (
     stratified_draws,
 )
 from crossprobe.evaluation.consensus import agreed_answers, consensus_table, split_rows
+from crossprobe.evaluation.markdown import consensus_markdown
 from helpers import EVALUATION_PARAMS, column_tables
 
 N = 400
@@ -125,3 +126,18 @@ def test_evaluate_column_splits_every_off_diagonal_cell_by_agreement():
     pd.testing.assert_frame_equal(split, fixed)
     # without the estimators' answers there is nothing to split by
     assert evaluate_column(tables, "a", EVALUATION_PARAMS, 100)["consensus"].empty
+
+
+def test_the_split_reads_as_a_table_or_says_why_there_is_none(column, monkeypatch):
+    mine, itself, agreed, resamples = column
+    params = {"ci": 0.95, "min_class_answers": 5}
+    rows = split_rows({("probe", "x"): mine}, {"probe": itself}, {"x": agreed}, resamples, params)
+    layout = {"names": {"x": "X", "y": "Y"}, "headline": "auroc", "headline_label": "AUROC"}
+    text = consensus_markdown(consensus_table(rows, "y"), layout)
+    assert "| Probe | Y | X | differed | " + str((~agreed).sum()) + " |" in text
+    assert "No off-diagonal cell" in consensus_markdown(consensus_table([], "y"), layout)
+    # an own reading whose estimator no column-trained method has cannot be set against one
+    orphan = Method("orphan_own", "Orphan", scorer="oracle", trained=True, learns_from=ON_OWN)
+    monkeypatch.setitem(METHODS, "orphan_own", orphan)
+    with pytest.raises(ValueError, match="orphan_own: no method trained on the column"):
+        diagonal_method("orphan_own")

@@ -137,11 +137,13 @@ def diagonal_method(name: str) -> str:
     m = method(name)
     if m.learns_from != ON_OWN:
         return name
-    return next(
-        o.name
-        for o in METHODS.values()
-        if o.learns_from == ON_COLUMN and (o.scorer, o.features) == (m.scorer, m.features)
-    )
+    for other in METHODS.values():
+        if other.learns_from == ON_COLUMN and (other.scorer, other.features) == (
+            m.scorer,
+            m.features,
+        ):
+            return other.name
+    raise ValueError(f"{name}: no method trained on the column reads as it does ({m.scorer})")
 
 
 def title(name: str) -> str:

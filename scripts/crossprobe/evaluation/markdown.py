@@ -264,12 +264,16 @@ def consensus_markdown(consensus: pd.DataFrame, layout: dict) -> str:
     lines = [
         f"**Where the estimator and the source agree, and where not** "
         f"({layout['headline_label']}; the column's test answers split by whether the estimator "
-        "gave the source's answer; percentile 95% intervals per cell, over the column's "
-        "resampled test answers and training seeds, conditional on the training split)",
+        "gave the source's answer; percentile 95% intervals per cell over the column's "
+        "resampled test answers, training seeds averaged, conditional on the training split)",
         "",
     ]
     if rows.empty:
-        return "\n".join(lines + ["No column's test answers were answered by another estimator."])
+        lines.append(
+            "No off-diagonal cell could be split: no column's questions were answered by another "
+            "estimator, or no method has a diagonal to compare with."
+        )
+        return "\n".join(lines) + "\n"
     lines += [
         "| Method | Trained On | Model | answers | n | Model judging | Trained On itself "
         "| itself − Model |",
