@@ -174,7 +174,7 @@ def test_full_tiny_grid(workdir):
     )
     assert expected <= built
     scores = pd.read_parquet(workdir / f"{R}/scores/probe/on~tiny_b.parquet")
-    cell = ["method", "model", "trained_on", "n_train", "seed"]
+    cell = ["method", "model", "trained_on", "n_train", "recipe", "seed", "resample"]
     assert list(scores.columns) == cell + SCORE_COLUMNS
     assert set(scores["split"]) == {"calibration", "test"} and set(scores["model"]) == set(models)
     assert set(scores["seed"]) == set(SEEDS)
