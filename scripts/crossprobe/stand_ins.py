@@ -169,7 +169,7 @@ def cpu_preset(name: str, root: Path, weights: dict) -> dict:
         spec["size"] = SIZES[split]
     config["lora"].update(max_steps=2, warmup_steps=0, log_every=1)
     config["probe"]["mlp"].update(max_steps=20, warmup_steps=2)
-    for variant in config["probe"]["variants"]:
+    for variant in config["probe"].get("variants", []):
         variant.setdefault("mlp", {}).update(max_steps=20, warmup_steps=0)
     config["resources"] = {"gpu": 0, "model_threads": 1, "model_mem_mb": 2000, "model_runtime": 10}
     changed = changed_keys(preset, config, CPU_CHANGES)
